@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { apiKeyEvents } from './api-key.ts';
+import type { EventDefinition, Upcaster } from './envelope.ts';
+import { subjectEvents } from './subject.ts';
+import { tenantEvents } from './tenant.ts';
+
+/**
+ * The registry of every event type: the latest definition of each, and the upcasters that bring
+ * older stored versions up to it. Webhook subscribers read the same catalog (`describe()`).
+ */
+export class EventCatalog {
+  readonly #latest = new Map<string, EventDefinition>();
+  readonly #upcasters = new Map<string, Upcaster>();
+  readonly #readSchemas = new Map<string, z.ZodObject>();
+
+  constructor(definitions: readonly EventDefinition[], upcasters: readonly Upcaster[] = []) {
+    for (const definition of definitions) {
+      const existing = this.#latest.get(definition.type);
+      if (existing) throw new Error(`event type ${definition.type} is defined twice`);
+      this.#latest.set(definition.type, definition);
+      this.#readSchemas.set(definition.type, readSchema(definition));
+    }
+    for (const upcaster of upcasters) this.#upcasters.set(`${upcaster.type}@${upcaster.fromVersion}`, upcaster);
+  }
+
+  get(type: string): EventDefinition {
+    const definition = this.#latest.get(type);
+    if (!definition) throw new Error(`unknown event type ${type}`);
+    return definition;
+  }
+
+  has(type: string): boolean {
+    return this.#latest.has(type);
+  }
+
+  types(): string[] {
+    return [...this.#latest.keys()].sort();
+  }
+
+  /** Stored data of `type` at `version`, brought to the latest version through every upcaster in turn. */
+  upcast(type: string, version: number, data: Record<string, unknown>): Record<string, unknown> {
+    const latest = this.get(type).version;
+    let current = data;
+    for (let from = version; from < latest; from++) {
+      const upcaster = this.#upcasters.get(`${type}@${from}`);
+      if (!upcaster) throw new Error(`no upcaster for ${type} from version ${from}`);
+      current = upcaster.upcast(current);
+    }
+    return current;
+  }
+
+  /** The schema data is checked against on read: personal fields may read as null (erased). */
+  readSchema(type: string): z.ZodObject {
+    const schema = this.#readSchemas.get(type);
+    if (!schema) throw new Error(`unknown event type ${type}`);
+    return schema;
+  }
+
+  describe(): Array<{ type: string; version: number; description: string; personal_fields: string[] }> {
+    return this.types().map((type) => {
+      const definition = this.get(type);
+      return {
+        type,
+        version: definition.version,
+        description: definition.description,
+        personal_fields: [...(definition.personal?.fields ?? [])],
+      };
+    });
+  }
+}
+
+function readSchema(definition: EventDefinition): z.ZodObject {
+  const fields = definition.personal?.fields ?? [];
+  if (fields.length === 0) return definition.schema;
+  const shape: Record<string, z.ZodType> = {};
+  for (const field of fields) {
+    const fieldSchema = definition.schema.shape[field];
+    if (!fieldSchema) throw new Error(`${definition.type}: personal field ${field} is not in the schema`);
+    shape[field] = (fieldSchema as z.ZodType).nullable();
+  }
+  return definition.schema.extend(shape);
+}
+
+/** Every event SigID writes. */
+export const catalog = new EventCatalog([...tenantEvents, ...apiKeyEvents, ...subjectEvents]);
+
+/** Every domain event SigID writes, as a union: switches over it end in a `never` check. */
+export type { ApiKeyEvent } from './api-key.ts';
+export type { SubjectEvent } from './subject.ts';
+export type { TenantEvent } from './tenant.ts';
+
+export const eventTypeSchema = z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/);

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { defineEvent, type EventOf } from './envelope.ts';
+
+export const slugSchema = z
+  .string()
+  .min(3)
+  .max(40)
+  .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, 'lowercase letters, digits and inner hyphens');
+
+export const tenantCreated = defineEvent({
+  type: 'tenant.created',
+  version: 1,
+  description: 'A platform operator created a tenant; its slug is fixed for good.',
+  schema: z.object({ tenant_id: z.string(), slug: slugSchema, name: z.string() }),
+});
+
+export const tenantRenamed = defineEvent({
+  type: 'tenant.renamed',
+  version: 1,
+  description: "The tenant's display name changed.",
+  schema: z.object({ name: z.string(), previous_name: z.string() }),
+});
+
+export const tenantSuspended = defineEvent({
+  type: 'tenant.suspended',
+  version: 1,
+  description: 'The tenant was suspended: its API keys stop working until it is reactivated.',
+  schema: z.object({ reason: z.string().nullable() }),
+});
+
+export const tenantReactivated = defineEvent({
+  type: 'tenant.reactivated',
+  version: 1,
+  description: 'A suspended tenant was made active again.',
+  schema: z.object({}),
+});
+
+export const tenantDeleted = defineEvent({
+  type: 'tenant.deleted',
+  version: 1,
+  description: 'The tenant was deleted. Its slug stays reserved so its issuer URL can never be reused.',
+  schema: z.object({}),
+});
+
+export const tenantSlugReserved = defineEvent({
+  type: 'tenant.slug.reserved',
+  version: 1,
+  description: 'A tenant slug was claimed, platform-wide, for one tenant.',
+  schema: z.object({ slug: slugSchema, tenant_id: z.string() }),
+});
+
+export const tenantEvents = [
+  tenantCreated,
+  tenantRenamed,
+  tenantSuspended,
+  tenantReactivated,
+  tenantDeleted,
+  tenantSlugReserved,
+] as const;
+
+export type TenantEvent = EventOf<(typeof tenantEvents)[number]>;

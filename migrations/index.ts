@@ -1,0 +1,13 @@
+import type { Migration } from 'kysely/migration';
+import * as eventStore from './2026_11_23_0001_event_store.ts';
+import * as projections from './2026_11_23_0002_projections.ts';
+import * as secrets from './2026_11_23_0003_secrets.ts';
+import * as tenants from './2026_11_23_0004_tenants.ts';
+
+/** Every migration, in order. Frozen in time: a change to the schema is a new entry, never an edit. */
+export const migrations: Record<string, Migration> = {
+  '2026_11_23_0001_event_store': eventStore,
+  '2026_11_23_0002_projections': projections,
+  '2026_11_23_0003_secrets': secrets,
+  '2026_11_23_0004_tenants': tenants,
+};

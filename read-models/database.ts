@@ -1,0 +1,11 @@
+import type { ApiKeysTable } from './api-keys.ts';
+import type { ProjectionCheckpointsTable, ProjectionFailuresTable } from './projection-checkpoints.ts';
+import type { TenantsTable } from './tenants.ts';
+
+/** Every read-model table, for kysely. Each table's own file holds its type and its queries. */
+export interface ReadModels {
+  tenants: TenantsTable;
+  api_keys: ApiKeysTable;
+  projection_checkpoints: ProjectionCheckpointsTable;
+  projection_failures: ProjectionFailuresTable;
+}

@@ -1,0 +1,239 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { acquireDataDirLock } from './data-dir-lock.ts';
+import { Mutex } from './mutex.ts';
+import { PGliteDialect } from './pglite-dialect.ts';
+
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+/** Anything that runs a parameterised SQL statement: the database itself or an open transaction. */
+export interface Queryable {
+  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>>;
+}
+
+/**
+ * One PostgreSQL, reached either over the network (`pg`) or embedded (PGlite).
+ * The event store, the read models and the secrets tables all live behind this.
+ */
+export interface Database extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Calls `onNotify` for every NOTIFY on `channel`; returns a function that stops listening. */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  notify(channel: string, payload: string): Promise<void>;
+  /** A session-level advisory lock held until the returned release runs; null when another session holds it. */
+  tryLock(name: string): Promise<(() => Promise<void>) | null>;
+  kysely<DB>(): Kysely<DB>;
+  close(): Promise<void>;
+}
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+function lockKey(name: string): string {
+  return createHash('sha256').update(name).digest().readBigInt64BE(0).toString();
+}
+
+/** Positions, revisions and counts are int8; they stay well under 2^53, so read them as numbers. */
+const parseInt8 = (value: string) => Number(value);
+
+export function connectPostgres(connectionString: string, options: { max?: number } = {}): Database {
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.max ?? 20,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID || oid === NUMERIC_OID
+          ? parseInt8
+          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle client that errors (server restart) must not crash the process.
+  pool.on('error', () => {});
+  const dialect = new PostgresDialect({ pool });
+  const db = new Kysely<unknown>({ dialect });
+  let listener: pg.PoolClient | undefined;
+  const handlers = new Map<string, Set<(payload: string) => void>>();
+
+  const query = async <R>(text: string, params?: unknown[]): Promise<QueryResult<R>> => {
+    const result = await pool.query(text, params as unknown[]);
+    return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+  };
+
+  return {
+    kind: 'postgres',
+    query,
+    async transaction(work) {
+      const client = await pool.connect();
+      try {
+        await client.query('begin');
+        const tx: Queryable = {
+          async query<R>(text: string, params?: unknown[]) {
+            const result = await client.query(text, params as unknown[]);
+            return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+          },
+        };
+        const value = await work(tx);
+        await client.query('commit');
+        return value;
+      } catch (error) {
+        await client.query('rollback').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    async listen(channel, onNotify) {
+      if (!listener) {
+        listener = await pool.connect();
+        listener.on('notification', (message) => {
+          for (const handler of handlers.get(message.channel) ?? []) handler(message.payload ?? '');
+        });
+      }
+      let set = handlers.get(channel);
+      if (!set) {
+        set = new Set();
+        handlers.set(channel, set);
+        await listener.query(`listen ${pg.escapeIdentifier(channel)}`);
+      }
+      set.add(onNotify);
+      return async () => {
+        set.delete(onNotify);
+      };
+    },
+    async notify(channel, payload) {
+      await pool.query('select pg_notify($1, $2)', [channel, payload]);
+    },
+    async tryLock(name) {
+      const client = await pool.connect();
+      const key = lockKey(name);
+      const result = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1::bigint) as locked', [
+        key,
+      ]);
+      if (!result.rows[0]?.locked) {
+        client.release();
+        return null;
+      }
+      return async () => {
+        await client.query('select pg_advisory_unlock($1::bigint)', [key]).catch(() => {});
+        client.release();
+      };
+    },
+    kysely<DB>() {
+      return db as unknown as Kysely<DB>;
+    },
+    async close() {
+      listener?.release();
+      listener = undefined;
+      await db.destroy();
+    },
+  };
+}
+
+/**
+ * Embedded PostgreSQL (PGlite) in `dataDir`, or in memory when `dataDir` is undefined.
+ * PGlite has one connection: every statement and transaction takes one mutex, so a transaction never
+ * interleaves with another caller's statements, and a lock file keeps a second process out of the data dir.
+ */
+export async function openEmbedded(dataDir: string | undefined): Promise<Database> {
+  let releaseDirLock: (() => void) | undefined;
+  if (dataDir) {
+    mkdirSync(dataDir, { recursive: true });
+    releaseDirLock = acquireDataDirLock(dataDir);
+  }
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(dataDir ? `${dataDir}/pgdata` : undefined, {
+      parsers: { [INT8_OID]: parseInt8, [NUMERIC_OID]: parseInt8 },
+    });
+  } catch (error) {
+    releaseDirLock?.();
+    throw error;
+  }
+  const mutex = new Mutex();
+  const handlers = new Map<string, Set<(payload: string) => void>>();
+  const unlisteners: Array<() => Promise<void>> = [];
+
+  const direct = async <R>(text: string, params?: unknown[]): Promise<QueryResult<R>> => {
+    const result = await pglite.query<R>(text, params);
+    return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+  };
+  const db = new Kysely<unknown>({ dialect: new PGliteDialect(pglite, mutex) });
+
+  return {
+    kind: 'pglite',
+    query: (text, params) => mutex.run(() => direct(text, params)),
+    transaction(work) {
+      return mutex.run(async () => {
+        await pglite.exec('begin');
+        try {
+          const value = await work({ query: direct });
+          await pglite.exec('commit');
+          return value;
+        } catch (error) {
+          await pglite.exec('rollback').catch(() => {});
+          throw error;
+        }
+      });
+    },
+    async listen(channel, onNotify) {
+      let set = handlers.get(channel);
+      if (!set) {
+        set = new Set();
+        handlers.set(channel, set);
+        const handlersForChannel = set;
+        const unlisten = await mutex.run(() =>
+          pglite.listen(channel, (payload) => {
+            for (const handler of handlersForChannel) handler(payload);
+          }),
+        );
+        unlisteners.push(unlisten);
+      }
+      set.add(onNotify);
+      return async () => {
+        set.delete(onNotify);
+      };
+    },
+    async notify(channel, payload) {
+      await mutex.run(() => direct('select pg_notify($1, $2)', [channel, payload]));
+    },
+    // One process owns the data directory (lock file), so in-process locks are all that is needed.
+    async tryLock(name) {
+      if (embeddedLocks.has(pglite, name)) return null;
+      embeddedLocks.add(pglite, name);
+      return async () => embeddedLocks.delete(pglite, name);
+    },
+    kysely<DB>() {
+      return db as unknown as Kysely<DB>;
+    },
+    async close() {
+      await mutex.run(async () => {
+        for (const unlisten of unlisteners) await unlisten().catch(() => {});
+      });
+      await db.destroy();
+      await pglite.close();
+      releaseDirLock?.();
+    },
+  };
+}
+
+const embeddedLocks = {
+  held: new WeakMap<PGlite, Set<string>>(),
+  has(owner: PGlite, name: string) {
+    return this.held.get(owner)?.has(name) ?? false;
+  },
+  add(owner: PGlite, name: string) {
+    const set = this.held.get(owner) ?? new Set();
+    set.add(name);
+    this.held.set(owner, set);
+  },
+  delete(owner: PGlite, name: string) {
+    this.held.get(owner)?.delete(name);
+  },
+};

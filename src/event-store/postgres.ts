@@ -1,0 +1,261 @@
+import type { Database } from '../db/database.ts';
+import {
+  type AppendResult,
+  type EventStore,
+  type EventToAppend,
+  type ExpectedRevision,
+  type ReadAllOptions,
+  type ReadAllPage,
+  type StoredEvent,
+  WrongExpectedRevisionError,
+} from './port.ts';
+import { sleep, subscribeWithCatchUp } from './subscription.ts';
+import { Watermark } from './watermark.ts';
+
+interface EventRow {
+  global_position: number;
+  event_id: string;
+  stream_name: string;
+  stream_revision: number;
+  tenant_id: string;
+  event_type: string;
+  event_version: number;
+  data: unknown;
+  actor_type: StoredEvent['actor']['type'];
+  actor_id: string;
+  correlation_id: string;
+  causation_id: string | null;
+  recorded_at: Date;
+}
+
+const COLUMNS = `global_position, event_id, stream_name, stream_revision, tenant_id, event_type, event_version,
+  data, actor_type, actor_id, correlation_id, causation_id, recorded_at`;
+
+const NOTIFY_CHANNEL = 'sigid_events';
+
+function toStored(row: EventRow): StoredEvent {
+  return {
+    id: row.event_id,
+    type: row.event_type,
+    version: row.event_version,
+    stream: row.stream_name,
+    revision: row.stream_revision,
+    position: row.global_position,
+    tenantId: row.tenant_id,
+    actor: { type: row.actor_type, id: row.actor_id },
+    correlationId: row.correlation_id,
+    causationId: row.causation_id,
+    time: row.recorded_at,
+    data: row.data,
+  };
+}
+
+/**
+ * The stream row is written before the events: it checks the expected revision, serialises writers
+ * of one stream (row lock), and takes the transaction id before any position is drawn (see Watermark).
+ */
+function streamStatement(expected: ExpectedRevision): string {
+  if (expected === 'no_stream') {
+    return `insert into sigid_streams (stream_name, tenant_id, revision) values ($1, $2, $3 - 1)
+            on conflict (stream_name) do nothing returning revision, pg_current_xact_id() as xid`;
+  }
+  if (expected === 'any') {
+    return `insert into sigid_streams as s (stream_name, tenant_id, revision) values ($1, $2, $3 - 1)
+            on conflict (stream_name) do update set revision = s.revision + $3
+            returning s.revision, pg_current_xact_id() as xid`;
+  }
+  const exact = expected === 'stream_exists' ? '' : ' and revision = $4';
+  return `update sigid_streams set revision = revision + $3 where stream_name = $1${exact}
+          returning revision, pg_current_xact_id() as xid`;
+}
+
+/** The PostgreSQL event store; the same SQL serves the embedded PGlite backend. */
+export class PostgresEventStore implements EventStore {
+  readonly backend: 'postgres' | 'pglite';
+  readonly #db: Database;
+  readonly #watermark: Watermark;
+  readonly #waiters = new Set<() => void>();
+  #unlisten: (() => Promise<void>) | undefined;
+  #notifying = false;
+  #notifyAgain = false;
+
+  constructor(db: Database) {
+    this.#db = db;
+    this.backend = db.kind;
+    this.#watermark = new Watermark(db);
+  }
+
+  /** Starts listening for appends made by other processes. */
+  async start(): Promise<this> {
+    this.#unlisten = await this.#db.listen(NOTIFY_CHANNEL, () => this.#wake());
+    return this;
+  }
+
+  async append(stream: string, events: EventToAppend[], expected: ExpectedRevision): Promise<AppendResult> {
+    if (events.length === 0) throw new Error('append needs at least one event');
+    const tenantId = events[0]?.metadata.tenantId as string;
+    if (events.some((event) => event.metadata.tenantId !== tenantId)) {
+      throw new Error('all events of one append belong to one tenant');
+    }
+    const params: unknown[] = [
+      stream,
+      tenantId,
+      events.length,
+      typeof expected === 'number' ? expected : null,
+      events.map((event) => event.id),
+      events.map((event) => event.type),
+      events.map((event) => event.version),
+      events.map((event) => JSON.stringify(event.data)),
+      events.map((event) => event.metadata.actor.type),
+      events.map((event) => event.metadata.actor.id),
+      events.map((event) => event.metadata.correlationId),
+      events.map((event) => event.metadata.causationId),
+    ];
+    const sql = `with s as (${streamStatement(expected)}),
+      e as (
+        insert into sigid_events (event_id, stream_name, stream_revision, tenant_id, event_type, event_version, data,
+                                  actor_type, actor_id, correlation_id, causation_id)
+        select u.id, $1, s.revision - $3 + u.ord, $2, u.type, u.version, u.data::jsonb,
+               u.actor_type, u.actor_id, u.correlation_id, u.causation_id
+        from s, unnest($5::uuid[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[],
+                       $12::text[])
+                with ordinality as u(id, type, version, data, actor_type, actor_id, correlation_id, causation_id, ord)
+        order by u.ord
+        returning global_position, stream_revision)
+      select max(global_position) as position, max(stream_revision) as revision, $4::bigint as expected from e`;
+    try {
+      const { rows } = await this.#db.query<{ position: number | null; revision: number | null }>(sql, params);
+      const row = rows[0];
+      if (row?.position == null || row.revision == null) return await this.#conflict(stream, events, expected);
+      this.#announce();
+      return { nextRevision: row.revision, position: row.position };
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505') return await this.#conflict(stream, events, expected);
+      throw error;
+    }
+  }
+
+  /** A rejected append is either a retry of one that already landed (idempotent) or a real conflict. */
+  async #conflict(stream: string, events: EventToAppend[], expected: ExpectedRevision): Promise<AppendResult> {
+    const { rows } = await this.#db.query<{
+      event_id: string;
+      stream_name: string;
+      stream_revision: number;
+      global_position: number;
+    }>(
+      `select event_id, stream_name, stream_revision, global_position from sigid_events
+       where event_id = any($1::uuid[]) order by global_position`,
+      [events.map((event) => event.id)],
+    );
+    const landed =
+      rows.length === events.length &&
+      rows.every((row, index) => row.stream_name === stream && row.event_id === events[index]?.id);
+    if (landed) {
+      const last = rows[rows.length - 1] as (typeof rows)[number];
+      return { nextRevision: last.stream_revision, position: last.global_position };
+    }
+    const current = await this.#db.query<{ revision: number }>(
+      'select revision from sigid_streams where stream_name = $1',
+      [stream],
+    );
+    throw new WrongExpectedRevisionError(stream, expected, current.rows[0]?.revision ?? 'no_stream');
+  }
+
+  async readStream(stream: string, options: { fromRevision?: number } = {}): Promise<StoredEvent[]> {
+    const { rows } = await this.#db.query<EventRow>(
+      `select ${COLUMNS} from sigid_events where stream_name = $1 and stream_revision >= $2 order by stream_revision`,
+      [stream, options.fromRevision ?? 0],
+    );
+    return rows.map(toStored);
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<ReadAllPage> {
+    const boundary = await this.#watermark.refresh();
+    const backwards = options.direction === 'backwards';
+    const limit = Math.max(1, Math.min(options.limit ?? 500, 10_000));
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const bind = (value: unknown) => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    where.push(`global_position <= ${bind(boundary)}`);
+    if (options.after !== undefined) where.push(`global_position > ${bind(options.after)}`);
+    if (options.before !== undefined) where.push(`global_position < ${bind(options.before)}`);
+    if (options.tenantId !== undefined) where.push(`tenant_id = ${bind(options.tenantId)}`);
+    if (options.types?.length) where.push(`event_type = any(${bind(options.types)}::text[])`);
+    if (options.actorId !== undefined) where.push(`actor_id = ${bind(options.actorId)}`);
+    if (options.stream !== undefined) where.push(`stream_name = ${bind(options.stream)}`);
+    if (options.since !== undefined) where.push(`recorded_at >= ${bind(options.since)}`);
+    if (options.until !== undefined) where.push(`recorded_at < ${bind(options.until)}`);
+    const order = backwards ? 'desc' : 'asc';
+    const { rows } = await this.#db.query<EventRow>(
+      `select ${COLUMNS} from sigid_events where ${where.join(' and ')} order by global_position ${order} limit ${limit}`,
+      params,
+    );
+    const events = rows.map(toStored);
+    const full = events.length === limit;
+    const checkpoint = backwards
+      ? (events[events.length - 1]?.position ?? 0)
+      : full
+        ? (events[events.length - 1]?.position ?? boundary)
+        : Math.max(boundary, options.after ?? 0);
+    return { events, checkpoint };
+  }
+
+  async headPosition(): Promise<number> {
+    return this.#watermark.refresh();
+  }
+
+  subscribe(options = {}) {
+    return subscribeWithCatchUp(this, options);
+  }
+
+  waitForAppend(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const controller = new AbortController();
+    const wake = () => controller.abort();
+    this.#waiters.add(wake);
+    signal?.addEventListener('abort', wake, { once: true });
+    return sleep(timeoutMs, controller.signal).finally(() => {
+      this.#waiters.delete(wake);
+      signal?.removeEventListener('abort', wake);
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.#db.query('select 1 from sigid_streams limit 1');
+  }
+
+  async close(): Promise<void> {
+    await this.#unlisten?.();
+    for (const wake of this.#waiters) wake();
+  }
+
+  #wake() {
+    for (const wake of [...this.#waiters]) wake();
+  }
+
+  /**
+   * Wakes local subscribers at once and other processes through NOTIFY, sent after the commit (a NOTIFY
+   * inside the append transaction would serialise every commit on the notification queue) and coalesced.
+   */
+  #announce() {
+    this.#wake();
+    if (this.#notifying) {
+      this.#notifyAgain = true;
+      return;
+    }
+    this.#notifying = true;
+    const send = (): Promise<void> =>
+      this.#db.notify(NOTIFY_CHANNEL, '').then(() => {
+        if (!this.#notifyAgain) return;
+        this.#notifyAgain = false;
+        return send();
+      });
+    send()
+      .catch(() => {})
+      .finally(() => {
+        this.#notifying = false;
+      });
+  }
+}

@@ -1,0 +1,82 @@
+import type { Queryable } from '../db/database.ts';
+
+/**
+ * The highest global position below which no event can still appear: the gap-free read boundary.
+ *
+ * `global_position` comes from a sequence, so a transaction can hold position 10 while position 11
+ * commits first; a reader that moved its checkpoint to 11 would skip 10 for good. Readers therefore
+ * stop at the first hole. A hole is either still in flight or dead (rolled back, or a sequence value
+ * burnt by a failed insert). Every append takes its transaction id before its position (the stream
+ * row is written first), so whoever holds a position in the hole had a transaction id below the
+ * snapshot's `xmax` when the hole was seen. Once a later snapshot's `xmin` passes that `xmax`, all
+ * those transactions have ended, and whatever is still missing never will appear: the hole is skipped.
+ * Nothing is timed, nothing guessed.
+ */
+export class Watermark {
+  readonly #db: Queryable;
+  #safe = 0;
+  #hole: { from: number; xmax: bigint } | undefined;
+  #refreshing: Promise<number> | undefined;
+
+  constructor(db: Queryable) {
+    this.#db = db;
+  }
+
+  /** The boundary as last computed. */
+  get position() {
+    return this.#safe;
+  }
+
+  /** Recomputes the boundary; concurrent callers share one computation. */
+  refresh(): Promise<number> {
+    this.#refreshing ??= this.#advance().finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  async #advance(): Promise<number> {
+    for (let step = 0; step < 16; step++) {
+      const { rows } = await this.#db.query<{
+        xmin: string;
+        xmax: string;
+        first: number | null;
+        run_end: number | null;
+      }>(
+        `with snap as (select pg_current_snapshot() as s),
+              first as (select min(global_position) as p from sigid_events where global_position > $1)
+         select pg_snapshot_xmin(snap.s)::text as xmin, pg_snapshot_xmax(snap.s)::text as xmax,
+                first.p as first,
+                (select min(g.global_position) from sigid_events g
+                  where g.global_position >= first.p
+                    and not exists (select 1 from sigid_events n where n.global_position = g.global_position + 1)
+                ) as run_end
+         from snap, first`,
+        [this.#safe],
+      );
+      const row = rows[0];
+      if (!row || row.first === null || row.run_end === null) {
+        this.#hole = undefined;
+        return this.#safe;
+      }
+      if (row.first === this.#safe + 1) {
+        this.#safe = row.run_end;
+        this.#hole = undefined;
+        continue;
+      }
+      const from = this.#safe + 1;
+      if (this.#hole?.from === from && BigInt(row.xmin) >= this.#hole.xmax) {
+        // Every transaction that could hold a position in the hole has ended: it stays empty.
+        this.#safe = row.first - 1;
+        this.#hole = undefined;
+        continue;
+      }
+      if (this.#hole?.from !== from) {
+        this.#hole = { from, xmax: BigInt(row.xmax) };
+        continue;
+      }
+      return this.#safe;
+    }
+    return this.#safe;
+  }
+}

@@ -1,0 +1,325 @@
+import { EventEmitter } from 'node:events';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { RecordedEvent } from '../events/envelope.ts';
+import type { Projection } from '../projections/projection.ts';
+import type { ReadModels } from '../read-models/database.ts';
+import type { Database } from './db/database.ts';
+import type { EventLog } from './event-log.ts';
+import type { StoredEvent } from './event-store/port.ts';
+import { sleep } from './event-store/subscription.ts';
+
+const BATCH_SIZE = 500;
+const MAX_ATTEMPTS = 3;
+
+export interface ProjectionStatus {
+  name: string;
+  version: number;
+  position: number;
+  lag: number;
+  failures: number;
+  running_here: boolean;
+}
+
+/**
+ * Runs projections: each reads the global order from its checkpoint and writes its rows and its new
+ * checkpoint in one transaction, so a crash never applies an event twice nor skips one. Each takes a
+ * database advisory lock first, so across any number of SigID processes exactly one runs it. An
+ * event that keeps failing is set aside in `projection_failures` and the projection moves on.
+ */
+export class ProjectionRunner {
+  readonly #db: Database;
+  readonly #kysely: Kysely<ReadModels>;
+  readonly #log: EventLog;
+  readonly #projections: readonly Projection[];
+  readonly #logger: Logger | undefined;
+  readonly #progress = new EventEmitter();
+  readonly #controller = new AbortController();
+  readonly #loops: Promise<void>[] = [];
+  readonly #owned = new Set<string>();
+  readonly #pollMs: number;
+
+  constructor(
+    db: Database,
+    log: EventLog,
+    projections: readonly Projection[],
+    options: { logger?: Logger; pollMs?: number } = {},
+  ) {
+    this.#db = db;
+    this.#kysely = db.kysely<ReadModels>();
+    this.#log = log;
+    this.#projections = projections;
+    this.#logger = options.logger;
+    this.#pollMs = options.pollMs ?? 500;
+    this.#progress.setMaxListeners(0);
+  }
+
+  get projections(): readonly Projection[] {
+    return this.#projections;
+  }
+
+  start(): void {
+    for (const projection of this.#projections) this.#loops.push(this.#run(projection));
+  }
+
+  /** Stops every loop after its current batch; checkpoints are already saved with each batch. */
+  async stop(): Promise<void> {
+    this.#controller.abort();
+    this.#progress.emit('progress');
+    await Promise.allSettled(this.#loops);
+  }
+
+  /** Read your writes: resolves true once every projection has passed `position` (false on timeout). */
+  async waitFor(position: number, timeoutMs = 10_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      if ((await this.#lowestCheckpoint()) >= position) return true;
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      // In-process runners announce progress; runners in other processes are polled.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.#progress.off('progress', done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(left, 50));
+        this.#progress.once('progress', done);
+      });
+    }
+  }
+
+  async status(): Promise<ProjectionStatus[]> {
+    const head = await this.#log.store.headPosition();
+    const rows = await this.#kysely.selectFrom('projection_checkpoints').selectAll().execute();
+    const failures = await this.#kysely
+      .selectFrom('projection_failures')
+      .select(['projection', (eb) => eb.fn.countAll<number>().as('count')])
+      .groupBy('projection')
+      .execute();
+    return this.#projections.map((projection) => {
+      const row = rows.find((candidate) => candidate.name === projection.name);
+      const position = row && row.version === projection.version ? row.position : 0;
+      return {
+        name: projection.name,
+        version: projection.version,
+        position,
+        lag: Math.max(0, head - position),
+        failures: Number(failures.find((failure) => failure.projection === projection.name)?.count ?? 0),
+        running_here: this.#owned.has(projection.name),
+      };
+    });
+  }
+
+  /**
+   * Empties a projection's tables and sets its checkpoint back to zero; whichever process runs it
+   * replays every event. `onProgress` (for the CLI) hears the position reached.
+   */
+  async rebuild(name: string): Promise<void> {
+    const projection = this.#projections.find((candidate) => candidate.name === name);
+    if (!projection) throw new Error(`unknown projection ${name}`);
+    await this.#reset(projection);
+  }
+
+  /** Replays one projection to the head in this process (the CLI's rebuild); needs its lock. */
+  async catchUp(name: string, onProgress?: (position: number, head: number) => void): Promise<void> {
+    const projection = this.#projections.find((candidate) => candidate.name === name);
+    if (!projection) throw new Error(`unknown projection ${name}`);
+    const release = await this.#db.tryLock(`projection:${name}`);
+    if (!release) throw new Error(`projection ${name} is running in another SigID process; rebuild it there`);
+    try {
+      const head = await this.#log.store.headPosition();
+      while (true) {
+        const before = await this.#checkpoint(projection);
+        const after = await this.#step(projection, before);
+        onProgress?.(after, head);
+        if (after >= head || after === before) return;
+      }
+    } finally {
+      await release();
+    }
+  }
+
+  async #run(projection: Projection): Promise<void> {
+    const signal = this.#controller.signal;
+    while (!signal.aborted) {
+      const release = await this.#db.tryLock(`projection:${projection.name}`).catch((error: unknown) => {
+        this.#logger?.error({ err: error, projection: projection.name }, 'projection lock failed');
+        return null;
+      });
+      if (!release) {
+        await sleep(this.#pollMs * 4, signal);
+        continue;
+      }
+      this.#owned.add(projection.name);
+      try {
+        await this.#ensureVersion(projection);
+        while (!signal.aborted) {
+          const before = await this.#checkpoint(projection);
+          const after = await this.#step(projection, before);
+          if (after === before) await this.#log.store.waitForAppend(this.#pollMs, signal);
+        }
+      } catch (error) {
+        if (!signal.aborted) {
+          this.#logger?.error({ err: error, projection: projection.name }, 'projection stopped; restarting');
+          await sleep(this.#pollMs, signal);
+        }
+      } finally {
+        this.#owned.delete(projection.name);
+        await release();
+      }
+    }
+  }
+
+  /** Handles one page; returns the checkpoint reached. */
+  async #step(projection: Projection, from: number): Promise<number> {
+    const page = await this.#log.store.readAll({ after: from, types: projection.eventTypes, limit: BATCH_SIZE });
+    if (page.events.length === 0 && page.checkpoint <= from) return from;
+    const decoded = await this.#decode(page.events);
+    try {
+      await this.#kysely.transaction().execute(async (trx) => {
+        for (const event of decoded) {
+          if ('error' in event) throw event.error;
+          await projection.apply(trx, event);
+        }
+        await this.#saveCheckpoint(trx, projection, from, page.checkpoint);
+      });
+    } catch (error) {
+      if (error instanceof CheckpointMoved) return this.#checkpoint(projection);
+      // Something in the batch fails: go event by event, setting aside the ones that keep failing.
+      for (const event of decoded) await this.#applyOne(projection, event);
+      await this.#kysely.transaction().execute(async (trx) => {
+        await this.#saveCheckpoint(trx, projection, null, page.checkpoint);
+      });
+    }
+    this.#progress.emit('progress');
+    return page.checkpoint;
+  }
+
+  async #applyOne(projection: Projection, event: RecordedEvent | { error: unknown; stored: StoredEvent }) {
+    const position = 'error' in event ? event.stored.position : event.position;
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      try {
+        await this.#kysely.transaction().execute(async (trx) => {
+          if ('error' in event) throw event.error;
+          await projection.apply(trx, event);
+          await this.#saveCheckpoint(trx, projection, null, position);
+        });
+        return;
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    const stored = 'error' in event ? event.stored : event;
+    this.#logger?.error(
+      { err: lastError, projection: projection.name, event_id: stored.id, position },
+      'event set aside: it keeps failing',
+    );
+    await this.#kysely
+      .insertInto('projection_failures')
+      .values({
+        projection: projection.name,
+        event_id: stored.id,
+        position,
+        event_type: stored.type,
+        error: String(lastError instanceof Error ? lastError.message : lastError).slice(0, 2000),
+        attempts: MAX_ATTEMPTS,
+      })
+      .onConflict((oc) => oc.columns(['projection', 'event_id']).doNothing())
+      .execute();
+  }
+
+  async #decode(events: StoredEvent[]): Promise<Array<RecordedEvent | { error: unknown; stored: StoredEvent }>> {
+    const decoded = [];
+    for (const stored of events) {
+      try {
+        decoded.push(await this.#log.decode(stored));
+      } catch (error) {
+        decoded.push({ error, stored });
+      }
+    }
+    return decoded;
+  }
+
+  /** Moves the checkpoint; `expected` guards against a concurrent rebuild having reset it meanwhile. */
+  async #saveCheckpoint(
+    trx: Kysely<ReadModels>,
+    projection: Projection,
+    expected: number | null,
+    position: number,
+  ): Promise<void> {
+    const current = await trx
+      .selectFrom('projection_checkpoints')
+      .select(['position', 'version'])
+      .where('name', '=', projection.name)
+      .forUpdate()
+      .executeTakeFirst();
+    if (current && (current.version !== projection.version || (expected !== null && current.position !== expected))) {
+      throw new CheckpointMoved();
+    }
+    await trx
+      .insertInto('projection_checkpoints')
+      .values({ name: projection.name, version: projection.version, position, updated_at: new Date() })
+      .onConflict((oc) =>
+        oc.column('name').doUpdateSet({
+          position: (eb) => eb.fn('greatest', [eb.ref('projection_checkpoints.position'), eb.val(position)]),
+          updated_at: new Date(),
+        }),
+      )
+      .execute();
+  }
+
+  async #checkpoint(projection: Projection): Promise<number> {
+    const row = await this.#kysely
+      .selectFrom('projection_checkpoints')
+      .select(['position', 'version'])
+      .where('name', '=', projection.name)
+      .executeTakeFirst();
+    return row && row.version === projection.version ? row.position : 0;
+  }
+
+  async #ensureVersion(projection: Projection): Promise<void> {
+    const row = await this.#kysely
+      .selectFrom('projection_checkpoints')
+      .select('version')
+      .where('name', '=', projection.name)
+      .executeTakeFirst();
+    if (row && row.version !== projection.version) {
+      this.#logger?.info({ projection: projection.name, from: row.version, to: projection.version }, 'rebuilding');
+      await this.#reset(projection);
+    }
+  }
+
+  async #reset(projection: Projection): Promise<void> {
+    await this.#kysely.transaction().execute(async (trx) => {
+      for (const table of projection.tables) await trx.deleteFrom(table).execute();
+      await trx.deleteFrom('projection_failures').where('projection', '=', projection.name).execute();
+      await trx
+        .insertInto('projection_checkpoints')
+        .values({ name: projection.name, version: projection.version, position: 0, updated_at: new Date() })
+        .onConflict((oc) => oc.column('name').doUpdateSet({ version: projection.version, position: 0 }))
+        .execute();
+    });
+  }
+
+  async #lowestCheckpoint(): Promise<number> {
+    const rows = await this.#kysely
+      .selectFrom('projection_checkpoints')
+      .select(['name', 'version', 'position'])
+      .where(
+        'name',
+        'in',
+        this.#projections.map((projection) => projection.name),
+      )
+      .execute();
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const projection of this.#projections) {
+      const row = rows.find((candidate) => candidate.name === projection.name);
+      lowest = Math.min(lowest, row && row.version === projection.version ? row.position : 0);
+    }
+    return lowest;
+  }
+}
+
+class CheckpointMoved extends Error {}
