@@ -1,0 +1,158 @@
+import http from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
+import { parseRetryAfter } from './retry-schedule.ts';
+import { type Allowlist, addressRefusal, isAllowlisted, pinnedLookup, type Resolver, systemResolver } from './ssrf.ts';
+
+/**
+ * The HTTP client deliveries go through. Enforces:
+ * - the connection goes to an address `ssrf.ts` passed, checked in the socket's own DNS lookup
+ *   (IP-literal hosts are checked here, since node skips lookup for them);
+ * - redirects are never followed: a 3xx is an answer like any other non-2xx;
+ * - a connect timeout and an overall deadline for the whole exchange;
+ * - at most `keepBodyBytes` of the response body are kept (for the delivery log) and the socket is
+ *   dropped once a receiver sends more, so a receiver cannot stream into SigID's memory.
+ */
+
+export interface SenderOptions {
+  allowlist: Allowlist;
+  resolve?: Resolver;
+  /** TCP (and TLS) connect timeout. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Deadline for the whole exchange, connect to last byte kept. Default 15 s. */
+  timeoutMs?: number;
+  /** Response body kept for the delivery log. Default 4 KiB. */
+  keepBodyBytes?: number;
+  userAgent?: string;
+}
+
+export type SendResult =
+  | { kind: 'response'; status: number; retryAfterMs: number | null; body: string; latencyMs: number }
+  | { kind: 'timeout' | 'connection_error' | 'refused'; error: string; latencyMs: number };
+
+export class WebhookSender {
+  readonly #allowlist: Allowlist;
+  readonly #resolve: Resolver;
+  readonly #connectTimeoutMs: number;
+  readonly #timeoutMs: number;
+  readonly #keepBodyBytes: number;
+  readonly #userAgent: string;
+  readonly #httpAgent = new http.Agent({ keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256 });
+  readonly #httpsAgent = new https.Agent({ keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256 });
+  readonly #lookups: Record<'http:' | 'https:', ReturnType<typeof pinnedLookup>>;
+
+  constructor(options: SenderOptions) {
+    this.#allowlist = options.allowlist;
+    this.#resolve = options.resolve ?? systemResolver;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.#timeoutMs = options.timeoutMs ?? 15_000;
+    this.#keepBodyBytes = options.keepBodyBytes ?? 4096;
+    this.#userAgent = options.userAgent ?? 'SigID-Webhooks/1';
+    this.#lookups = {
+      'http:': pinnedLookup(this.#allowlist, 'http:', this.#resolve),
+      'https:': pinnedLookup(this.#allowlist, 'https:', this.#resolve),
+    };
+  }
+
+  /** POSTs `body` to `target` with `headers`; never throws: every outcome is a SendResult. */
+  send(target: string, headers: Record<string, string>, body: string): Promise<SendResult> {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    let url: URL;
+    try {
+      url = new URL(target);
+    } catch {
+      return Promise.resolve({ kind: 'refused', error: 'the URL is not valid', latencyMs: 0 });
+    }
+    const scheme = url.protocol;
+    if (scheme !== 'http:' && scheme !== 'https:') {
+      return Promise.resolve({ kind: 'refused', error: `${scheme} is not a webhook scheme`, latencyMs: 0 });
+    }
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host)) {
+      const refusal =
+        addressRefusal(this.#allowlist, host, host) ??
+        (scheme === 'http:' && !isAllowlisted(this.#allowlist, host, host)
+          ? `plain http to ${host} is not allowlisted`
+          : null);
+      if (refusal) return Promise.resolve({ kind: 'refused', error: refusal, latencyMs: 0 });
+    }
+    const payload = Buffer.from(body);
+    return new Promise<SendResult>((resolve) => {
+      let settled = false;
+      const finish = (result: SendResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
+        clearTimeout(connectTimer);
+        resolve(result);
+      };
+      let connectTimer: NodeJS.Timeout | undefined;
+      const module = scheme === 'https:' ? https : http;
+      const request = module.request(url, {
+        method: 'POST',
+        agent: scheme === 'https:' ? this.#httpsAgent : this.#httpAgent,
+        lookup: this.#lookups[scheme],
+        headers: {
+          ...headers,
+          'content-type': 'application/json',
+          'content-length': String(payload.length),
+          'user-agent': this.#userAgent,
+        },
+      });
+      const deadline = setTimeout(() => {
+        finish({ kind: 'timeout', error: `no complete answer within ${this.#timeoutMs} ms`, latencyMs: elapsed() });
+        request.destroy();
+      }, this.#timeoutMs);
+      request.on('socket', (socket) => {
+        if (!socket.connecting) return;
+        connectTimer = setTimeout(() => {
+          finish({ kind: 'timeout', error: `no connection within ${this.#connectTimeoutMs} ms`, latencyMs: elapsed() });
+          request.destroy();
+        }, this.#connectTimeoutMs);
+        socket.once(scheme === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
+      });
+      request.on('error', (error: NodeJS.ErrnoException) => {
+        const refused = error.name === 'WebhookUrlRefused';
+        finish({
+          kind: refused ? 'refused' : 'connection_error',
+          error: refused ? error.message : `${error.code ?? 'error'}: ${error.message}`,
+          latencyMs: elapsed(),
+        });
+      });
+      request.on('response', (response) => {
+        const kept: Buffer[] = [];
+        let size = 0;
+        const done = () =>
+          finish({
+            kind: 'response',
+            status: response.statusCode ?? 0,
+            retryAfterMs: parseRetryAfter(response.headers['retry-after']),
+            body: Buffer.concat(kept).toString('utf8'),
+            latencyMs: elapsed(),
+          });
+        response.on('data', (chunk: Buffer) => {
+          if (size >= this.#keepBodyBytes) return;
+          const room = this.#keepBodyBytes - size;
+          kept.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+          size += Math.min(chunk.length, room);
+          // The status is known and the log keeps no more: stop reading an oversized body.
+          if (size >= this.#keepBodyBytes) {
+            done();
+            response.destroy();
+          }
+        });
+        response.on('end', done);
+        response.on('close', done);
+        response.on('error', done);
+      });
+      request.end(payload);
+    });
+  }
+
+  /** Closes idle keep-alive sockets. */
+  close(): void {
+    this.#httpAgent.destroy();
+    this.#httpsAgent.destroy();
+  }
+}
