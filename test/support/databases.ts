@@ -8,24 +8,35 @@ export const postgresAdminUrl = process.env.TEST_DATABASE_URL ?? 'postgres://pos
 /** Set by test/support/global-setup.ts after it tried to connect. */
 export const postgresReachable = process.env.SIGID_TEST_POSTGRES === 'reachable';
 
-/** A new, migrated, empty PostgreSQL database of its own; dropped by the returned `drop`. */
-export async function freshPostgres(): Promise<{ db: Database; url: string; drop: () => Promise<void> }> {
+/** A new, empty PostgreSQL database of its own (not migrated); `drop` removes it. */
+export async function createPostgresDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `sigid_test_${randomBytes(6).toString('hex')}`;
   const admin = connectPostgres(postgresAdminUrl, { max: 1 });
   await admin.query(`create database ${name}`);
   await admin.close();
   const url = new URL(postgresAdminUrl);
   url.pathname = `/${name}`;
-  const db = connectPostgres(url.toString());
-  await migrateToLatest(db);
   return {
-    db,
     url: url.toString(),
     async drop() {
-      await db.close();
       const cleanup = connectPostgres(postgresAdminUrl, { max: 1 });
       await cleanup.query(`drop database if exists ${name} with (force)`);
       await cleanup.close();
+    },
+  };
+}
+
+/** A new, migrated, empty PostgreSQL database of its own; dropped by the returned `drop`. */
+export async function freshPostgres(): Promise<{ db: Database; url: string; drop: () => Promise<void> }> {
+  const database = await createPostgresDatabase();
+  const db = connectPostgres(database.url);
+  await migrateToLatest(db);
+  return {
+    db,
+    url: database.url,
+    async drop() {
+      await db.close();
+      await database.drop();
     },
   };
 }

@@ -1,0 +1,6 @@
+import { apiKeysProjection } from './api-keys.ts';
+import type { Projection } from './projection.ts';
+import { tenantsProjection } from './tenants.ts';
+
+/** Every projection the runner keeps up to date. */
+export const projections: readonly Projection[] = [tenantsProjection, apiKeysProjection];

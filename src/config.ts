@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+/**
+ * Every setting SigID reads, with its default, in one place (docs/configuration.md lists them).
+ * Without DATABASE_URL, SigID runs embedded: PGlite under SIGID_DATA_DIR, nothing to install.
+ */
+const configSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('127.0.0.1'),
+  PUBLIC_URL: z.string().url().optional(),
+  DATABASE_URL: z.string().optional(),
+  EVENTSTORE_URL: z.string().optional(),
+  SIGID_DATA_DIR: z.string().default('./data'),
+  SIGID_OPERATOR_KEY: z.string().min(32, 'SIGID_OPERATOR_KEY must be at least 32 characters').optional(),
+  SIGID_MASTER_KEY: z.string().optional(),
+  SIGID_BODY_LIMIT: z.string().default('100kb'),
+  SIGID_READ_YOUR_WRITES_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  SIGID_READY_MAX_LAG: z.coerce.number().int().min(0).default(10_000),
+  SIGID_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  SIGID_IDEMPOTENCY_TTL_HOURS: z.coerce.number().int().min(1).default(24),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type ConfigEnv = z.input<typeof configSchema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string;
+  databaseUrl: string | undefined;
+  eventStoreUrl: string | undefined;
+  dataDir: string | undefined;
+  operatorKey: string | undefined;
+  masterKey: string | undefined;
+  bodyLimit: string;
+  readYourWritesTimeoutMs: number;
+  readyMaxLag: number;
+  shutdownTimeoutMs: number;
+  idempotencyTtlHours: number;
+  logLevel: z.infer<typeof configSchema>['LOG_LEVEL'];
+}
+
+/** Reads the configuration from the environment; throws one message listing every bad setting. */
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}) {
+  const parsed = configSchema.safeParse(
+    Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== '')),
+  );
+  if (!parsed.success) {
+    throw new Error(
+      `invalid configuration: ${parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`,
+    );
+  }
+  const value = parsed.data;
+  const config: Config = {
+    port: value.PORT,
+    host: value.HOST,
+    publicUrl: value.PUBLIC_URL ?? `http://localhost:${value.PORT}`,
+    databaseUrl: value.DATABASE_URL,
+    eventStoreUrl: value.EVENTSTORE_URL,
+    dataDir: value.SIGID_DATA_DIR,
+    operatorKey: value.SIGID_OPERATOR_KEY,
+    masterKey: value.SIGID_MASTER_KEY,
+    bodyLimit: value.SIGID_BODY_LIMIT,
+    readYourWritesTimeoutMs: value.SIGID_READ_YOUR_WRITES_TIMEOUT_MS,
+    readyMaxLag: value.SIGID_READY_MAX_LAG,
+    shutdownTimeoutMs: value.SIGID_SHUTDOWN_TIMEOUT_MS,
+    idempotencyTtlHours: value.SIGID_IDEMPOTENCY_TTL_HOURS,
+    logLevel: value.LOG_LEVEL,
+  };
+  return { ...config, ...overrides };
+}

@@ -1,0 +1,80 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { apiKeyDecider } from '../../commands/api-key.ts';
+import { type ApiKeyRow, findApiKey, listApiKeys } from '../../read-models/api-keys.ts';
+import { handleCommand } from '../command-handler.ts';
+import { deleteApiKeySecret, mintKey, storeApiKeySecret } from '../credentials.ts';
+import { NotFoundError } from '../errors.ts';
+import { streamName } from '../event-store/port.ts';
+import { isId } from '../ids.ts';
+import type { Sigid } from '../sigid.ts';
+import { tenantOf, writeContext } from './auth.ts';
+import { listQuery, page } from './pagination.ts';
+import { consistent } from './read-your-writes.ts';
+import { parseBody, parseQuery } from './validate.ts';
+
+const createApiKeyBody = z.strictObject({ name: z.string().trim().min(1).max(200) });
+
+function apiKeyJson(row: ApiKeyRow) {
+  return {
+    id: row.key_id,
+    object: 'api_key',
+    name: row.name,
+    created_by: row.created_by,
+    created_at: row.created_at.toISOString(),
+  };
+}
+
+/** A tenant's admin keys: `/api/v1/api-keys`. The key itself is returned once, on create. */
+export function apiKeysRouter(sigid: Sigid): Router {
+  const router = Router();
+
+  router.post('/', async (request, response) => {
+    const body = parseBody(createApiKeyBody, request);
+    const tenantId = tenantOf(response);
+    const key = mintKey('sk');
+    await storeApiKeySecret(sigid.db, tenantId, key.keyId, key.hash);
+    const outcome = await handleCommand(
+      sigid.log,
+      apiKeyDecider,
+      streamName(tenantId, key.keyId),
+      { type: 'create_api_key', key_id: key.keyId, name: body.name },
+      writeContext(request, response),
+    );
+    await consistent(sigid, request, outcome.position);
+    const row = await findApiKey(sigid.readModels, tenantId, key.keyId);
+    if (!row) throw new NotFoundError('The API key');
+    response
+      .status(201)
+      .location(`/api/v1/api-keys/${key.keyId}`)
+      .json({ ...apiKeyJson(row), key: key.token });
+  });
+
+  router.get('/', async (request, response) => {
+    const query = parseQuery(listQuery, request);
+    const rows = await listApiKeys(sigid.readModels, tenantOf(response), {
+      limit: query.limit + 1,
+      after: query.starting_after,
+    });
+    response.json(page(rows, query.limit, (row) => row.key_id, apiKeyJson));
+  });
+
+  router.delete('/:id', async (request, response) => {
+    const tenantId = tenantOf(response);
+    const keyId = request.params.id;
+    const row = isId('key', keyId) ? await findApiKey(sigid.readModels, tenantId, keyId) : undefined;
+    if (!row || row.revoked_at) throw new NotFoundError('The API key');
+    const outcome = await handleCommand(
+      sigid.log,
+      apiKeyDecider,
+      streamName(tenantId, keyId),
+      { type: 'revoke_api_key' },
+      writeContext(request, response),
+    );
+    await deleteApiKeySecret(sigid.db, tenantId, keyId);
+    await consistent(sigid, request, outcome.position);
+    response.status(204).end();
+  });
+
+  return router;
+}

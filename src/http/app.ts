@@ -1,0 +1,51 @@
+import express, { type Express } from 'express';
+import { pinoHttp } from 'pino-http';
+import { newId } from '../ids.ts';
+import type { Sigid } from '../sigid.ts';
+import { apiKeysRouter } from './api-keys.ts';
+import { auditLogsRouter } from './audit-logs.ts';
+import { requireTenantKey } from './auth.ts';
+import { eventsRouter } from './events.ts';
+import { healthRouter } from './health.ts';
+import { idempotency } from './idempotency.ts';
+import { notFoundHandler, problemHandler } from './problem.ts';
+import { tenantsRouter } from './tenants.ts';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The HTTP edge: request ids and logs, JSON bodies with a size limit, the routers, problem+json errors. */
+export function createApp(sigid: Sigid): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.set('etag', false);
+  app.use(
+    pinoHttp({
+      logger: sigid.logger,
+      quietReqLogger: true,
+      customAttributeKeys: { reqId: 'request_id' },
+      genReqId(request, response) {
+        const given = request.headers['x-request-id'];
+        const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : newId('req');
+        response.setHeader('X-Request-Id', id);
+        return id;
+      },
+    }),
+  );
+  app.use(healthRouter(sigid));
+  const api = express.Router();
+  api.use(
+    express.json({ limit: sigid.config.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }),
+  );
+  api.use('/tenants', tenantsRouter(sigid));
+  const tenantScoped = express.Router();
+  tenantScoped.use(requireTenantKey(sigid), idempotency(sigid));
+  tenantScoped.use('/api-keys', apiKeysRouter(sigid));
+  tenantScoped.use('/audit-logs', auditLogsRouter(sigid));
+  tenantScoped.use('/events', eventsRouter(sigid));
+  api.use(tenantScoped);
+  app.use('/api/v1', api);
+  app.use(notFoundHandler);
+  app.use(problemHandler);
+  return app;
+}

@@ -1,0 +1,35 @@
+import { once } from 'node:events';
+import type { Request, Response } from 'express';
+
+/**
+ * Streams NDJSON: each page is written as it arrives and the next is read only once the socket has
+ * drained, so memory stays flat however long the export. A client that disconnects stops the walk.
+ */
+export async function streamNdjson<T>(
+  request: Request,
+  response: Response,
+  pages: (signal: AbortSignal) => AsyncIterable<T[]>,
+  toJson: (item: T) => unknown,
+): Promise<void> {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  response.on('close', abort);
+  response.status(200).type('application/x-ndjson').set('Cache-Control', 'no-store');
+  response.flushHeaders();
+  try {
+    for await (const items of pages(controller.signal)) {
+      let chunk = '';
+      for (const item of items) chunk += `${JSON.stringify(toJson(item))}\n`;
+      if (!response.write(chunk) && !controller.signal.aborted) {
+        await Promise.race([once(response, 'drain'), once(response, 'close')]);
+      }
+      if (controller.signal.aborted) return;
+    }
+    response.end();
+  } catch (error) {
+    request.log?.error({ err: error }, 'export failed midway');
+    response.destroy(error as Error);
+  } finally {
+    response.off('close', abort);
+  }
+}

@@ -1,0 +1,135 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { tenantDecider, tenantNameSchema } from '../../commands/tenant.ts';
+import { slugSchema } from '../../events/tenant.ts';
+import { findTenant, listTenants, type TenantRow } from '../../read-models/tenants.ts';
+import { handleCommand } from '../command-handler.ts';
+import { NotFoundError } from '../errors.ts';
+import { streamName } from '../event-store/port.ts';
+import { isId } from '../ids.ts';
+import { INITIAL_KEY_NAME, provisionTenant } from '../provision-tenant.ts';
+import type { Sigid } from '../sigid.ts';
+import { actorOf, requireOperator } from './auth.ts';
+import { idempotency } from './idempotency.ts';
+import { listQuery, page } from './pagination.ts';
+import { consistent } from './read-your-writes.ts';
+import { etag, ifMatchRevision, parseBody, parseQuery } from './validate.ts';
+
+const createTenantBody = z.strictObject({
+  name: tenantNameSchema,
+  slug: slugSchema,
+});
+
+const updateTenantBody = z
+  .strictObject({
+    name: tenantNameSchema.optional(),
+    status: z.enum(['active', 'suspended']).optional(),
+    suspension_reason: z.string().max(500).optional(),
+  })
+  .refine((body) => Object.keys(body).length > 0, 'Send at least one field to change.');
+
+export function tenantJson(sigid: Sigid, tenant: TenantRow) {
+  return {
+    id: tenant.tenant_id,
+    object: 'tenant',
+    slug: tenant.slug,
+    name: tenant.name,
+    status: tenant.status,
+    issuer: `${sigid.config.publicUrl}/t/${tenant.slug}`,
+    created_at: tenant.created_at.toISOString(),
+    updated_at: tenant.updated_at.toISOString(),
+  };
+}
+
+/** The platform operator's tenant routes: `/api/v1/tenants`. */
+export function tenantsRouter(sigid: Sigid): Router {
+  const router = Router();
+  router.use(requireOperator(sigid), idempotency(sigid));
+
+  async function loadTenant(id: string) {
+    const tenant = isId('ten', id) ? await findTenant(sigid.readModels, id) : undefined;
+    if (!tenant || tenant.status === 'deleted') throw new NotFoundError('The tenant');
+    return tenant;
+  }
+
+  router.post('/', async (request, response) => {
+    const body = parseBody(createTenantBody, request);
+    const { tenantId, keyId, token, position } = await provisionTenant(
+      sigid,
+      body,
+      actorOf(response),
+      String(request.id),
+    );
+    await consistent(sigid, request, position);
+    const tenant = await loadTenant(tenantId);
+    response
+      .status(201)
+      .location(`/api/v1/tenants/${tenantId}`)
+      .set('ETag', etag(tenant.revision))
+      .json({
+        tenant: tenantJson(sigid, tenant),
+        api_key: { id: keyId, object: 'api_key', name: INITIAL_KEY_NAME, key: token },
+      });
+  });
+
+  router.get('/', async (request, response) => {
+    const query = parseQuery(listQuery, request);
+    const rows = await listTenants(sigid.readModels, { limit: query.limit + 1, after: query.starting_after });
+    response.json(
+      page(
+        rows,
+        query.limit,
+        (row) => row.tenant_id,
+        (row) => tenantJson(sigid, row),
+      ),
+    );
+  });
+
+  router.get('/:id', async (request, response) => {
+    const tenant = await loadTenant(request.params.id);
+    response.set('ETag', etag(tenant.revision)).json(tenantJson(sigid, tenant));
+  });
+
+  router.patch('/:id', async (request, response) => {
+    const ifMatch = ifMatchRevision(request);
+    const body = parseBody(updateTenantBody, request);
+    const tenant = await loadTenant(request.params.id);
+    const stream = streamName(tenant.tenant_id, tenant.tenant_id);
+    const context = { tenantId: tenant.tenant_id, actor: actorOf(response), correlationId: String(request.id) };
+    let expected = ifMatch;
+    let position: number | null = null;
+    const commands = [
+      ...(body.name !== undefined ? [{ type: 'rename_tenant' as const, name: body.name }] : []),
+      ...(body.status === 'suspended'
+        ? [{ type: 'suspend_tenant' as const, reason: body.suspension_reason ?? null }]
+        : body.status === 'active'
+          ? [{ type: 'reactivate_tenant' as const }]
+          : []),
+    ];
+    for (const command of commands) {
+      const outcome = await handleCommand(sigid.log, tenantDecider, stream, command, { ...context, ifMatch: expected });
+      position = outcome.position ?? position;
+      // The second change applies on top of the first, which this same request made.
+      if (expected !== undefined) expected = outcome.revision;
+    }
+    await consistent(sigid, request, position);
+    const updated = await loadTenant(tenant.tenant_id);
+    response.set('ETag', etag(updated.revision)).json(tenantJson(sigid, updated));
+  });
+
+  router.delete('/:id', async (request, response) => {
+    const ifMatch = ifMatchRevision(request);
+    const tenant = await loadTenant(request.params.id);
+    const outcome = await handleCommand(
+      sigid.log,
+      tenantDecider,
+      streamName(tenant.tenant_id, tenant.tenant_id),
+      { type: 'delete_tenant' },
+      { tenantId: tenant.tenant_id, actor: actorOf(response), correlationId: String(request.id), ifMatch },
+    );
+    await consistent(sigid, request, outcome.position);
+    response.status(204).end();
+  });
+
+  return router;
+}

@@ -1,0 +1,47 @@
+import { apiKeyDecider } from '../commands/api-key.ts';
+import { PLATFORM_TENANT, tenantDecider, tenantSlugDecider } from '../commands/tenant.ts';
+import { handleCommand } from './command-handler.ts';
+import { mintKey, storeApiKeySecret } from './credentials.ts';
+import { type Actor, streamName } from './event-store/port.ts';
+import { newId } from './ids.ts';
+import type { Sigid } from './sigid.ts';
+
+export const INITIAL_KEY_NAME = 'Initial admin key';
+
+/**
+ * Creates a tenant with its first admin key: reserves the slug platform-wide (a stream that must not
+ * exist yet), creates the tenant, stores the key's hash, then records the key. Returns the key once.
+ */
+export async function provisionTenant(
+  sigid: Sigid,
+  input: { name: string; slug: string },
+  actor: Actor,
+  correlationId: string,
+): Promise<{ tenantId: string; keyId: string; token: string; position: number | null }> {
+  const tenantId = newId('ten');
+  await handleCommand(
+    sigid.log,
+    tenantSlugDecider,
+    `${PLATFORM_TENANT}-slug.${input.slug}`,
+    { type: 'reserve_slug', slug: input.slug, tenant_id: tenantId },
+    { tenantId: PLATFORM_TENANT, actor, correlationId },
+  );
+  const context = { tenantId, actor, correlationId };
+  await handleCommand(
+    sigid.log,
+    tenantDecider,
+    streamName(tenantId, tenantId),
+    { type: 'create_tenant', tenant_id: tenantId, slug: input.slug, name: input.name },
+    context,
+  );
+  const key = mintKey('sk');
+  await storeApiKeySecret(sigid.db, tenantId, key.keyId, key.hash);
+  const issued = await handleCommand(
+    sigid.log,
+    apiKeyDecider,
+    streamName(tenantId, key.keyId),
+    { type: 'create_api_key', key_id: key.keyId, name: INITIAL_KEY_NAME },
+    context,
+  );
+  return { tenantId, keyId: key.keyId, token: key.token, position: issued.position };
+}
