@@ -12,9 +12,8 @@ export function specFor<Command, State, Event extends { type: string; data: unkn
           command,
           given.reduce((state, event) => decider.evolve(state, event), decider.initialState()),
         );
-      // biome-ignore lint/suspicious/noThenProperty: given/when/then, as decider specs read.
       return {
-        then: (expected: Event[]) => expect(decide()).toEqual(expected),
+        thenEmits: (expected: Event[]) => expect(decide()).toEqual(expected),
         thenThrows: (code: string) => expect(decide).toThrow(expect.objectContaining({ code })),
       };
     },
