@@ -33,11 +33,16 @@ export function secretKey(secret: string): KeyObject {
 
 /** One `v1,<base64>` signature of a message under one key. */
 export function signWith(key: KeyObject, id: string, timestamp: number, body: string | Uint8Array): string {
-  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64')}`;
+  const hmac = createHmac('sha256', key);
+  // One update of one string is cheaper than two; a Buffer body is not copied into a string.
+  if (typeof body === 'string') hmac.update(`${id}.${timestamp}.${body}`);
+  else hmac.update(`${id}.${timestamp}.`).update(body);
+  return `v1,${hmac.digest('base64')}`;
 }
 
 /** The `webhook-signature` header: one `v1,` signature per key (current secret first), space-separated. */
 export function sign(keys: readonly KeyObject[], id: string, timestamp: number, body: string | Uint8Array): string {
+  if (keys.length === 1) return signWith(keys[0] as KeyObject, id, timestamp, body);
   if (keys.length === 0) throw new Error('signing needs at least one secret');
   return keys.map((key) => signWith(key, id, timestamp, body)).join(' ');
 }
