@@ -199,7 +199,8 @@ export class PostgresEventStore implements EventStore {
       ? (events[events.length - 1]?.position ?? 0)
       : full
         ? (events[events.length - 1]?.position ?? boundary)
-        : Math.max(boundary, options.after ?? 0);
+        : // A `before` bound leaves what lies at or past it unread: the checkpoint must not claim it.
+          Math.min(Math.max(boundary, options.after ?? 0), (options.before ?? Number.POSITIVE_INFINITY) - 1);
     return { events, checkpoint };
   }
 
