@@ -1,0 +1,217 @@
+/**
+ * Audit export: `GET /api/v1/audit-logs/export` (NDJSON) of one tenant's N events, on a real listening
+ * SigID server with the tenant's own API key, against `COPY (select ...) TO STDOUT` of the same rows
+ * through psql (target ≥ 0.5×). The server's RSS is sampled every 20 ms during each export and printed
+ * at 10%, 50% and 100% of the lines received: it should stay flat however long the export.
+ *
+ * Seeding: the tenant and its key through the API; then one `INSERT ... SELECT generate_series`
+ * straight into `sigid_events` and `sigid_streams`, the tenant's N events interleaved with N/4 of
+ * other tenants' events, then VACUUM ANALYZE.
+ *
+ * Scale: BENCH_EVENTS (default 1,000,000), BENCH_RUNS.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { z } from 'zod';
+import { apiKeyEvents } from '../events/api-key.ts';
+import { EventCatalog } from '../events/catalog.ts';
+import { defineEvent } from '../events/envelope.ts';
+import { subjectEvents } from '../events/subject.ts';
+import { tenantEvents } from '../events/tenant.ts';
+import { loadConfig } from '../src/config.ts';
+import { createApp } from '../src/http/app.ts';
+import { createSigid } from '../src/sigid.ts';
+import {
+  alternate,
+  describeMachine,
+  envInt,
+  formatRate,
+  main,
+  onCleanup,
+  RUNS,
+  reportMedians,
+  reportRatio,
+  scratchDatabase,
+} from './support.ts';
+
+const EVENTS = envInt('BENCH_EVENTS', 1_000_000);
+const OTHER_EVENTS = Math.floor(EVENTS / 4);
+const STREAMS = envInt('BENCH_STREAMS', 20_000);
+const SEED_CHUNK = 100_000;
+const OPERATOR_KEY = randomBytes(24).toString('hex');
+
+const benchRecorded = defineEvent({
+  type: 'bench.recorded',
+  version: 1,
+  description: 'A benchmark event.',
+  schema: z.object({
+    n: z.number(),
+    user_id: z.string(),
+    changes: z.object({ name: z.string(), locale: z.string() }),
+    reason: z.string(),
+  }),
+});
+
+const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
+
+main(async () => {
+  console.log(
+    `# audit export benchmark — ${describeMachine()}, ${RUNS} alternating runs per contender, medians quoted`,
+  );
+  const { url, name } = await scratchDatabase('audit');
+  console.log(`  scratch database ${name}`);
+  const config = loadConfig(
+    {},
+    {
+      port: 0,
+      databaseUrl: url,
+      dataDir: undefined,
+      operatorKey: OPERATOR_KEY,
+      masterKey: randomBytes(32).toString('base64'),
+      logLevel: 'silent',
+    },
+  );
+  const sigid = await createSigid(config, {
+    logger: pino({ level: 'silent' }),
+    catalog: new EventCatalog([...tenantEvents, ...apiKeyEvents, ...subjectEvents, benchRecorded]),
+  });
+  onCleanup(() => sigid.close());
+  sigid.start();
+  const server = createApp(sigid).listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  const created = await fetch(`${base}/api/v1/tenants`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${OPERATOR_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'Audited', slug: `bench-${randomBytes(3).toString('hex')}` }),
+  });
+  if (created.status !== 201) throw new Error(`creating the tenant: ${created.status} ${await created.text()}`);
+  const { tenant, api_key: apiKey } = (await created.json()) as { tenant: { id: string }; api_key: { key: string } };
+
+  // Seed: the tenant's events, every fifth event of the store another tenant's.
+  const started = performance.now();
+  const total = EVENTS + OTHER_EVENTS;
+  for (let from = 0; from < total; from += SEED_CHUNK) {
+    const to = Math.min(total, from + SEED_CHUNK) - 1;
+    await sigid.db.query(
+      `insert into sigid_events (event_id, stream_name, stream_revision, tenant_id, event_type, event_version, data,
+                                 actor_type, actor_id, correlation_id, causation_id, recorded_at)
+       select gen_random_uuid(), t.tenant || '-usr_bench_' || (i % $2), i / $2, t.tenant, 'bench.recorded', 1,
+              jsonb_build_object('n', i, 'user_id', 'usr_bench_' || (i % $2),
+                                 'changes', jsonb_build_object('name', 'User ' || i, 'locale', 'en-GB'),
+                                 'reason', 'profile updated through the admin API'),
+              'api_key', 'key_bench', gen_random_uuid()::text, null, now() - make_interval(secs => ($4 - i) / 1000.0)
+       from generate_series($1::bigint, $5::bigint) as i,
+            lateral (select case when i % 5 = 4 and $6 > 0 then 'tnt_other_' || (i % 7) else $3 end as tenant) as t`,
+      [from, STREAMS, tenant.id, total, to, OTHER_EVENTS],
+    );
+    process.stdout.write(`\r  seeding: ${to + 1}/${total} events`);
+  }
+  await sigid.db.query(
+    `insert into sigid_streams (stream_name, tenant_id, revision)
+     select stream_name, min(tenant_id), max(stream_revision) from sigid_events where event_type = 'bench.recorded'
+     group by stream_name`,
+  );
+  await sigid.db.query('vacuum analyze');
+  const { rows } = await sigid.db.query<{ count: number }>(
+    'select count(*)::int8 as count from sigid_events where tenant_id = $1',
+    [tenant.id],
+  );
+  const lines = rows[0]?.count ?? 0;
+  console.log(
+    `\r  seeded ${total} events (${lines} of the exported tenant, the rest of 7 others) in ${((performance.now() - started) / 1000).toFixed(0)} s`,
+  );
+  // The projections read past the seeded events (none is theirs) before anything is timed.
+  if (!(await sigid.projections.waitFor(await sigid.store.headPosition(), 300_000))) {
+    throw new Error('projections did not settle');
+  }
+
+  const copy = {
+    name: 'COPY TO STDOUT (psql)',
+    async run() {
+      const t0 = performance.now();
+      const child = spawn(
+        'psql',
+        [
+          url,
+          '-X',
+          '-q',
+          '-c',
+          `copy (select global_position, event_id, stream_name, stream_revision, tenant_id, event_type, event_version,
+                        data, actor_type, actor_id, correlation_id, causation_id, recorded_at
+                 from sigid_events where tenant_id = '${tenant.id}' order by global_position) to stdout`,
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let count = 0;
+      child.stdout.on('data', (chunk: Buffer) => {
+        for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) count++;
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      if (code !== 0 || count !== lines) throw new Error(`psql exited ${code} after ${count}/${lines} rows`);
+      return { rate: count / ((performance.now() - t0) / 1000) };
+    },
+  };
+
+  const rssTable: string[] = [];
+  const exporter = {
+    name: 'SigID GET /api/v1/audit-logs/export',
+    async run(round: number) {
+      global.gc?.();
+      const before = process.memoryUsage.rss();
+      let peak = before;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage.rss());
+      }, 20);
+      const marks: string[] = [];
+      const checkpoints = [0.1, 0.5, 1];
+      try {
+        const t0 = performance.now();
+        const response = await fetch(`${base}/api/v1/audit-logs/export`, {
+          headers: { authorization: `Bearer ${apiKey.key}` },
+        });
+        if (response.status !== 200 || !response.body) throw new Error(`export answered ${response.status}`);
+        let count = 0;
+        for await (const chunk of response.body) {
+          for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) count++;
+          while (checkpoints.length > 0 && count >= (checkpoints[0] as number) * lines) {
+            const rss = process.memoryUsage.rss();
+            peak = Math.max(peak, rss);
+            marks.push(
+              `${Math.round((checkpoints.shift() as number) * 100)}%: RSS ${mb(rss)} (peak so far ${mb(peak)})`,
+            );
+          }
+        }
+        const seconds = (performance.now() - t0) / 1000;
+        if (count !== lines) throw new Error(`export gave ${count} lines, expected ${lines}`);
+        rssTable.push(`run ${round + 1}: before ${mb(before)}; ${marks.join('; ')}`);
+        return { rate: count / seconds, extra: { peakRss: peak } };
+      } finally {
+        clearInterval(sampler);
+      }
+    },
+  };
+
+  // Untimed warm-up: caches, plans, JIT.
+  await copy.run();
+
+  console.log(`\n## Exporting ${lines} events of one tenant (the store holds ${total})`);
+  const samples = await alternate('audit export', [exporter, copy]);
+  reportMedians('exported events/s', samples);
+  console.log('  server process RSS during each export (HTTP server and client share the bench process):');
+  for (const line of rssTable) console.log(`    ${line}`);
+  const peaks = (samples.get(exporter.name) ?? []).map((sample) => sample.extra?.peakRss ?? 0);
+  console.log(`  peak RSS over all exports: ${mb(Math.max(...peaks))}`);
+  reportRatio({
+    label: 'audit export vs COPY TO STDOUT',
+    samples,
+    subject: exporter.name,
+    baseline: copy.name,
+    target: 0.5,
+  });
+  console.log(`  (${formatRate(lines)} = one export per second)`);
+});
