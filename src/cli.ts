@@ -140,8 +140,17 @@ projections
   .action(async (name: string | undefined) => {
     await withSigid(async (sigid) => {
       const names = name ? [name] : sigid.projections.projections.map((projection) => projection.name);
+      let replayedElsewhere = false;
       for (const projectionName of names) {
+        // A running SigID process holds the projection: empty it here, and that process replays it.
+        const probe = await sigid.db.tryLock(`projection:${projectionName}`);
+        await probe?.();
         await sigid.projections.rebuild(projectionName);
+        if (!probe) {
+          console.error(`${projectionName}: emptied; the running SigID process is replaying it`);
+          replayedElsewhere = true;
+          continue;
+        }
         const bar = progressBar(projectionName.padEnd(12));
         bar.start(await sigid.store.headPosition(), 0);
         await sigid.projections.catchUp(projectionName, (position, head) => {
@@ -150,6 +159,8 @@ projections
         });
         bar.stop();
       }
+      if (replayedElsewhere)
+        await sigid.projections.waitFor(await sigid.store.headPosition(), Number.POSITIVE_INFINITY);
     });
   });
 

@@ -58,6 +58,8 @@ export function createLogger(level: Config['logLevel']): Logger {
  */
 export async function createSigid(config: Config, options: SigidOptions = {}): Promise<Sigid> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  // A missing or malformed master key must stop the process before it migrates someone's database.
+  if (config.databaseUrl) resolveMasterKey(config);
   const db = config.databaseUrl ? connectPostgres(config.databaseUrl) : await openEmbedded(config.dataDir);
   try {
     if (options.migrate !== false) await migrateToLatest(db);
