@@ -3,6 +3,7 @@ import { apiKeyEvents } from './api-key.ts';
 import type { EventDefinition, Upcaster } from './envelope.ts';
 import { subjectEvents } from './subject.ts';
 import { tenantEvents } from './tenant.ts';
+import { webhookEvents } from './webhook.ts';
 
 /**
  * The registry of every event type: the latest definition of each, and the upcasters that bring
@@ -82,11 +83,12 @@ function readSchema(definition: EventDefinition): z.ZodObject {
 }
 
 /** Every event SigID writes. */
-export const catalog = new EventCatalog([...tenantEvents, ...apiKeyEvents, ...subjectEvents]);
+export const catalog = new EventCatalog([...tenantEvents, ...apiKeyEvents, ...subjectEvents, ...webhookEvents]);
 
 /** Every domain event SigID writes, as a union: switches over it end in a `never` check. */
 export type { ApiKeyEvent } from './api-key.ts';
 export type { SubjectEvent } from './subject.ts';
 export type { TenantEvent } from './tenant.ts';
+export type { WebhookEvent } from './webhook.ts';
 
 export const eventTypeSchema = z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/);

@@ -1,6 +1,9 @@
 import type { ApiKeysTable } from './api-keys.ts';
 import type { ProjectionCheckpointsTable, ProjectionFailuresTable } from './projection-checkpoints.ts';
 import type { TenantsTable } from './tenants.ts';
+import type { WebhookAttemptsTable } from './webhook-attempts.ts';
+import type { WebhookEndpointsTable } from './webhook-endpoints.ts';
+import type { WebhookMessagesTable } from './webhook-messages.ts';
 
 /** Every read-model table, for kysely. Each table's own file holds its type and its queries. */
 export interface ReadModels {
@@ -8,4 +11,7 @@ export interface ReadModels {
   api_keys: ApiKeysTable;
   projection_checkpoints: ProjectionCheckpointsTable;
   projection_failures: ProjectionFailuresTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_messages: WebhookMessagesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { loadWebhookConfig, type WebhookConfig } from './webhooks/config.ts';
 
 /**
  * Every setting SigID reads, with its default, in one place (docs/configuration.md lists them).
@@ -38,6 +39,7 @@ export interface Config {
   shutdownTimeoutMs: number;
   idempotencyTtlHours: number;
   logLevel: z.infer<typeof configSchema>['LOG_LEVEL'];
+  webhooks: WebhookConfig;
 }
 
 /** Reads the configuration from the environment; throws one message listing every bad setting. */
@@ -66,6 +68,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutMs: value.SIGID_SHUTDOWN_TIMEOUT_MS,
     idempotencyTtlHours: value.SIGID_IDEMPOTENCY_TTL_HOURS,
     logLevel: value.LOG_LEVEL,
+    webhooks: loadWebhookConfig(env),
   };
   return { ...config, ...overrides };
 }

@@ -16,6 +16,7 @@ import { EventLog } from './event-log.ts';
 import type { EventStore } from './event-store/port.ts';
 import { PostgresEventStore } from './event-store/postgres.ts';
 import { ProjectionRunner } from './projection-runner.ts';
+import { WebhookWorker } from './webhooks/worker.ts';
 
 /** Everything a SigID process runs on, wired once: the HTTP app, the CLI and the tests all use it. */
 export interface Sigid {
@@ -30,6 +31,8 @@ export interface Sigid {
   projections: ProjectionRunner;
   /** Wraps secrets kept at rest (stored idempotent responses, webhook signing secrets). Never logged. */
   masterKey: Buffer;
+  /** Webhook delivery: fan-out off the event stream and the dispatcher (run when config.webhooks.worker). */
+  webhooks: WebhookWorker;
   /** Starts the background workers (projections). */
   start(): void;
   /** Stops the workers (each finishes its batch and saves its checkpoint), then closes the stores. */
@@ -70,6 +73,7 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
     const subjectKeys = new SubjectKeys(db, masterKey);
     const log = new EventLog(store, options.catalog ?? defaultCatalog, subjectKeys);
     const projections = new ProjectionRunner(db, log, options.projections ?? defaultProjections, { logger });
+    const webhooks = new WebhookWorker(db, log, config.webhooks, { masterKey, logger });
     let started = false;
     return {
       config,
@@ -81,13 +85,16 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
       subjectKeys,
       projections,
       masterKey,
+      webhooks,
       start() {
         if (started) return;
         started = true;
         projections.start();
+        if (config.webhooks.worker) webhooks.start();
       },
       async close() {
         await projections.stop();
+        await webhooks.stop();
         await store.close();
         await db.close();
       },

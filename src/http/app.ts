@@ -10,6 +10,7 @@ import { healthRouter } from './health.ts';
 import { idempotency } from './idempotency.ts';
 import { notFoundHandler, problemHandler } from './problem.ts';
 import { tenantsRouter } from './tenants.ts';
+import { webhooksRouter } from './webhooks.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -43,6 +44,7 @@ export function createApp(sigid: Sigid): Express {
   tenantScoped.use('/api-keys', apiKeysRouter(sigid));
   tenantScoped.use('/audit-logs', auditLogsRouter(sigid));
   tenantScoped.use('/events', eventsRouter(sigid));
+  tenantScoped.use('/webhooks', webhooksRouter(sigid));
   api.use(tenantScoped);
   app.use('/api/v1', api);
   app.use(notFoundHandler);

@@ -1,0 +1,170 @@
+import type { WebhookEvent } from '../events/webhook.ts';
+import { ConflictError, NotFoundError } from '../src/errors.ts';
+import type { Decider } from './decider.ts';
+
+export type DisabledReason = 'manual' | 'gone' | 'failing';
+
+export type WebhookCommand =
+  /** Creates an endpoint; its secret was made and stored sealed by the caller, only its id is passed. */
+  | {
+      type: 'create_endpoint';
+      endpoint_id: string;
+      url: string;
+      event_types: string[];
+      description: string | null;
+      secret_id: string;
+    }
+  /** Changes the URL, the subscribed event types or the description; unchanged fields are left out. */
+  | { type: 'update_endpoint'; url?: string; event_types?: string[]; description?: string | null }
+  /** Stops deliveries: by an admin, or by SigID on 410 Gone or after failing too long. */
+  | { type: 'disable_endpoint'; reason: DisabledReason; detail: string | null }
+  /** Resumes deliveries. */
+  | { type: 'enable_endpoint' }
+  /** Deletes the endpoint for good. */
+  | { type: 'delete_endpoint' }
+  /** Replaces the signing secret; the previous one keeps signing until `previous_secret_expires_at`. */
+  | { type: 'rotate_secret'; secret_id: string; previous_secret_expires_at: string }
+  /** Records an admin's request to deliver every matching event since a time or position again. */
+  | { type: 'request_replay'; since: string | null; after_position: number | null }
+  /** Records an admin's request to deliver one message again. */
+  | { type: 'request_redelivery'; message_id: string; event_id: string };
+
+export type WebhookState =
+  | { status: 'absent' }
+  | {
+      status: 'enabled' | 'disabled' | 'deleted';
+      endpoint_id: string;
+      url: string;
+      event_types: string[];
+      description: string | null;
+      secret_id: string;
+    };
+
+const sameTypes = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((value, index) => value === b[index]);
+
+export const webhookDecider: Decider<WebhookCommand, WebhookState, WebhookEvent> = {
+  initialState: () => ({ status: 'absent' }),
+
+  evolve(state, event) {
+    switch (event.type) {
+      case 'webhook.endpoint.created':
+        return {
+          status: 'enabled',
+          endpoint_id: event.data.endpoint_id,
+          url: event.data.url,
+          event_types: event.data.event_types,
+          description: event.data.description,
+          secret_id: event.data.secret_id,
+        };
+      case 'webhook.endpoint.updated':
+        return state.status === 'absent'
+          ? state
+          : {
+              ...state,
+              ...(event.data.changes.url !== undefined ? { url: event.data.changes.url } : {}),
+              ...(event.data.changes.event_types !== undefined ? { event_types: event.data.changes.event_types } : {}),
+              ...(event.data.changes.description !== undefined ? { description: event.data.changes.description } : {}),
+            };
+      case 'webhook.endpoint.disabled':
+        return state.status === 'absent' ? state : { ...state, status: 'disabled' };
+      case 'webhook.endpoint.enabled':
+        return state.status === 'absent' ? state : { ...state, status: 'enabled' };
+      case 'webhook.endpoint.deleted':
+        return state.status === 'absent' ? state : { ...state, status: 'deleted' };
+      case 'webhook.endpoint.secret_rotated':
+        return state.status === 'absent' ? state : { ...state, secret_id: event.data.secret_id };
+      case 'webhook.endpoint.replay_requested':
+      case 'webhook.message.redelivery_requested':
+        return state;
+      default: {
+        const unhandled: never = event;
+        return unhandled;
+      }
+    }
+  },
+
+  decide(command, state) {
+    if (command.type === 'create_endpoint') {
+      if (state.status !== 'absent') throw new ConflictError('webhook_exists', 'The webhook endpoint already exists.');
+      return [
+        {
+          type: 'webhook.endpoint.created',
+          data: {
+            endpoint_id: command.endpoint_id,
+            url: command.url,
+            event_types: command.event_types,
+            description: command.description,
+            secret_id: command.secret_id,
+          },
+        },
+      ];
+    }
+    if (state.status === 'absent' || state.status === 'deleted') throw new NotFoundError('The webhook endpoint');
+    const endpoint_id = state.endpoint_id;
+    switch (command.type) {
+      case 'update_endpoint': {
+        const changes: { url?: string; event_types?: string[]; description?: string | null } = {};
+        const previous: typeof changes = {};
+        if (command.url !== undefined && command.url !== state.url) {
+          changes.url = command.url;
+          previous.url = state.url;
+        }
+        if (command.event_types !== undefined && !sameTypes(command.event_types, state.event_types)) {
+          changes.event_types = command.event_types;
+          previous.event_types = state.event_types;
+        }
+        if (command.description !== undefined && command.description !== state.description) {
+          changes.description = command.description;
+          previous.description = state.description;
+        }
+        return Object.keys(changes).length === 0
+          ? []
+          : [{ type: 'webhook.endpoint.updated', data: { endpoint_id, changes, previous } }];
+      }
+      case 'disable_endpoint':
+        return state.status === 'disabled'
+          ? []
+          : [
+              {
+                type: 'webhook.endpoint.disabled',
+                data: { endpoint_id, reason: command.reason, detail: command.detail },
+              },
+            ];
+      case 'enable_endpoint':
+        return state.status === 'enabled' ? [] : [{ type: 'webhook.endpoint.enabled', data: { endpoint_id } }];
+      case 'delete_endpoint':
+        return [{ type: 'webhook.endpoint.deleted', data: { endpoint_id } }];
+      case 'rotate_secret':
+        return [
+          {
+            type: 'webhook.endpoint.secret_rotated',
+            data: {
+              endpoint_id,
+              secret_id: command.secret_id,
+              previous_secret_id: state.secret_id,
+              previous_secret_expires_at: command.previous_secret_expires_at,
+            },
+          },
+        ];
+      case 'request_replay':
+        return [
+          {
+            type: 'webhook.endpoint.replay_requested',
+            data: { endpoint_id, since: command.since, after_position: command.after_position },
+          },
+        ];
+      case 'request_redelivery':
+        return [
+          {
+            type: 'webhook.message.redelivery_requested',
+            data: { endpoint_id, message_id: command.message_id, event_id: command.event_id },
+          },
+        ];
+      default: {
+        const unhandled: never = command;
+        return unhandled;
+      }
+    }
+  },
+};

@@ -1,0 +1,403 @@
+import { randomUUID } from 'node:crypto';
+import { type Request, type Response, Router } from 'express';
+import { z } from 'zod';
+import { webhookDecider } from '../../commands/webhook.ts';
+import { eventTypePatternSchema } from '../../events/webhook.ts';
+import {
+  listEndpointAttempts,
+  listMessageAttempts,
+  type WebhookAttemptRow,
+} from '../../read-models/webhook-attempts.ts';
+import {
+  findWebhookEndpoint,
+  listWebhookEndpoints,
+  type WebhookEndpointRow,
+} from '../../read-models/webhook-endpoints.ts';
+import { findWebhookMessage, listWebhookMessages, type WebhookMessageRow } from '../../read-models/webhook-messages.ts';
+import { handleCommand } from '../command-handler.ts';
+import { NotFoundError, UnprocessableError, ValidationError } from '../errors.ts';
+import { streamName } from '../event-store/port.ts';
+import { isId, newId } from '../ids.ts';
+import type { Sigid } from '../sigid.ts';
+import { enqueueRedelivery, enqueueReplay } from '../webhooks/queue.ts';
+import { deleteWebhookSecrets, expireOtherSecrets, storeWebhookSecret } from '../webhooks/secrets.ts';
+import { generateSecret } from '../webhooks/signature.ts';
+import { checkWebhookUrl, WebhookUrlRefused } from '../webhooks/ssrf.ts';
+import { tenantOf, writeContext } from './auth.ts';
+import { listQuery, page } from './pagination.ts';
+import { consistent } from './read-your-writes.ts';
+import { etag, ifMatchRevision, parseBody, parseQuery } from './validate.ts';
+
+const urlField = z.string().trim().min(1).max(2048);
+const eventTypesField = z.array(eventTypePatternSchema).min(1).max(100);
+const descriptionField = z.string().trim().max(500);
+
+/** Exact types must be in the catalog; wildcards may name families that have no event yet (`agent.*`). */
+function bodySchemas(catalog: Sigid['log']['catalog']) {
+  const eventTypes = eventTypesField.superRefine((types, context) => {
+    types.forEach((type, index) => {
+      if (!type.endsWith('*') && !catalog.has(type)) {
+        context.addIssue({
+          code: 'custom',
+          path: [index],
+          message: `${type} is not an event type; GET /api/v1/webhooks/event-types lists them`,
+        });
+      }
+    });
+  });
+  return {
+    create: z.strictObject({
+      url: urlField,
+      event_types: eventTypes,
+      description: descriptionField.nullable().optional(),
+    }),
+    update: z
+      .strictObject({
+        url: urlField.optional(),
+        event_types: eventTypes.optional(),
+        description: descriptionField.nullable().optional(),
+      })
+      .refine((body) => Object.keys(body).length > 0, 'Send at least one field to change.'),
+  };
+}
+
+const rotateBody = z.strictObject({
+  /** How long the old secret keeps signing; default SIGID_WEBHOOK_SECRET_OVERLAP. 0 retires it at once. */
+  overlap_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 24 * 3600)
+    .optional(),
+});
+
+const replayBody = z
+  .strictObject({
+    since: z.iso.datetime({ offset: true }).optional(),
+    after_position: z.number().int().min(0).optional(),
+  })
+  .refine(
+    (body) => (body.since === undefined) !== (body.after_position === undefined),
+    'Send exactly one of `since` and `after_position`.',
+  );
+
+const messagesQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  starting_after: z.string().max(100).optional(),
+  status: z.enum(['pending', 'delivered', 'failed', 'cancelled']).optional(),
+});
+
+const attemptsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  before: z.iso.datetime({ offset: true }).optional(),
+});
+
+function endpointJson(row: WebhookEndpointRow) {
+  return {
+    id: row.endpoint_id,
+    object: 'webhook_endpoint',
+    url: row.url,
+    event_types: row.event_types,
+    description: row.description,
+    status: row.status,
+    disabled_reason: row.disabled_reason,
+    disabled_detail: row.disabled_detail,
+    disabled_at: row.disabled_at?.toISOString() ?? null,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  };
+}
+
+function messageJson(row: WebhookMessageRow) {
+  return {
+    id: row.message_id,
+    object: 'webhook_message',
+    endpoint_id: row.endpoint_id,
+    event_id: row.event_id,
+    event_type: row.event_type,
+    event_position: row.event_position,
+    origin: row.origin,
+    status: row.status,
+    attempts: row.attempts,
+    next_attempt_at: row.status === 'pending' ? row.next_attempt_at.toISOString() : null,
+    last_attempt_at: row.last_attempt_at?.toISOString() ?? null,
+    last_response_status: row.last_response_status,
+    last_error: row.last_error,
+    created_at: row.created_at.toISOString(),
+    finished_at: row.finished_at?.toISOString() ?? null,
+  };
+}
+
+function attemptJson(row: WebhookAttemptRow) {
+  return {
+    object: 'webhook_attempt',
+    message_id: row.message_id,
+    attempt: row.attempt,
+    attempted_at: row.attempted_at.toISOString(),
+    outcome: row.outcome,
+    response_status: row.response_status,
+    latency_ms: row.latency_ms,
+    response_body: row.response_body,
+    error: row.error,
+    next_attempt_at: row.next_attempt_at?.toISOString() ?? null,
+  };
+}
+
+const secretId = () => `whsec_${randomUUID().replaceAll('-', '')}`;
+
+/**
+ * `/api/v1/webhooks`: a tenant's webhook endpoints (every change an event, so in the audit log),
+ * their signing secrets (shown once, on create and on rotate), the delivery log, redelivery and
+ * replay, and the catalog of event types an endpoint can subscribe to.
+ */
+export function webhooksRouter(sigid: Sigid): Router {
+  const router = Router();
+  const { webhooks: settings } = sigid.config;
+  const schemas = bodySchemas(sigid.log.catalog);
+
+  async function checkUrl(url: string) {
+    try {
+      await checkWebhookUrl(url, settings.allowlist, settings.resolve);
+    } catch (error) {
+      if (!(error instanceof WebhookUrlRefused)) throw error;
+      if (error.code === 'invalid_url') throw new ValidationError(error.message);
+      throw new UnprocessableError(error.code, error.message);
+    }
+  }
+
+  async function loadEndpoint(response: Response, id: string) {
+    const row = isId('whk', id) ? await findWebhookEndpoint(sigid.readModels, tenantOf(response), id) : undefined;
+    if (!row) throw new NotFoundError('The webhook endpoint');
+    return row;
+  }
+
+  async function command(
+    request: Request,
+    response: Response,
+    endpointId: string,
+    cmd: Parameters<typeof webhookDecider.decide>[0],
+    ifMatch?: number,
+  ) {
+    const outcome = await handleCommand(sigid.log, webhookDecider, streamName(tenantOf(response), endpointId), cmd, {
+      ...writeContext(request, response),
+      ifMatch,
+    });
+    await consistent(sigid, request, outcome.position);
+    return outcome;
+  }
+
+  async function respondWithEndpoint(response: Response, endpointId: string, status = 200, extra = {}) {
+    const row = await loadEndpoint(response, endpointId);
+    response
+      .status(status)
+      .set('ETag', etag(row.revision))
+      .json({ ...endpointJson(row), ...extra });
+  }
+
+  router.get('/event-types', (_request, response) => {
+    response.json({ object: 'list', data: sigid.log.catalog.describe(), has_more: false, next_cursor: null });
+  });
+
+  router.post('/', async (request, response) => {
+    const body = parseBody(schemas.create, request);
+    await checkUrl(body.url);
+    const tenantId = tenantOf(response);
+    const endpointId = newId('whk');
+    const secret = generateSecret();
+    const id = secretId();
+    await storeWebhookSecret(sigid.db, sigid.masterKey, { tenantId, endpointId, secretId: id, secret });
+    await command(request, response, endpointId, {
+      type: 'create_endpoint',
+      endpoint_id: endpointId,
+      url: body.url,
+      event_types: body.event_types,
+      description: body.description ?? null,
+      secret_id: id,
+    });
+    response.location(`/api/v1/webhooks/${endpointId}`);
+    await respondWithEndpoint(response, endpointId, 201, { secret });
+  });
+
+  router.get('/', async (request, response) => {
+    const query = parseQuery(listQuery, request);
+    const rows = await listWebhookEndpoints(sigid.readModels, tenantOf(response), {
+      limit: query.limit + 1,
+      after: query.starting_after,
+    });
+    response.json(page(rows, query.limit, (row) => row.endpoint_id, endpointJson));
+  });
+
+  router.get('/:id', async (request, response) => {
+    await respondWithEndpoint(response, (await loadEndpoint(response, request.params.id)).endpoint_id);
+  });
+
+  router.patch('/:id', async (request, response) => {
+    const ifMatch = ifMatchRevision(request);
+    const body = parseBody(schemas.update, request);
+    const row = await loadEndpoint(response, request.params.id);
+    if (body.url !== undefined) await checkUrl(body.url);
+    await command(
+      request,
+      response,
+      row.endpoint_id,
+      {
+        type: 'update_endpoint',
+        ...(body.url !== undefined ? { url: body.url } : {}),
+        ...(body.event_types !== undefined ? { event_types: body.event_types } : {}),
+        ...(body.description !== undefined ? { description: body.description } : {}),
+      },
+      ifMatch,
+    );
+    await respondWithEndpoint(response, row.endpoint_id);
+  });
+
+  router.post('/:id/disable', async (request, response) => {
+    const ifMatch = ifMatchRevision(request);
+    const row = await loadEndpoint(response, request.params.id);
+    await command(
+      request,
+      response,
+      row.endpoint_id,
+      { type: 'disable_endpoint', reason: 'manual', detail: null },
+      ifMatch,
+    );
+    await respondWithEndpoint(response, row.endpoint_id);
+  });
+
+  router.post('/:id/enable', async (request, response) => {
+    const ifMatch = ifMatchRevision(request);
+    const row = await loadEndpoint(response, request.params.id);
+    await command(request, response, row.endpoint_id, { type: 'enable_endpoint' }, ifMatch);
+    await sigid.webhooks.notify();
+    await respondWithEndpoint(response, row.endpoint_id);
+  });
+
+  router.delete('/:id', async (request, response) => {
+    const ifMatch = ifMatchRevision(request);
+    const row = await loadEndpoint(response, request.params.id);
+    await command(request, response, row.endpoint_id, { type: 'delete_endpoint' }, ifMatch);
+    await deleteWebhookSecrets(sigid.db, row.tenant_id, row.endpoint_id);
+    response.status(204).end();
+  });
+
+  router.post('/:id/rotate-secret', async (request, response) => {
+    // The body is optional here: no body means the default overlap.
+    const parsed = rotateBody.safeParse(request.body ?? {});
+    if (!parsed.success) throw new ValidationError('The request body is not valid.', parsed.error.issues);
+    const body = parsed.data;
+    const row = await loadEndpoint(response, request.params.id);
+    const overlapMs = body.overlap_seconds !== undefined ? body.overlap_seconds * 1000 : settings.secretOverlapMs;
+    const previousExpiresAt = new Date(Date.now() + overlapMs);
+    const secret = generateSecret();
+    const id = secretId();
+    await storeWebhookSecret(sigid.db, sigid.masterKey, {
+      tenantId: row.tenant_id,
+      endpointId: row.endpoint_id,
+      secretId: id,
+      secret,
+    });
+    await command(request, response, row.endpoint_id, {
+      type: 'rotate_secret',
+      secret_id: id,
+      previous_secret_expires_at: previousExpiresAt.toISOString(),
+    });
+    await expireOtherSecrets(sigid.db, row.tenant_id, row.endpoint_id, id, previousExpiresAt);
+    response.json({
+      object: 'webhook_secret',
+      endpoint_id: row.endpoint_id,
+      secret,
+      previous_secret_expires_at: previousExpiresAt.toISOString(),
+    });
+  });
+
+  router.get('/:id/messages', async (request, response) => {
+    const query = parseQuery(messagesQuery, request);
+    const row = await loadEndpoint(response, request.params.id);
+    let beforeSeq: number | undefined;
+    if (query.starting_after) {
+      const cursor = await findWebhookMessage(sigid.readModels, row.tenant_id, row.endpoint_id, query.starting_after);
+      if (!cursor) throw new ValidationError('`starting_after` is not a message of this endpoint.');
+      beforeSeq = cursor.seq;
+    }
+    const rows = await listWebhookMessages(sigid.readModels, row.tenant_id, row.endpoint_id, {
+      limit: query.limit + 1,
+      beforeSeq,
+      status: query.status,
+    });
+    response.json(page(rows, query.limit, (message) => message.message_id, messageJson));
+  });
+
+  async function loadMessage(response: Response, endpoint: WebhookEndpointRow, messageId: string) {
+    const message = isId('msg', messageId)
+      ? await findWebhookMessage(sigid.readModels, endpoint.tenant_id, endpoint.endpoint_id, messageId)
+      : undefined;
+    if (!message) throw new NotFoundError('The webhook message');
+    return message;
+  }
+
+  router.get('/:id/messages/:messageId', async (request, response) => {
+    const endpoint = await loadEndpoint(response, request.params.id);
+    const message = await loadMessage(response, endpoint, request.params.messageId);
+    const attempts = await listMessageAttempts(sigid.readModels, endpoint.tenant_id, message.message_id);
+    response.json({ ...messageJson(message), attempt_log: attempts.map(attemptJson) });
+  });
+
+  router.post('/:id/messages/:messageId/redeliver', async (request, response) => {
+    const endpoint = await loadEndpoint(response, request.params.id);
+    const message = await loadMessage(response, endpoint, request.params.messageId);
+    await command(request, response, endpoint.endpoint_id, {
+      type: 'request_redelivery',
+      message_id: message.message_id,
+      event_id: message.event_id,
+    });
+    const messageId = await enqueueRedelivery(sigid.db, {
+      tenantId: endpoint.tenant_id,
+      endpointId: endpoint.endpoint_id,
+      eventId: message.event_id,
+      eventPosition: message.event_position,
+      eventType: message.event_type,
+    });
+    await sigid.webhooks.notify();
+    const queued = await loadMessage(response, endpoint, messageId);
+    response.status(202).json(messageJson(queued));
+  });
+
+  router.post('/:id/replay', async (request, response) => {
+    const body = parseBody(replayBody, request);
+    const endpoint = await loadEndpoint(response, request.params.id);
+    const since = body.since ? new Date(body.since) : undefined;
+    if (since && since.getTime() > Date.now()) throw new ValidationError('`since` is in the future.');
+    await command(request, response, endpoint.endpoint_id, {
+      type: 'request_replay',
+      since: since?.toISOString() ?? null,
+      after_position: body.after_position ?? null,
+    });
+    const result = await enqueueReplay(sigid.db, sigid.log, {
+      tenantId: endpoint.tenant_id,
+      endpointId: endpoint.endpoint_id,
+      eventTypes: endpoint.event_types,
+      since,
+      afterPosition: body.after_position,
+    });
+    await sigid.webhooks.notify();
+    response.status(202).json({
+      object: 'webhook_replay',
+      endpoint_id: endpoint.endpoint_id,
+      enqueued: result.enqueued,
+      last_position: result.lastPosition,
+      truncated: result.truncated,
+    });
+  });
+
+  router.get('/:id/attempts', async (request, response) => {
+    const query = parseQuery(attemptsQuery, request);
+    const endpoint = await loadEndpoint(response, request.params.id);
+    const rows = await listEndpointAttempts(sigid.readModels, endpoint.tenant_id, endpoint.endpoint_id, {
+      limit: query.limit,
+      before: query.before ? new Date(query.before) : undefined,
+    });
+    response.json({ object: 'list', data: rows.map(attemptJson), has_more: rows.length === query.limit });
+  });
+
+  return router;
+}

@@ -1,0 +1,81 @@
+import { matchesEventType } from '../../events/webhook.ts';
+import type { Database } from '../db/database.ts';
+import type { EventLog } from '../event-log.ts';
+import { newId } from '../ids.ts';
+
+/** Most events one replay request queues; the answer says where to continue from. */
+export const REPLAY_LIMIT = 10_000;
+
+/**
+ * Queues one event again for one endpoint, at the end of its queue, due now. The message carries
+ * the same event, so the same `webhook-id`: a receiver that already has it can tell.
+ */
+export async function enqueueRedelivery(
+  db: Database,
+  message: { tenantId: string; endpointId: string; eventId: string; eventPosition: number; eventType: string },
+): Promise<string> {
+  const messageId = newId('msg');
+  await db.query(
+    `insert into webhook_messages (tenant_id, message_id, endpoint_id, event_id, event_position, event_type, origin,
+                                   status, next_attempt_at)
+     values ($1, $2, $3, $4, $5, $6, 'redelivery', 'pending', now())`,
+    [message.tenantId, messageId, message.endpointId, message.eventId, message.eventPosition, message.eventType],
+  );
+  return messageId;
+}
+
+/**
+ * Queues, for one endpoint, every event of its tenant that its subscription matches since a time or
+ * after a position, up to the head as it is now and at most REPLAY_LIMIT events, in stream order.
+ */
+export async function enqueueReplay(
+  db: Database,
+  log: EventLog,
+  input: {
+    tenantId: string;
+    endpointId: string;
+    eventTypes: readonly string[];
+    since?: Date | undefined;
+    afterPosition?: number | undefined;
+  },
+): Promise<{ enqueued: number; lastPosition: number | null; truncated: boolean }> {
+  const head = await log.store.headPosition();
+  let after = input.afterPosition ?? 0;
+  let enqueued = 0;
+  let lastPosition: number | null = null;
+  while (after < head && enqueued < REPLAY_LIMIT) {
+    const page = await log.store.readAll({
+      tenantId: input.tenantId,
+      after,
+      before: head + 1,
+      limit: 1000,
+      ...(input.since ? { since: input.since } : {}),
+    });
+    const matching = page.events
+      .filter((event) => matchesEventType(input.eventTypes, event.type))
+      .slice(0, REPLAY_LIMIT - enqueued);
+    if (matching.length > 0) {
+      await db.query(
+        `insert into webhook_messages (tenant_id, message_id, endpoint_id, event_id, event_position, event_type,
+                                       origin, status, next_attempt_at)
+         select $1, u.message_id, $2, u.event_id, u.event_position, u.event_type, 'replay', 'pending', now()
+         from unnest($3::text[], $4::uuid[], $5::bigint[], $6::text[]) with ordinality
+                as u(message_id, event_id, event_position, event_type, ord)
+         order by u.ord`,
+        [
+          input.tenantId,
+          input.endpointId,
+          matching.map(() => newId('msg')),
+          matching.map((event) => event.id),
+          matching.map((event) => event.position),
+          matching.map((event) => event.type),
+        ],
+      );
+      enqueued += matching.length;
+      lastPosition = (matching[matching.length - 1] as { position: number }).position;
+    }
+    if (page.events.length < 1000) break;
+    after = page.checkpoint;
+  }
+  return { enqueued, lastPosition, truncated: enqueued >= REPLAY_LIMIT };
+}
