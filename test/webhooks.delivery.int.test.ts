@@ -1,0 +1,298 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadWebhookConfig } from '../src/webhooks/config.ts';
+import { postgresReachable } from './support/databases.ts';
+import { startSigid, type TestSigid } from './support/sigid.ts';
+import { WebhookReceiver } from './support/webhook-receiver.ts';
+
+/**
+ * Deliveries to a real receiver that verifies every request with the third-party `standardwebhooks`
+ * library. Short retry schedule (100 ms, 200 ms, 400 ms) so retries happen within the test.
+ */
+describe('webhook delivery', () => {
+  let t: TestSigid;
+  let receiver: WebhookReceiver;
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver().start();
+    t = await startSigid({
+      backend: postgresReachable ? 'postgres' : 'pglite',
+      config: {
+        webhooks: loadWebhookConfig({
+          SIGID_WEBHOOK_ALLOWLIST: '127.0.0.1',
+          SIGID_WEBHOOK_RETRY_SCHEDULE: '100ms,200ms,400ms',
+          SIGID_WEBHOOK_POLL_MS: '50',
+          SIGID_WEBHOOK_TIMEOUT_MS: '1000',
+          SIGID_WEBHOOK_DISABLE_AFTER: '1500ms',
+        }),
+      },
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await receiver?.close();
+  });
+
+  async function endpoint(
+    key: string,
+    path: string,
+    eventTypes: string[],
+    answer?: Parameters<WebhookReceiver['route']>[2],
+  ): Promise<{ id: string; secret: string }> {
+    receiver.route(path, [], answer);
+    const created = await t.http
+      .post('/api/v1/webhooks')
+      .set('Authorization', `Bearer ${key}`)
+      .send({ url: `${receiver.origin}${path}`, event_types: eventTypes })
+      .expect(201);
+    receiver.setSecrets(path, [created.body.secret]);
+    return { id: created.body.id, secret: created.body.secret };
+  }
+
+  async function makeKeys(key: string, count: number, prefix = 'key'): Promise<string[]> {
+    const ids: string[] = [];
+    for (let index = 0; index < count; index++) {
+      const response = await t.http
+        .post('/api/v1/api-keys')
+        .set('Authorization', `Bearer ${key}`)
+        .send({ name: `${prefix} ${index}` })
+        .expect(201);
+      ids.push(response.body.id);
+    }
+    return ids;
+  }
+
+  /** Polls `read` until `done` holds (5 s at most). */
+  async function until<T>(read: () => PromiseLike<T>, done: (value: T) => boolean): Promise<T> {
+    const deadline = Date.now() + 5000;
+    let value = await read();
+    while (!done(value) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      value = await read();
+    }
+    return value;
+  }
+
+  async function audit(key: string) {
+    const response = await t.http.get('/api/v1/audit-logs?limit=200&order=asc').set('Authorization', `Bearer ${key}`);
+    return response.body.data as Array<{
+      id: string;
+      action: string;
+      time: string;
+      actor: { type: string; id: string };
+      target: { id: string };
+      data: Record<string, unknown>;
+    }>;
+  }
+
+  it('delivers each subscribed event once, signed per Standard Webhooks, with the event id as webhook-id', async () => {
+    const tenant = await t.createTenant('Delivery');
+    const all = await endpoint(tenant.key, '/all', ['*']);
+    await endpoint(tenant.key, '/tenant-only', ['tenant.*']);
+    await makeKeys(tenant.key, 2);
+    await t.http
+      .patch(`/api/v1/tenants/${tenant.tenantId}`)
+      .set('Authorization', t.operator)
+      .send({ name: 'Delivery renamed' })
+      .expect(200);
+
+    await receiver.waitFor(
+      () => receiver.received('/all').length >= 5 && receiver.received('/tenant-only').length >= 1,
+    );
+    const records = await audit(tenant.key);
+    const expected = records.filter(
+      (record) => record.time >= (records.find((r) => r.target.id === all.id)?.time ?? ''),
+    );
+    const got = receiver.received('/all');
+    expect(got.map((delivery) => delivery.type)).toEqual([
+      'webhook.endpoint.created',
+      'webhook.endpoint.created',
+      'api_key.created',
+      'api_key.created',
+      'tenant.renamed',
+    ]);
+    // webhook-id is the event id; the payload's data is the event's data; timestamps are the event's.
+    expect(got.map((delivery) => delivery.id)).toEqual(expected.map((record) => record.id));
+    for (const [index, delivery] of got.entries()) {
+      expect(delivery.data).toEqual(expected[index]?.data);
+      expect(delivery.eventTimestamp).toBe(expected[index]?.time);
+      expect(Object.keys(JSON.parse(delivery.body))).toEqual(['type', 'timestamp', 'data']);
+      expect(Math.abs(delivery.timestamp - Date.now() / 1000)).toBeLessThan(60);
+      expect(delivery.body).not.toContain(all.secret.slice(6));
+    }
+    expect(receiver.received('/tenant-only').map((delivery) => delivery.type)).toEqual(['tenant.renamed']);
+    expect(receiver.rejected).toEqual([]);
+  });
+
+  it('retries a failing receiver and keeps its messages in order, logging every attempt', async () => {
+    const tenant = await t.createTenant('Retries');
+    let failures = 0;
+    const flaky = await endpoint(tenant.key, '/flaky', ['api_key.*'], () =>
+      failures++ < 2 ? { status: 503, body: `down for maintenance ${'.'.repeat(10_000)}` } : { status: 204 },
+    );
+    const keys = await makeKeys(tenant.key, 5);
+    await receiver.waitFor(() => receiver.received('/flaky').length >= 5);
+    // The first message failed twice before the second was tried at all.
+    const requests = receiver.requests('/flaky').map((delivery) => delivery.data.key_id);
+    expect(requests).toEqual([keys[0], keys[0], ...keys]);
+    expect(receiver.received('/flaky').map((delivery) => delivery.data.key_id)).toEqual(keys);
+
+    // The log is written after each batch: wait for it to say every message arrived.
+    const messages = await until(
+      () => t.http.get(`/api/v1/webhooks/${flaky.id}/messages`).set('Authorization', `Bearer ${tenant.key}`),
+      (response) => response.body.data.every((message: { status: string }) => message.status === 'delivered'),
+    );
+    expect(messages.body.data).toHaveLength(5);
+    const first = messages.body.data[4];
+    expect(first).toMatchObject({ status: 'delivered', attempts: 3, event_type: 'api_key.created' });
+    const detail = await t.http
+      .get(`/api/v1/webhooks/${flaky.id}/messages/${first.id}`)
+      .set('Authorization', `Bearer ${tenant.key}`)
+      .expect(200);
+    expect(detail.body.attempt_log.map((attempt: { response_status: number }) => attempt.response_status)).toEqual([
+      503, 503, 204,
+    ]);
+    const [failed] = detail.body.attempt_log;
+    expect(failed).toMatchObject({ outcome: 'failed', attempt: 1 });
+    expect(failed.response_body.length).toBe(4096);
+    expect(failed.latency_ms).toBeGreaterThanOrEqual(0);
+    expect(Date.parse(failed.next_attempt_at) - Date.parse(failed.attempted_at)).toBeGreaterThanOrEqual(70);
+    const log = await t.http
+      .get(`/api/v1/webhooks/${flaky.id}/attempts?limit=100`)
+      .set('Authorization', `Bearer ${tenant.key}`)
+      .expect(200);
+    expect(log.body.data).toHaveLength(7);
+  });
+
+  it("honours the receiver's Retry-After", async () => {
+    const tenant = await t.createTenant('Retry-After');
+    let answered = 0;
+    await endpoint(tenant.key, '/busy', ['api_key.*'], () =>
+      answered++ === 0 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 },
+    );
+    await makeKeys(tenant.key, 1);
+    await receiver.waitFor(() => receiver.received('/busy').length === 1);
+    const [first, second] = receiver.requests('/busy');
+    expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(950);
+  });
+
+  it('disables an endpoint at once when it answers 410 Gone, and audits it', async () => {
+    const tenant = await t.createTenant('Gone');
+    const gone = await endpoint(tenant.key, '/gone', ['api_key.*'], () => ({ status: 410 }));
+    await makeKeys(tenant.key, 3);
+    await receiver.waitFor(() => receiver.requests('/gone').length >= 1);
+    const deadline = Date.now() + 5000;
+    let status = 'enabled';
+    let body: Record<string, unknown> = {};
+    while (status !== 'disabled' && Date.now() < deadline) {
+      const response = await t.http.get(`/api/v1/webhooks/${gone.id}`).set('Authorization', `Bearer ${tenant.key}`);
+      body = response.body;
+      status = response.body.status;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(body).toMatchObject({ status: 'disabled', disabled_reason: 'gone' });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(receiver.requests('/gone')).toHaveLength(1);
+    const record = (await audit(tenant.key)).find((entry) => entry.action === 'webhook.endpoint.disabled');
+    expect(record).toMatchObject({ actor: { type: 'system' }, target: { id: gone.id }, data: { reason: 'gone' } });
+  });
+
+  it('never lets a dead endpoint delay a healthy one', async () => {
+    const tenant = await t.createTenant('Dead and healthy');
+    await endpoint(tenant.key, '/dead', ['api_key.*'], () => 'hang');
+    await endpoint(tenant.key, '/healthy', ['api_key.*']);
+    const started = Date.now();
+    await makeKeys(tenant.key, 5);
+    await receiver.waitFor(() => receiver.received('/healthy').length === 5, 5000);
+    // Everything reached the healthy receiver well before the dead one's first attempt timed out (1 s).
+    expect(Date.now() - started).toBeLessThan(1000 + 5 * 200);
+    const lastHealthy = receiver.received('/healthy')[4]!.receivedAt;
+    const firstDead = receiver.requests('/dead')[0]!.receivedAt;
+    expect(lastHealthy - firstDead).toBeLessThan(900);
+    expect(receiver.requests('/dead')).toHaveLength(1);
+  });
+
+  it('disables an endpoint that keeps failing for the configured period', async () => {
+    const tenant = await t.createTenant('Failing');
+    const failing = await endpoint(tenant.key, '/failing', ['api_key.*'], () => ({ status: 500 }));
+    await makeKeys(tenant.key, 3);
+    const deadline = Date.now() + 8000;
+    let body: Record<string, unknown> = {};
+    while (body.status !== 'disabled' && Date.now() < deadline) {
+      body = (await t.http.get(`/api/v1/webhooks/${failing.id}`).set('Authorization', `Bearer ${tenant.key}`)).body;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(body).toMatchObject({ status: 'disabled', disabled_reason: 'failing' });
+    expect(String(body.disabled_detail)).toMatch(/HTTP 500/);
+    const record = (await audit(tenant.key)).find((entry) => entry.action === 'webhook.endpoint.disabled');
+    expect(record).toMatchObject({ actor: { type: 'system' }, data: { reason: 'failing' } });
+  });
+
+  it('redelivers one message with the same webhook-id, and replays everything since a time after an outage', async () => {
+    const tenant = await t.createTenant('Replay');
+    const auth = `Bearer ${tenant.key}`;
+    const recovering = await endpoint(tenant.key, '/recovering', ['api_key.*']);
+    await makeKeys(tenant.key, 1, 'before');
+    await receiver.waitFor(() => receiver.received('/recovering').length === 1);
+    const [message] = (await t.http.get(`/api/v1/webhooks/${recovering.id}/messages`).set('Authorization', auth)).body
+      .data;
+    const redelivered = await t.http
+      .post(`/api/v1/webhooks/${recovering.id}/messages/${message.id}/redeliver`)
+      .set('Authorization', auth)
+      .expect(202);
+    expect(redelivered.body).toMatchObject({ origin: 'redelivery', event_id: message.event_id, status: 'pending' });
+    await receiver.waitFor(() => receiver.received('/recovering').length === 2);
+    expect(receiver.received('/recovering')[1]!.id).toBe(receiver.received('/recovering')[0]!.id);
+
+    // An outage: the endpoint is disabled while events happen; then enabled and replayed.
+    const since = new Date(Date.now() - 1).toISOString();
+    await t.http.post(`/api/v1/webhooks/${recovering.id}/disable`).set('Authorization', auth).expect(200);
+    const missed = await makeKeys(tenant.key, 3, 'during');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(receiver.received('/recovering')).toHaveLength(2);
+    await t.http.post(`/api/v1/webhooks/${recovering.id}/enable`).set('Authorization', auth).expect(200);
+    const replay = await t.http
+      .post(`/api/v1/webhooks/${recovering.id}/replay`)
+      .set('Authorization', auth)
+      .send({ since })
+      .expect(202);
+    expect(replay.body).toMatchObject({ enqueued: 3, truncated: false });
+    await receiver.waitFor(() => receiver.received('/recovering').length === 5);
+    expect(
+      receiver
+        .received('/recovering')
+        .slice(2)
+        .map((delivery) => delivery.data.key_id),
+    ).toEqual(missed);
+    const actions = (await audit(tenant.key)).map((entry) => entry.action);
+    expect(actions).toContain('webhook.message.redelivery_requested');
+    expect(actions).toContain('webhook.endpoint.replay_requested');
+  });
+
+  it('signs with both secrets during a rotation overlap, then with the new one only', async () => {
+    const tenant = await t.createTenant('Rotation');
+    const auth = `Bearer ${tenant.key}`;
+    const rotating = await endpoint(tenant.key, '/rotating', ['api_key.*']);
+    const rotated = await t.http
+      .post(`/api/v1/webhooks/${rotating.id}/rotate-secret`)
+      .set('Authorization', auth)
+      .send({ overlap_seconds: 3600 })
+      .expect(200);
+    // A receiver still on the old secret and one already on the new both verify.
+    receiver.setSecrets('/rotating', [rotating.secret]);
+    await makeKeys(tenant.key, 1);
+    await receiver.waitFor(() => receiver.received('/rotating').length === 1);
+    receiver.setSecrets('/rotating', [rotated.body.secret]);
+    await makeKeys(tenant.key, 1);
+    await receiver.waitFor(() => receiver.received('/rotating').length === 2);
+    expect(receiver.received('/rotating').map((delivery) => delivery.signature.split(' ').length)).toEqual([2, 2]);
+
+    await t.http
+      .post(`/api/v1/webhooks/${rotating.id}/rotate-secret`)
+      .set('Authorization', auth)
+      .send({ overlap_seconds: 0 })
+      .then((response) => receiver.setSecrets('/rotating', [response.body.secret]));
+    await makeKeys(tenant.key, 1);
+    await receiver.waitFor(() => receiver.received('/rotating').length === 3);
+    expect(receiver.received('/rotating')[2]!.signature.split(' ')).toHaveLength(1);
+  });
+});
