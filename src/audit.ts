@@ -72,12 +72,22 @@ export async function* walkTenantEvents(
   options: { after?: number; pageSize?: number; signal?: AbortSignal } = {},
 ): AsyncGenerator<RecordedEvent[]> {
   const head = await log.store.headPosition();
-  let after = options.after ?? 0;
-  const limit = options.pageSize ?? 1000;
-  while (!options.signal?.aborted && after < head) {
-    const page = await log.readAll({ ...readOptions(tenantId, filter), after, before: head + 1, limit });
-    if (page.events.length > 0) yield page.events;
-    if (page.events.length < limit) return;
-    after = page.checkpoint;
+  const limit = options.pageSize ?? 2000;
+  const read = (after: number) => log.readAll({ ...readOptions(tenantId, filter), after, before: head + 1, limit });
+  const after = options.after ?? 0;
+  if (after >= head) return;
+  let next = read(after);
+  try {
+    while (!options.signal?.aborted) {
+      const page = await next;
+      const more = page.events.length === limit && page.checkpoint < head;
+      // The next page is read while this one is written out.
+      if (more) next = read(page.checkpoint);
+      if (page.events.length > 0) yield page.events;
+      if (!more) return;
+    }
+  } finally {
+    // A walk abandoned midway (client gone) must not leave a failing read unobserved.
+    next.catch(() => {});
   }
 }

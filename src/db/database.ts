@@ -59,6 +59,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
   const dialect = new PostgresDialect({ pool });
   const db = new Kysely<unknown>({ dialect });
   let listener: pg.PoolClient | undefined;
+  let notifier: Promise<pg.PoolClient> | undefined;
   const handlers = new Map<string, Set<(payload: string) => void>>();
 
   const query = async <R>(text: string, params?: unknown[]): Promise<QueryResult<R>> => {
@@ -107,8 +108,15 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
         set.delete(onNotify);
       };
     },
+    // NOTIFY commits a transaction of its own; on a dedicated session that does not wait for the WAL
+    // flush, so announcing an append does not cost a second durable commit.
     async notify(channel, payload) {
-      await pool.query('select pg_notify($1, $2)', [channel, payload]);
+      notifier ??= pool.connect().then(async (client) => {
+        await client.query('set synchronous_commit = off');
+        return client;
+      });
+      const client = await notifier;
+      await client.query('select pg_notify($1, $2)', [channel, payload]);
     },
     async tryLock(name) {
       const client = await pool.connect();
@@ -131,7 +139,11 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
     async close() {
       listener?.release();
       listener = undefined;
+      (await notifier?.catch(() => undefined))?.release();
+      notifier = undefined;
       await db.destroy();
+      // kysely ends the pool only if it ran a query itself.
+      if (!pool.ended) await pool.end();
     },
   };
 }

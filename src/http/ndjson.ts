@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { Request, Response } from 'express';
 
 /**
@@ -20,9 +19,7 @@ export async function streamNdjson<T>(
     for await (const items of pages(controller.signal)) {
       let chunk = '';
       for (const item of items) chunk += `${JSON.stringify(toJson(item))}\n`;
-      if (!response.write(chunk) && !controller.signal.aborted) {
-        await Promise.race([once(response, 'drain'), once(response, 'close')]);
-      }
+      if (!response.write(chunk) && !controller.signal.aborted) await drained(response);
       if (controller.signal.aborted) return;
     }
     response.end();
@@ -32,4 +29,17 @@ export async function streamNdjson<T>(
   } finally {
     response.off('close', abort);
   }
+}
+
+/** Resolves when the socket drains or closes, leaving no listener behind. */
+function drained(response: Response): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off('drain', done);
+      response.off('close', done);
+      resolve();
+    };
+    response.on('drain', done);
+    response.on('close', done);
+  });
 }
