@@ -10,7 +10,13 @@ import { signingKeys } from './secrets.ts';
 import type { SendResult, WebhookSender } from './sender.ts';
 import { signedHeaders } from './signature.ts';
 
-const BATCH_SIZE = 100;
+const BATCH_SIZE = 200;
+/** How long a loop reuses an endpoint's unsealed keys before looking again (a rotation shows within this). */
+const KEYS_TTL_MS = 2000;
+/** Decoded events kept briefly: an event fanned out to many endpoints is read and decoded once. */
+const EVENT_CACHE_SIZE = 4096;
+/** …and only for seconds, so an erased subject's data is not sent from memory. */
+const EVENT_CACHE_MS = 5000;
 const ERROR_CHARS = 500;
 
 export interface DispatcherOptions {
@@ -26,6 +32,7 @@ export interface DispatcherOptions {
 }
 
 interface QueuedMessage {
+  seq: number;
   message_id: string;
   event_id: string;
   event_position: number;
@@ -62,6 +69,7 @@ export class WebhookDispatcher {
   readonly #options: DispatcherOptions;
   readonly #controller = new AbortController();
   readonly #running = new Map<string, Promise<void>>();
+  readonly #events = new Map<string, { payload: Promise<Payload | undefined>; at: number }>();
   #wake: (() => void) | undefined;
   #woken = false;
   #loop: Promise<void> | undefined;
@@ -137,10 +145,13 @@ export class WebhookDispatcher {
   /** Starts a loop for every enabled endpoint whose next message is due; returns ms until the next one is. */
   async #launchDue(): Promise<number> {
     const { rows } = await this.#db.query<{ tenant_id: string; endpoint_id: string; next_attempt_at: Date }>(
-      `select q.tenant_id, q.endpoint_id, q.next_attempt_at
-       from (select distinct on (endpoint_id) tenant_id, endpoint_id, next_attempt_at
-             from webhook_messages where status = 'pending' order by endpoint_id, seq) q
-       join webhook_subscriptions s on s.tenant_id = q.tenant_id and s.endpoint_id = q.endpoint_id and s.enabled`,
+      // One index probe per enabled endpoint for the head of its queue, however long the queues are.
+      `select s.tenant_id, s.endpoint_id, head.next_attempt_at
+       from webhook_subscriptions s
+       cross join lateral (select m.next_attempt_at from webhook_messages m
+                           where m.endpoint_id = s.endpoint_id and m.status = 'pending'
+                           order by m.seq limit 1) head
+       where s.enabled`,
     );
     const now = Date.now();
     let wait = Number.POSITIVE_INFINITY;
@@ -168,58 +179,72 @@ export class WebhookDispatcher {
   /** Delivers one endpoint's due messages in order until its queue is empty, a retry must wait, or it is disabled. */
   async #deliverEndpoint(tenantId: string, endpointId: string): Promise<void> {
     const signal = this.#controller.signal;
-    let keys: KeyObject[] | undefined;
-    while (!signal.aborted) {
-      const { rows: subscriptions } = await this.#db.query<{
-        url: string;
-        enabled: boolean;
-        failing_since: Date | null;
-      }>('select url, enabled, failing_since from webhook_subscriptions where tenant_id = $1 and endpoint_id = $2', [
-        tenantId,
-        endpointId,
-      ]);
-      const subscription = subscriptions[0];
-      if (!subscription?.enabled) return;
-      const { rows: queue } = await this.#db.query<QueuedMessage>(
-        `select message_id, event_id, event_position, event_type, attempts, next_attempt_at from webhook_messages
-         where endpoint_id = $1 and status = 'pending' order by seq limit $2`,
-        [endpointId, BATCH_SIZE],
-      );
-      const head = queue[0];
-      if (!head || head.next_attempt_at.getTime() > Date.now()) return;
-      keys = await signingKeys(this.#db, this.#options.masterKey, tenantId, endpointId);
-      if (keys.length === 0) return;
-      const events = await this.#loadEvents(tenantId, queue);
-      const outcomes: Outcome[] = [];
-      for (const message of queue) {
-        if (message.next_attempt_at.getTime() > Date.now()) break;
-        const event = events.get(message.event_id);
-        const attemptedAt = new Date();
-        let result: SendResult;
-        if (!event) {
-          result = { kind: 'connection_error', error: 'the event could not be read', latencyMs: 0 };
-        } else {
-          const body = JSON.stringify({ type: event.type, timestamp: event.time.toISOString(), data: event.data });
-          const headers = signedHeaders(keys, event.id, Math.floor(attemptedAt.getTime() / 1000), body);
-          result = await this.#options.sender.send(subscription.url, { ...headers }, body);
-        }
-        if (signal.aborted) break; // stopping: this attempt is not recorded, so it is sent again
-        const outcome = this.#judge(message, attemptedAt, result);
-        outcomes.push(outcome);
-        if (outcome.verdict !== 'delivered' && outcome.verdict !== 'failed') break;
-      }
-      await this.#record(tenantId, endpointId, outcomes);
-      const last = outcomes[outcomes.length - 1];
-      if (last?.verdict === 'gone') {
-        await this.#disable(
-          tenantId,
-          endpointId,
-          'gone',
-          `The receiver answered 410 Gone to message ${last.message.message_id}.`,
+    let keys: KeyObject[] = [];
+    let keysAt = 0;
+    // A batch's results are saved while the next batch is sent (different messages: the queue is read
+    // past `afterSeq`); whatever depends on the saved state (a retry, a disable) waits for the save.
+    let afterSeq = 0;
+    let saving: Promise<void> = Promise.resolve();
+    try {
+      while (!signal.aborted) {
+        // The subscription (still enabled? which URL?) and the next messages, in one round trip.
+        const { rows } = await this.#db.query<
+          { url: string; enabled: boolean; failing_since: Date | null } & Partial<QueuedMessage>
+        >(
+          `select s.url, s.enabled, s.failing_since, m.seq, m.message_id, m.event_id, m.event_position, m.event_type,
+                  m.attempts, m.next_attempt_at
+           from webhook_subscriptions s
+           left join lateral (select seq, message_id, event_id, event_position, event_type, attempts, next_attempt_at
+                              from webhook_messages
+                              where endpoint_id = s.endpoint_id and status = 'pending' and seq > $4
+                              order by seq limit $3) m on true
+           where s.tenant_id = $1 and s.endpoint_id = $2`,
+          [tenantId, endpointId, BATCH_SIZE, afterSeq],
         );
-        return;
-      }
-      if (last && last.verdict !== 'delivered') {
+        const subscription = rows[0];
+        if (!subscription?.enabled) return;
+        const queue = rows.filter((row) => row.message_id !== null && row.message_id !== undefined) as QueuedMessage[];
+        const head = queue[0];
+        if (!head || head.next_attempt_at.getTime() > Date.now()) return;
+        if (Date.now() - keysAt > KEYS_TTL_MS) {
+          keys = await signingKeys(this.#db, this.#options.masterKey, tenantId, endpointId);
+          keysAt = Date.now();
+        }
+        if (keys.length === 0) return;
+        const events = await this.#loadEvents(tenantId, queue);
+        const outcomes: Outcome[] = [];
+        for (const message of queue) {
+          if (message.next_attempt_at.getTime() > Date.now()) break;
+          const event = events.get(message.event_id);
+          const attemptedAt = new Date();
+          let result: SendResult;
+          if (!event) {
+            result = { kind: 'connection_error', error: 'the event could not be read', latencyMs: 0 };
+          } else {
+            const headers = signedHeaders(keys, event.id, Math.floor(attemptedAt.getTime() / 1000), event.body);
+            result = await this.#options.sender.send(subscription.url, { ...headers }, event.body);
+          }
+          if (signal.aborted) break; // stopping: this attempt is not recorded, so it is sent again
+          const outcome = this.#judge(message, attemptedAt, result);
+          outcomes.push(outcome);
+          if (outcome.verdict !== 'delivered' && outcome.verdict !== 'failed') break;
+        }
+        await saving;
+        saving = this.#record(tenantId, endpointId, outcomes);
+        const last = outcomes[outcomes.length - 1];
+        if (!last) return;
+        afterSeq = last.message.seq;
+        if (last.verdict === 'delivered') continue;
+        await saving;
+        if (last.verdict === 'gone') {
+          await this.#disable(
+            tenantId,
+            endpointId,
+            'gone',
+            `The receiver answered 410 Gone to message ${last.message.message_id}.`,
+          );
+          return;
+        }
         const recovered = outcomes.some((outcome) => outcome.verdict === 'delivered');
         const failingSince = recovered
           ? last.attemptedAt
@@ -233,8 +258,10 @@ export class WebhookDispatcher {
           );
           return;
         }
+        if (last.verdict === 'retry') return;
       }
-      if (last?.verdict === 'retry') return;
+    } finally {
+      await saving;
     }
   }
 
@@ -255,19 +282,51 @@ export class WebhookDispatcher {
   }
 
   /** The events of a batch of messages, decoded (personal data erased since reads as null). */
-  async #loadEvents(tenantId: string, queue: QueuedMessage[]): Promise<Map<string, RecordedEvent>> {
-    const wanted = new Set(queue.map((message) => message.event_id));
-    const positions = queue.map((message) => message.event_position);
-    const types = [...new Set(queue.map((message) => message.event_type))];
-    const found = new Map<string, RecordedEvent>();
-    let after = Math.min(...positions) - 1;
-    const last = Math.max(...positions);
-    while (found.size < wanted.size && after < last) {
+  /**
+   * The payloads of a batch's events. Each event is read and decoded once for every endpoint that
+   * gets it: lanes working through the same events share one load (kept for EVENT_CACHE_MS).
+   */
+  async #loadEvents(tenantId: string, queue: QueuedMessage[]): Promise<Map<string, Payload>> {
+    const now = Date.now();
+    const missing: QueuedMessage[] = [];
+    for (const message of queue) {
+      const cached = this.#events.get(message.event_id);
+      if (!cached || now - cached.at >= EVENT_CACHE_MS) missing.push(message);
+    }
+    if (missing.length > 0) {
+      const load = this.#readPayloads(tenantId, missing);
+      for (const message of missing) {
+        this.#events.set(message.event_id, { payload: load.then((found) => found.get(message.event_id)), at: now });
+      }
+      while (this.#events.size > EVENT_CACHE_SIZE) this.#events.delete(this.#events.keys().next().value as string);
+      load.catch(() => {
+        for (const message of missing) this.#events.delete(message.event_id);
+      });
+    }
+    const found = new Map<string, Payload>();
+    for (const message of queue) {
+      const payload = await (this.#events.get(message.event_id)?.payload ??
+        this.#readPayloads(tenantId, [message]).then((map) => map.get(message.event_id)));
+      if (payload) found.set(message.event_id, payload);
+    }
+    return found;
+  }
+
+  async #readPayloads(tenantId: string, missing: QueuedMessage[]): Promise<Map<string, Payload>> {
+    const found = new Map<string, Payload>();
+    const wanted = new Set(missing.map((message) => message.event_id));
+    const types = [...new Set(missing.map((message) => message.event_type))];
+    let after = Math.min(...missing.map((message) => message.event_position)) - 1;
+    const last = Math.max(...missing.map((message) => message.event_position));
+    let left = wanted.size;
+    while (left > 0 && after < last) {
       const page = await this.#log.store.readAll({ tenantId, types, after, before: last + 1, limit: 500 });
       for (const stored of page.events) {
         if (!wanted.has(stored.id)) continue;
+        left--;
         try {
-          found.set(stored.id, await this.#log.decode(stored));
+          const decoded = await this.#log.decode(stored);
+          found.set(stored.id, { id: decoded.id, body: payloadOf(decoded) });
         } catch (error) {
           this.#options.logger?.error({ err: error, event_id: stored.id }, 'webhook event could not be decoded');
         }
@@ -278,71 +337,63 @@ export class WebhookDispatcher {
     return found;
   }
 
+  /** Saves a batch's outcomes: queue statuses, the attempt log and the endpoint's health, in one statement. */
   async #record(tenantId: string, endpointId: string, outcomes: Outcome[]): Promise<void> {
     if (outcomes.length === 0) return;
-    const anySuccess = outcomes.some((outcome) => outcome.verdict === 'delivered');
     const last = outcomes[outcomes.length - 1] as Outcome;
-    await this.#db.transaction(async (tx) => {
-      await tx.query(
-        `with u as (
-           select * from unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::int[], $7::text[])
-             as u(message_id, verdict, attempted_at, next_attempt_at, response_status, error)
-         )
+    const recovered = outcomes.some((outcome) => outcome.verdict === 'delivered');
+    // An endpoint is failing from its first failure after its last success.
+    const failingSince =
+      last.verdict === 'delivered' ? null : recovered ? last.attemptedAt : (outcomes[0] as Outcome).attemptedAt;
+    const rows = outcomes.map((outcome) => ({
+      message_id: outcome.message.message_id,
+      attempt: outcome.message.attempts + 1,
+      verdict: outcome.verdict,
+      attempted_at: outcome.attemptedAt.toISOString(),
+      next_attempt_at: outcome.nextAttemptAt?.toISOString() ?? null,
+      response_status: outcome.result.kind === 'response' ? outcome.result.status : null,
+      latency_ms: outcome.result.latencyMs,
+      response_body: outcome.result.kind === 'response' ? outcome.result.body : null,
+      error: outcome.result.kind === 'response' ? null : describe(outcome.result),
+    }));
+    await this.#db.query(
+      `with u as (
+         select * from jsonb_to_recordset($3::jsonb)
+           as u(message_id text, attempt int, verdict text, attempted_at timestamptz, next_attempt_at timestamptz,
+                response_status int, latency_ms int, response_body text, error text)
+       ),
+       messages as (
          update webhook_messages m set
-           attempts = m.attempts + 1,
+           attempts = u.attempt,
            status = case u.verdict when 'delivered' then 'delivered' when 'failed' then 'failed' else 'pending' end,
            next_attempt_at = coalesce(u.next_attempt_at, m.next_attempt_at),
            last_attempt_at = u.attempted_at,
            last_response_status = u.response_status,
            last_error = u.error,
            finished_at = case when u.verdict in ('delivered', 'failed') then u.attempted_at else null end
-         from u where m.tenant_id = $1 and m.message_id = u.message_id`,
-        [
-          tenantId,
-          outcomes.map((outcome) => outcome.message.message_id),
-          outcomes.map((outcome) => outcome.verdict),
-          outcomes.map((outcome) => outcome.attemptedAt),
-          outcomes.map((outcome) => outcome.nextAttemptAt),
-          outcomes.map((outcome) => (outcome.result.kind === 'response' ? outcome.result.status : null)),
-          outcomes.map((outcome) => (outcome.result.kind === 'response' ? null : describe(outcome.result))),
-        ],
-      );
-      await tx.query(
-        `insert into webhook_attempts (tenant_id, message_id, attempt, endpoint_id, attempted_at, outcome,
+         from u where m.tenant_id = $1 and m.message_id = u.message_id
+         returning 1
+       ),
+       attempts as (
+         insert into webhook_attempts (tenant_id, message_id, attempt, endpoint_id, attempted_at, outcome,
                                        response_status, latency_ms, response_body, error, next_attempt_at)
-         select $1, u.message_id, u.attempt, $2, u.attempted_at, u.outcome, u.response_status, u.latency_ms,
-                u.response_body, u.error, u.next_attempt_at
-         from unnest($3::text[], $4::int[], $5::timestamptz[], $6::text[], $7::int[], $8::int[], $9::text[],
-                     $10::text[], $11::timestamptz[])
-           as u(message_id, attempt, attempted_at, outcome, response_status, latency_ms, response_body, error,
-                next_attempt_at)
-         on conflict (tenant_id, message_id, attempt) do nothing`,
-        [
-          tenantId,
-          endpointId,
-          outcomes.map((outcome) => outcome.message.message_id),
-          outcomes.map((outcome) => outcome.message.attempts + 1),
-          outcomes.map((outcome) => outcome.attemptedAt),
-          outcomes.map((outcome) => (outcome.verdict === 'delivered' ? 'succeeded' : 'failed')),
-          outcomes.map((outcome) => (outcome.result.kind === 'response' ? outcome.result.status : null)),
-          outcomes.map((outcome) => outcome.result.latencyMs),
-          outcomes.map((outcome) => (outcome.result.kind === 'response' ? outcome.result.body : null)),
-          outcomes.map((outcome) => (outcome.result.kind === 'response' ? null : describe(outcome.result))),
-          outcomes.map((outcome) => outcome.nextAttemptAt),
-        ],
-      );
-      // An endpoint is failing from its first failure after its last success.
-      await tx.query(
-        `update webhook_subscriptions set failing_since = case when $3 then null else coalesce(failing_since, $4) end
-         where tenant_id = $1 and endpoint_id = $2`,
-        [
-          tenantId,
-          endpointId,
-          last.verdict === 'delivered',
-          anySuccess ? last.attemptedAt : (outcomes[0] as Outcome).attemptedAt,
-        ],
-      );
-    });
+         select $1, u.message_id, u.attempt, $2, u.attempted_at,
+                case u.verdict when 'delivered' then 'succeeded' else 'failed' end,
+                u.response_status, u.latency_ms, u.response_body, u.error, u.next_attempt_at
+         from u
+         on conflict (tenant_id, message_id, attempt) do nothing
+         returning 1
+       ),
+       health as (
+         update webhook_subscriptions
+         set failing_since = case when $4::timestamptz is null then null else coalesce(failing_since, $4) end
+         where tenant_id = $1 and endpoint_id = $2
+         returning 1
+       )
+       select (select count(*) from messages) as messages, (select count(*) from attempts) as attempts,
+              (select count(*) from health) as health`,
+      [tenantId, endpointId, JSON.stringify(rows), failingSince],
+    );
   }
 
   async #disable(tenantId: string, endpointId: string, reason: DisabledReason, detail: string): Promise<void> {
@@ -354,6 +405,17 @@ export class WebhookDispatcher {
     this.#options.logger?.warn({ tenant_id: tenantId, endpoint_id: endpointId, reason }, 'webhook endpoint disabled');
     await this.#options.disableEndpoint(tenantId, endpointId, reason, detail);
   }
+}
+
+/** What a receiver gets for one event: its id (the `webhook-id`) and the JSON body, made once per event. */
+interface Payload {
+  id: string;
+  body: string;
+}
+
+/** The Standard Webhooks body: `type`, `timestamp` (the event's time), `data` (the event's data). Never a secret. */
+function payloadOf(event: RecordedEvent): string {
+  return JSON.stringify({ type: event.type, timestamp: event.time.toISOString(), data: event.data });
 }
 
 function describe(result: SendResult): string {

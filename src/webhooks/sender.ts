@@ -26,6 +26,14 @@ export interface SenderOptions {
   userAgent?: string;
 }
 
+interface RequestTarget {
+  protocol: 'http:' | 'https:';
+  hostname: string;
+  port: string;
+  path: string;
+  servername?: string;
+}
+
 export type SendResult =
   | { kind: 'response'; status: number; retryAfterMs: number | null; body: string; latencyMs: number }
   | { kind: 'timeout' | 'connection_error' | 'refused'; error: string; latencyMs: number };
@@ -40,6 +48,7 @@ export class WebhookSender {
   readonly #httpAgent = new http.Agent({ keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256 });
   readonly #httpsAgent = new https.Agent({ keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256 });
   readonly #lookups: Record<'http:' | 'https:', ReturnType<typeof pinnedLookup>>;
+  readonly #checked = new Map<string, { target: RequestTarget; scheme: 'http:' | 'https:' } | { refused: string }>();
 
   constructor(options: SenderOptions) {
     this.#allowlist = options.allowlist;
@@ -58,26 +67,10 @@ export class WebhookSender {
   send(target: string, headers: Record<string, string>, body: string): Promise<SendResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
-    let url: URL;
-    try {
-      url = new URL(target);
-    } catch {
-      return Promise.resolve({ kind: 'refused', error: 'the URL is not valid', latencyMs: 0 });
-    }
-    const scheme = url.protocol;
-    if (scheme !== 'http:' && scheme !== 'https:') {
-      return Promise.resolve({ kind: 'refused', error: `${scheme} is not a webhook scheme`, latencyMs: 0 });
-    }
-    const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (isIP(host)) {
-      const refusal =
-        addressRefusal(this.#allowlist, host, host) ??
-        (scheme === 'http:' && !isAllowlisted(this.#allowlist, host, host)
-          ? `plain http to ${host} is not allowlisted`
-          : null);
-      if (refusal) return Promise.resolve({ kind: 'refused', error: refusal, latencyMs: 0 });
-    }
-    const payload = Buffer.from(body);
+    const checked = this.#check(target);
+    if ('refused' in checked) return Promise.resolve({ kind: 'refused', error: checked.refused, latencyMs: 0 });
+    const { target: requestTarget, scheme } = checked;
+    const length = String(Buffer.byteLength(body));
     return new Promise<SendResult>((resolve) => {
       let settled = false;
       const finish = (result: SendResult) => {
@@ -89,14 +82,15 @@ export class WebhookSender {
       };
       let connectTimer: NodeJS.Timeout | undefined;
       const module = scheme === 'https:' ? https : http;
-      const request = module.request(url, {
+      const request = module.request({
+        ...requestTarget,
         method: 'POST',
         agent: scheme === 'https:' ? this.#httpsAgent : this.#httpAgent,
         lookup: this.#lookups[scheme],
         headers: {
           ...headers,
           'content-type': 'application/json',
-          'content-length': String(payload.length),
+          'content-length': length,
           'user-agent': this.#userAgent,
         },
       });
@@ -127,7 +121,8 @@ export class WebhookSender {
           finish({
             kind: 'response',
             status: response.statusCode ?? 0,
-            retryAfterMs: parseRetryAfter(response.headers['retry-after']),
+            // Reading `headers` builds the whole header object: only a failed attempt needs one header.
+            retryAfterMs: (response.statusCode ?? 0) >= 300 ? parseRetryAfter(response.headers['retry-after']) : null,
             body: Buffer.concat(kept).toString('utf8'),
             latencyMs: elapsed(),
           });
@@ -146,8 +141,53 @@ export class WebhookSender {
         response.on('close', done);
         response.on('error', done);
       });
-      request.end(payload);
+      request.end(body);
     });
+  }
+
+  /**
+   * The URL's form and, for an IP-literal host, its address, checked once per target (the policy is
+   * fixed for the sender's life); names are checked at every connection, in the lookup.
+   */
+  #check(target: string): { target: RequestTarget; scheme: 'http:' | 'https:' } | { refused: string } {
+    const known = this.#checked.get(target);
+    if (known) return known;
+    let verdict: { target: RequestTarget; scheme: 'http:' | 'https:' } | { refused: string };
+    let url: URL | undefined;
+    try {
+      url = new URL(target);
+    } catch {
+      url = undefined;
+    }
+    if (!url) verdict = { refused: 'the URL is not valid' };
+    else if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      verdict = { refused: `${url.protocol} is not a webhook scheme` };
+    } else {
+      const scheme = url.protocol;
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      const refusal = !isIP(host)
+        ? null
+        : (addressRefusal(this.#allowlist, host, host) ??
+          (scheme === 'http:' && !isAllowlisted(this.#allowlist, host, host)
+            ? `plain http to ${host} is not allowlisted`
+            : null));
+      verdict = refusal
+        ? { refused: refusal }
+        : {
+            scheme,
+            target: {
+              protocol: scheme,
+              hostname: host,
+              port: url.port,
+              path: `${url.pathname}${url.search}`,
+              // The name a TLS certificate is checked against, and the Host header.
+              ...(isIP(host) ? {} : { servername: host }),
+            },
+          };
+    }
+    if (this.#checked.size >= 10_000) this.#checked.clear();
+    this.#checked.set(target, verdict);
+    return verdict;
   }
 
   /** Closes idle keep-alive sockets. */
