@@ -34,6 +34,7 @@ import {
   describeMachine,
   envInt,
   main,
+  median,
   onCleanup,
   RUNS,
   reportMedians,
@@ -171,12 +172,14 @@ main(async () => {
           disableEndpoint: async () => {},
         });
         const started = performance.now();
+        const cpu = process.cpuUsage();
         dispatcher.start();
         await receiver.until(DELIVERIES);
         const seconds = (performance.now() - started) / 1000;
+        const used = process.cpuUsage(cpu);
         await dispatcher.stop();
         sender.close();
-        return { rate: DELIVERIES / seconds };
+        return { rate: DELIVERIES / seconds, extra: { cpu: (used.user + used.system) / DELIVERIES } };
       },
     },
     {
@@ -199,14 +202,16 @@ main(async () => {
             request.end(bodies[index]);
           });
         const started = performance.now();
+        const cpu = process.cpuUsage();
         await Promise.all(
           Array.from({ length: ENDPOINTS }, async (_, lane) => {
             for (let index = 0; index < bodies.length; index++) await post(`/hooks/${lane}`, index);
           }),
         );
         const seconds = (performance.now() - started) / 1000;
+        const used = process.cpuUsage(cpu);
         agent.destroy();
-        return { rate: DELIVERIES / seconds };
+        return { rate: DELIVERIES / seconds, extra: { cpu: (used.user + used.system) / DELIVERIES } };
       },
     },
   ];
@@ -217,6 +222,13 @@ main(async () => {
   }
   const samples = await alternate('dispatch', contenders);
   reportMedians('webhook dispatch (deliveries/s)', samples);
+  // CPU time of this process per delivery (receiver included, the same for both): less sensitive
+  // than rates to what else the machine is running.
+  for (const [name, list] of samples) {
+    console.log(
+      `    ${name.padEnd(34)} ${median(list.map((sample) => sample.extra?.cpu ?? 0)).toFixed(0)} µs CPU per delivery`,
+    );
+  }
   reportRatio({
     label: 'dispatcher deliveries/s',
     samples,
