@@ -11,7 +11,7 @@
 import { createHmac } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { generateSecret, secretKey, signedHeaders } from '../src/webhooks/signature.ts';
-import { describeMachine, envInt, main, RUNS, reportMedians, reportRatio, type Sample } from './support.ts';
+import { describeMachine, envInt, formatRate, main, medianRate, RUNS, reportRatio, type Sample } from './support.ts';
 
 const SIGNATURES = envInt('BENCH_SIGNATURES', 100_000);
 /** Signing runs are short, so more alternating rounds than RUNS damp a busy machine's noise. */
@@ -118,7 +118,10 @@ main(async () => {
     }
     console.log(`  [signing] run ${round + 1}/${ROUNDS}: ${line.join(' | ')}`);
   }
-  reportMedians('webhook signing', samples);
+  console.log(`  webhook signing: medians over ${ROUNDS} interleaved runs`);
+  for (const [name, list] of samples) {
+    console.log(`    ${name.padEnd(30)} ${formatRate(medianRate(list)).padStart(12)}`);
+  }
   reportRatio({
     label: 'signing throughput',
     samples,

@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { DisabledReason } from '../../commands/webhook.ts';
 import type { RecordedEvent } from '../../events/envelope.ts';
@@ -78,6 +79,8 @@ export class WebhookDispatcher {
     this.#db = db;
     this.#log = log;
     this.#options = options;
+    // Every in-flight delivery listens for shutdown on this one signal.
+    setMaxListeners(0, this.#controller.signal);
   }
 
   start(): void {
@@ -222,7 +225,7 @@ export class WebhookDispatcher {
             result = { kind: 'connection_error', error: 'the event could not be read', latencyMs: 0 };
           } else {
             const headers = signedHeaders(keys, event.id, Math.floor(attemptedAt.getTime() / 1000), event.body);
-            result = await this.#options.sender.send(subscription.url, { ...headers }, event.body);
+            result = await this.#options.sender.send(subscription.url, { ...headers }, event.body, signal);
           }
           if (signal.aborted) break; // stopping: this attempt is not recorded, so it is sent again
           const outcome = this.#judge(message, attemptedAt, result);

@@ -63,8 +63,11 @@ export class WebhookSender {
     };
   }
 
-  /** POSTs `body` to `target` with `headers`; never throws: every outcome is a SendResult. */
-  send(target: string, headers: Record<string, string>, body: string): Promise<SendResult> {
+  /**
+   * POSTs `body` to `target` with `headers`; never throws: every outcome is a SendResult. `signal`
+   * (shutdown) drops the request at once; its result then reads as a connection error.
+   */
+  send(target: string, headers: Record<string, string>, body: string, signal?: AbortSignal): Promise<SendResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     const checked = this.#check(target);
@@ -141,6 +144,17 @@ export class WebhookSender {
         response.on('close', done);
         response.on('error', done);
       });
+      if (signal) {
+        const abort = () => {
+          finish({ kind: 'connection_error', error: 'aborted: SigID is shutting down', latencyMs: elapsed() });
+          request.destroy();
+        };
+        if (signal.aborted) abort();
+        else {
+          signal.addEventListener('abort', abort, { once: true });
+          request.once('close', () => signal.removeEventListener('abort', abort));
+        }
+      }
       request.end(body);
     });
   }
