@@ -7,7 +7,14 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const benches = ['append.bench.ts', 'subscription.bench.ts', 'audit-export.bench.ts'];
+const benches = [
+  'append.bench.ts',
+  'subscription.bench.ts',
+  'audit-export.bench.ts',
+  'webhook-signing.bench.ts',
+  'webhook-dispatch.bench.ts',
+  'webhook-latency.bench.ts',
+];
 const only = process.argv.slice(2);
 const selected = benches.filter((file) => only.length === 0 || only.some((word) => file.includes(word)));
 
