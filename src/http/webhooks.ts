@@ -327,7 +327,7 @@ export function webhooksRouter(sigid: Sigid): Router {
     response.json(page(rows, query.limit, (message) => message.message_id, messageJson));
   });
 
-  async function loadMessage(response: Response, endpoint: WebhookEndpointRow, messageId: string) {
+  async function loadMessage(endpoint: WebhookEndpointRow, messageId: string) {
     const message = isId('msg', messageId)
       ? await findWebhookMessage(sigid.readModels, endpoint.tenant_id, endpoint.endpoint_id, messageId)
       : undefined;
@@ -337,14 +337,14 @@ export function webhooksRouter(sigid: Sigid): Router {
 
   router.get('/:id/messages/:messageId', async (request, response) => {
     const endpoint = await loadEndpoint(response, request.params.id);
-    const message = await loadMessage(response, endpoint, request.params.messageId);
+    const message = await loadMessage(endpoint, request.params.messageId);
     const attempts = await listMessageAttempts(sigid.readModels, endpoint.tenant_id, message.message_id);
     response.json({ ...messageJson(message), attempt_log: attempts.map(attemptJson) });
   });
 
   router.post('/:id/messages/:messageId/redeliver', async (request, response) => {
     const endpoint = await loadEndpoint(response, request.params.id);
-    const message = await loadMessage(response, endpoint, request.params.messageId);
+    const message = await loadMessage(endpoint, request.params.messageId);
     await command(request, response, endpoint.endpoint_id, {
       type: 'request_redelivery',
       message_id: message.message_id,
@@ -358,7 +358,7 @@ export function webhooksRouter(sigid: Sigid): Router {
       eventType: message.event_type,
     });
     await sigid.webhooks.notify();
-    const queued = await loadMessage(response, endpoint, messageId);
+    const queued = await loadMessage(endpoint, messageId);
     response.status(202).json(messageJson(queued));
   });
 
