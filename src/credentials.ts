@@ -81,7 +81,7 @@ export async function verifyOperatorKey(db: Queryable, token: string, configured
     if (timingSafeEqual(expected, hashSecret(token))) return 'env';
   }
   const parsed = parseKey(token);
-  if (!parsed || parsed.kind !== 'op') return null;
+  if (parsed?.kind !== 'op') return null;
   const { rows } = await db.query<{ secret_hash: Uint8Array }>(
     'select secret_hash from operator_keys where key_id = $1',
     [parsed.keyId],
