@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadWebhookConfig } from '../src/webhooks/config.ts';
+import { systemResolver } from '../src/webhooks/ssrf.ts';
 import { postgresReachable } from './support/databases.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
 import { WebhookReceiver } from './support/webhook-receiver.ts';
@@ -11,19 +12,24 @@ import { WebhookReceiver } from './support/webhook-receiver.ts';
 describe('webhook delivery', () => {
   let t: TestSigid;
   let receiver: WebhookReceiver;
+  /** A customer's DNS, which we cannot run: names set here resolve as the test says, others as usual. */
+  const customerDns = new Map<string, string[]>();
 
   beforeAll(async () => {
     receiver = await new WebhookReceiver().start();
     t = await startSigid({
       backend: postgresReachable ? 'postgres' : 'pglite',
       config: {
-        webhooks: loadWebhookConfig({
-          SIGID_WEBHOOK_ALLOWLIST: '127.0.0.1',
-          SIGID_WEBHOOK_RETRY_SCHEDULE: '100ms,200ms,400ms',
-          SIGID_WEBHOOK_POLL_MS: '50',
-          SIGID_WEBHOOK_TIMEOUT_MS: '1000',
-          SIGID_WEBHOOK_DISABLE_AFTER: '1500ms',
-        }),
+        webhooks: {
+          ...loadWebhookConfig({
+            SIGID_WEBHOOK_ALLOWLIST: '127.0.0.1',
+            SIGID_WEBHOOK_RETRY_SCHEDULE: '100ms,200ms,400ms',
+            SIGID_WEBHOOK_POLL_MS: '50',
+            SIGID_WEBHOOK_TIMEOUT_MS: '1000',
+            SIGID_WEBHOOK_DISABLE_AFTER: '1500ms',
+          }),
+          resolve: async (host) => customerDns.get(host) ?? systemResolver(host),
+        },
       },
     });
   });
@@ -294,5 +300,55 @@ describe('webhook delivery', () => {
     await makeKeys(tenant.key, 1);
     await receiver.waitFor(() => receiver.received('/rotating').length === 3);
     expect(receiver.received('/rotating')[2]!.signature.split(' ')).toHaveLength(1);
+  });
+
+  it('replays after a position, and logs every attempt with its time, status, latency and body', async () => {
+    const tenant = await t.createTenant('Replay by position');
+    const auth = `Bearer ${tenant.key}`;
+    const hook = await endpoint(tenant.key, '/positions', ['api_key.*'], () => ({ status: 202, body: 'queued' }));
+    const keys = await makeKeys(tenant.key, 3);
+    await receiver.waitFor(() => receiver.received('/positions').length === 3);
+    const messages = await until(
+      () => t.http.get(`/api/v1/webhooks/${hook.id}/messages`).set('Authorization', auth),
+      (response) => response.body.data.every((message: { status: string }) => message.status === 'delivered'),
+    );
+    const [, second] = [...messages.body.data].reverse();
+    const replay = await t.http
+      .post(`/api/v1/webhooks/${hook.id}/replay`)
+      .set('Authorization', auth)
+      .send({ after_position: second.event_position })
+      .expect(202);
+    expect(replay.body).toMatchObject({ enqueued: 1 });
+    await receiver.waitFor(() => receiver.received('/positions').length === 4);
+    expect(receiver.received('/positions')[3]!.data.key_id).toBe(keys[2]);
+    const attempts = await t.http.get(`/api/v1/webhooks/${hook.id}/attempts`).set('Authorization', auth).expect(200);
+    expect(attempts.body.data[0]).toMatchObject({
+      outcome: 'succeeded',
+      response_status: 202,
+      response_body: 'queued',
+      error: null,
+    });
+    expect(typeof attempts.body.data[0].latency_ms).toBe('number');
+    expect(Date.parse(attempts.body.data[0].attempted_at)).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it('refuses, at delivery time, a name that was public when saved and now points inside (DNS rebinding)', async () => {
+    const tenant = await t.createTenant('Rebinding');
+    const auth = `Bearer ${tenant.key}`;
+    customerDns.set('rebinding.test', ['93.184.216.34']);
+    const created = await t.http
+      .post('/api/v1/webhooks')
+      .set('Authorization', auth)
+      .send({ url: 'https://rebinding.test/hook', event_types: ['api_key.*'] })
+      .expect(201);
+    customerDns.set('rebinding.test', ['127.0.0.2']);
+    await makeKeys(tenant.key, 1);
+    const attempts = await until(
+      () => t.http.get(`/api/v1/webhooks/${created.body.id}/attempts`).set('Authorization', auth),
+      (response) => response.body.data.length > 0,
+    );
+    expect(attempts.body.data[0]).toMatchObject({ outcome: 'failed', response_status: null });
+    expect(attempts.body.data[0].error).toMatch(/refused: .*127\.0\.0\.2.*loopback/);
+    await t.http.delete(`/api/v1/webhooks/${created.body.id}`).set('Authorization', auth).expect(204);
   });
 });
