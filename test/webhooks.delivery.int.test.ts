@@ -351,4 +351,27 @@ describe('webhook delivery', () => {
     expect(attempts.body.data[0].error).toMatch(/refused: .*127\.0\.0\.2.*loopback/);
     await t.http.delete(`/api/v1/webhooks/${created.body.id}`).set('Authorization', auth).expect(204);
   });
+
+  it('stops delivering, retries included, once the tenant is deleted', async () => {
+    const tenant = await t.createTenant('Deleted tenant');
+    const hook = await endpoint(tenant.key, '/deleted-tenant', ['api_key.*', 'tenant.*'], () => ({ status: 503 }));
+    await makeKeys(tenant.key, 2);
+    await receiver.waitFor(() => receiver.requests('/deleted-tenant').length >= 2);
+    await t.http.delete(`/api/v1/tenants/${tenant.tenantId}`).set('Authorization', t.operator).expect(204);
+    const cancelled = async () =>
+      (
+        await t.sigid.db.query<{ status: string }>('select status from webhook_messages where endpoint_id = $1', [
+          hook.id,
+        ])
+      ).rows.map((row) => row.status);
+    const deadline = Date.now() + 5000;
+    while ((await cancelled()).some((status) => status === 'pending') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(new Set(await cancelled())).toEqual(new Set(['cancelled']));
+    const seen = receiver.requests('/deleted-tenant').length;
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(receiver.requests('/deleted-tenant')).toHaveLength(seen);
+    expect(receiver.requests('/deleted-tenant').map((delivery) => delivery.type)).not.toContain('tenant.deleted');
+  });
 });

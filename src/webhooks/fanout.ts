@@ -108,6 +108,7 @@ export class WebhookFanout {
       }
     }
     let enqueued = 0;
+    let enabled = false;
     await this.#db.transaction(async (tx) => {
       const { rows } = await tx.query<{ position: number }>(
         'select position from webhook_checkpoints where name = $1 for update',
@@ -120,6 +121,12 @@ export class WebhookFanout {
       for (const event of events) {
         const change = endpointEvents.get(event.id);
         if (change) applyEndpointEvent(subscriptions, event.tenantId, change, deleted);
+        if (change?.type === 'webhook.endpoint.enabled') enabled = true;
+        if (event.type === 'tenant.deleted') {
+          // A deleted tenant's endpoints get nothing more, this event included.
+          for (const subscription of subscriptions.get(event.tenantId)?.values() ?? []) deleted.push(subscription);
+          subscriptions.delete(event.tenantId);
+        }
         for (const subscription of subscriptions.get(event.tenantId)?.values() ?? []) {
           if (subscription.enabled && matchesEventType(subscription.event_types, event.type)) {
             messages.push({ event, endpointId: subscription.endpoint_id });
@@ -134,7 +141,8 @@ export class WebhookFanout {
         [CHECKPOINT, page.checkpoint],
       );
     });
-    if (enqueued > 0) this.#onEnqueued();
+    // Queued messages, or an endpoint whose queue may now go out again: tell the dispatcher.
+    if (enqueued > 0 || enabled) this.#onEnqueued();
     return true;
   }
 }

@@ -55,7 +55,10 @@ export class WebhookWorker {
     this.fanout = new WebhookFanout(db, log, {
       logger: options.logger,
       pollMs: config.pollMs,
-      onEnqueued: () => this.dispatcher.wake(),
+      // In this process at once; in another (the dispatcher may run elsewhere) through NOTIFY.
+      onEnqueued: () => {
+        this.notify().catch(() => {});
+      },
     });
   }
 

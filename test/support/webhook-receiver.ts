@@ -44,6 +44,11 @@ export class WebhookReceiver {
           response.writeHead(404).end();
           return;
         }
+        if (route.secrets.length === 0) {
+          // Created, but the test has not been handed the secret yet: "try again" (SigID retries 503s).
+          response.writeHead(503).end('not ready');
+          return;
+        }
         let payload: { type: string; timestamp: string; data: Record<string, unknown> } | undefined;
         let verifiedWith = -1;
         let lastError = '';
