@@ -115,7 +115,7 @@ tenants
   })
   .action(async (options: { name: string; slug: string }) => {
     await withSigid(async (sigid) => {
-      sigid.start();
+      sigid.projections.start(); // for read-your-writes; this short-lived process delivers no webhooks
       const created = await provisionTenant(sigid, options, { type: 'operator', id: 'cli' }, newId('req'));
       if (created.position !== null) await sigid.projections.waitFor(created.position);
       console.log(
