@@ -1,4 +1,15 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
+
+/** The suites that run (part of) their cases on PostgreSQL: named when PostgreSQL is missing. */
+function postgresSuites(): string[] {
+  const dir = new URL('..', import.meta.url);
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.test.ts'))
+    .filter((name) =>
+      /postgresReachable|backends|createPostgresDatabase|freshPostgres/.test(readFileSync(new URL(name, dir), 'utf8')),
+    );
+}
 
 /**
  * Finds out once whether PostgreSQL is reachable. Without it the PostgreSQL suites cannot run: that
@@ -12,7 +23,7 @@ export default async function setup() {
     await client.query('select 1');
     process.env.SIGID_TEST_POSTGRES = 'reachable';
   } catch (error) {
-    const message = `PostgreSQL at ${url} is not reachable (${String(error)}): the PostgreSQL backend suites will NOT run. Start PostgreSQL or set TEST_DATABASE_URL.`;
+    const message = `PostgreSQL at ${url} is not reachable (${String(error)}): the PostgreSQL cases of these suites will NOT run: ${postgresSuites().join(', ')}. Start PostgreSQL or set TEST_DATABASE_URL.`;
     if (process.env.CI) throw new Error(message);
     process.env.SIGID_TEST_POSTGRES = 'unreachable';
     console.warn(`\n\u001b[41m\u001b[97m ${message} \u001b[0m\n`);
