@@ -129,6 +129,13 @@ main(async () => {
   if (!(await sigid.projections.waitFor(await sigid.store.headPosition(), 300_000))) {
     throw new Error('projections did not settle');
   }
+  // So does the webhook fan-out: nothing but the export may be running while it is timed.
+  const head = await sigid.store.headPosition();
+  const settleBy = Date.now() + 300_000;
+  while ((await sigid.webhooks.fanout.checkpoint()) < head) {
+    if (Date.now() > settleBy) throw new Error('the webhook fan-out did not settle');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 
   const copy = {
     name: 'COPY TO STDOUT (psql)',

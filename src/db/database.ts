@@ -14,7 +14,11 @@ export interface QueryResult<R> {
 
 /** Anything that runs a parameterised SQL statement: the database itself or an open transaction. */
 export interface Queryable {
-  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>>;
+  /**
+   * `prepare` names a statement that runs often with the same text: PostgreSQL then parses and plans
+   * it once per connection. (Embedded, it is ignored.)
+   */
+  query<R = Record<string, unknown>>(text: string, params?: unknown[], prepare?: string): Promise<QueryResult<R>>;
 }
 
 /**
@@ -62,8 +66,10 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
   let notifier: Promise<pg.PoolClient> | undefined;
   const handlers = new Map<string, Set<(payload: string) => void>>();
 
-  const query = async <R>(text: string, params?: unknown[]): Promise<QueryResult<R>> => {
-    const result = await pool.query(text, params as unknown[]);
+  const query = async <R>(text: string, params?: unknown[], prepare?: string): Promise<QueryResult<R>> => {
+    const result = await pool.query(
+      prepare ? { name: prepare, text, values: params as unknown[] } : { text, values: params as unknown[] },
+    );
     return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
   };
 
@@ -75,8 +81,10 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
       try {
         await client.query('begin');
         const tx: Queryable = {
-          async query<R>(text: string, params?: unknown[]) {
-            const result = await client.query(text, params as unknown[]);
+          async query<R>(text: string, params?: unknown[], prepare?: string) {
+            const result = await client.query(
+              prepare ? { name: prepare, text, values: params as unknown[] } : { text, values: params as unknown[] },
+            );
             return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
           },
         };

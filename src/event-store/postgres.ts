@@ -34,6 +34,7 @@ const COLUMNS = `global_position, event_id, stream_name, stream_revision, tenant
   (extract(epoch from recorded_at) * 1000)::float8 as recorded_ms`;
 
 const NOTIFY_CHANNEL = 'sigid_events';
+const NOTIFY_COALESCE_MS = 5;
 
 function toStored(row: EventRow): StoredEvent {
   return {
@@ -126,7 +127,11 @@ export class PostgresEventStore implements EventStore {
         returning global_position, stream_revision)
       select max(global_position) as position, max(stream_revision) as revision, $4::bigint as expected from e`;
     try {
-      const { rows } = await this.#db.query<{ position: number | null; revision: number | null }>(sql, params);
+      const { rows } = await this.#db.query<{ position: number | null; revision: number | null }>(
+        sql,
+        params,
+        `sigid_append_${typeof expected === 'number' ? 'exact' : expected}`,
+      );
       const row = rows[0];
       if (row?.position == null || row.revision == null) return await this.#conflict(stream, events, expected);
       this.#announce();
@@ -167,6 +172,7 @@ export class PostgresEventStore implements EventStore {
     const { rows } = await this.#db.query<EventRow>(
       `select ${COLUMNS} from sigid_events where stream_name = $1 and stream_revision >= $2 order by stream_revision`,
       [stream, options.fromRevision ?? 0],
+      'sigid_read_stream',
     );
     return rows.map(toStored);
   }
@@ -254,9 +260,11 @@ export class PostgresEventStore implements EventStore {
       return;
     }
     this.#notifying = true;
+    // Under a steady stream of appends, one NOTIFY every few milliseconds says it all.
     const send = (): Promise<void> =>
-      this.#db.notify(NOTIFY_CHANNEL, '').then(() => {
+      this.#db.notify(NOTIFY_CHANNEL, '').then(async () => {
         if (!this.#notifyAgain) return;
+        await sleep(NOTIFY_COALESCE_MS);
         this.#notifyAgain = false;
         return send();
       });

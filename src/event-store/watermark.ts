@@ -53,6 +53,7 @@ export class Watermark {
                 ) as run_end
          from snap, first`,
         [this.#safe],
+        'sigid_watermark',
       );
       const row = rows[0];
       if (!row || row.first === null || row.run_end === null) {
