@@ -2,6 +2,7 @@ import { apiKeyDecider } from '../commands/api-key.ts';
 import { PLATFORM_TENANT, tenantDecider, tenantSlugDecider } from '../commands/tenant.ts';
 import { handleCommand } from './command-handler.ts';
 import { mintKey, storeApiKeySecret } from './credentials.ts';
+import type { WriteContext } from './event-log.ts';
 import { type Actor, streamName } from './event-store/port.ts';
 import { newId } from './ids.ts';
 import type { Sigid } from './sigid.ts';
@@ -34,14 +35,27 @@ export async function provisionTenant(
     { type: 'create_tenant', tenant_id: tenantId, slug: input.slug, name: input.name },
     context,
   );
+  const issued = await issueApiKey(sigid, INITIAL_KEY_NAME, context);
+  return { tenantId, ...issued };
+}
+
+/**
+ * Issues a tenant admin key: makes it, stores only its hash, then records `api_key.created`.
+ * Returns the key itself, which is shown once and kept nowhere.
+ */
+export async function issueApiKey(
+  sigid: Sigid,
+  name: string,
+  context: WriteContext,
+): Promise<{ keyId: string; token: string; position: number | null }> {
   const key = mintKey('sk');
-  await storeApiKeySecret(sigid.db, tenantId, key.keyId, key.hash);
+  await storeApiKeySecret(sigid.db, context.tenantId, key.keyId, key.hash);
   const issued = await handleCommand(
     sigid.log,
     apiKeyDecider,
-    streamName(tenantId, key.keyId),
-    { type: 'create_api_key', key_id: key.keyId, name: INITIAL_KEY_NAME },
+    streamName(context.tenantId, key.keyId),
+    { type: 'create_api_key', key_id: key.keyId, name },
     context,
   );
-  return { tenantId, keyId: key.keyId, token: key.token, position: issued.position };
+  return { keyId: key.keyId, token: key.token, position: issued.position };
 }

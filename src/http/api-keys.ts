@@ -3,10 +3,11 @@ import { z } from 'zod';
 import { apiKeyDecider } from '../../commands/api-key.ts';
 import { type ApiKeyRow, findApiKey, listApiKeys } from '../../read-models/api-keys.ts';
 import { handleCommand } from '../command-handler.ts';
-import { deleteApiKeySecret, mintKey, storeApiKeySecret } from '../credentials.ts';
+import { deleteApiKeySecret } from '../credentials.ts';
 import { NotFoundError } from '../errors.ts';
 import { streamName } from '../event-store/port.ts';
 import { isId } from '../ids.ts';
+import { issueApiKey } from '../provision-tenant.ts';
 import type { Sigid } from '../sigid.ts';
 import { tenantOf, writeContext } from './auth.ts';
 import { listQuery, page } from './pagination.ts';
@@ -32,16 +33,8 @@ export function apiKeysRouter(sigid: Sigid): Router {
   router.post('/', async (request, response) => {
     const body = parseBody(createApiKeyBody, request);
     const tenantId = tenantOf(response);
-    const key = mintKey('sk');
-    await storeApiKeySecret(sigid.db, tenantId, key.keyId, key.hash);
-    const outcome = await handleCommand(
-      sigid.log,
-      apiKeyDecider,
-      streamName(tenantId, key.keyId),
-      { type: 'create_api_key', key_id: key.keyId, name: body.name },
-      writeContext(request, response),
-    );
-    await consistent(sigid, request, outcome.position);
+    const key = await issueApiKey(sigid, body.name, writeContext(request, response));
+    await consistent(sigid, request, key.position);
     const row = await findApiKey(sigid.readModels, tenantId, key.keyId);
     if (!row) throw new NotFoundError('The API key');
     response
