@@ -29,7 +29,8 @@ describe.runIf(postgresReachable)('webhook worker killed mid-retry and restarted
   });
 
   async function startWorker(): Promise<ChildProcess> {
-    const child = spawn(process.execPath, ['test/support/webhook-worker.ts'], {
+    // The project's own Node 24 (the worker is TypeScript, run directly), whichever node runs vitest.
+    const child = spawn('node_modules/.bin/node', ['test/support/webhook-worker.ts'], {
       env: {
         ...process.env,
         DATABASE_URL: t.sigid.config.databaseUrl,
