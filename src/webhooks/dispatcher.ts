@@ -155,6 +155,8 @@ export class WebhookDispatcher {
                            where m.endpoint_id = s.endpoint_id and m.status = 'pending'
                            order by m.seq limit 1) head
        where s.enabled`,
+      [],
+      'sigid_webhook_due',
     );
     const now = Date.now();
     let wait = Number.POSITIVE_INFINITY;
@@ -203,6 +205,7 @@ export class WebhookDispatcher {
                               order by seq limit $3) m on true
            where s.tenant_id = $1 and s.endpoint_id = $2`,
           [tenantId, endpointId, BATCH_SIZE, afterSeq],
+          'sigid_webhook_lane',
         );
         const subscription = rows[0];
         if (!subscription?.enabled) return;
@@ -396,6 +399,7 @@ export class WebhookDispatcher {
        select (select count(*) from messages) as messages, (select count(*) from attempts) as attempts,
               (select count(*) from health) as health`,
       [tenantId, endpointId, JSON.stringify(rows), failingSince],
+      'sigid_webhook_record',
     );
   }
 
