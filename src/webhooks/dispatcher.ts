@@ -332,7 +332,7 @@ export class WebhookDispatcher {
         left--;
         try {
           const decoded = await this.#log.decode(stored);
-          found.set(stored.id, { id: decoded.id, body: payloadOf(decoded) });
+          found.set(stored.id, { id: decoded.id, body: Buffer.from(payloadOf(decoded)) });
         } catch (error) {
           this.#options.logger?.error({ err: error, event_id: stored.id }, 'webhook event could not be decoded');
         }
@@ -417,7 +417,8 @@ export class WebhookDispatcher {
 /** What a receiver gets for one event: its id (the `webhook-id`) and the JSON body, made once per event. */
 interface Payload {
   id: string;
-  body: string;
+  /** Encoded once per event, then signed and sent as is to every endpoint. */
+  body: Buffer;
 }
 
 /** The Standard Webhooks body: `type`, `timestamp` (the event's time), `data` (the event's data). Never a secret. */

@@ -67,13 +67,18 @@ export class WebhookSender {
    * POSTs `body` to `target` with `headers`; never throws: every outcome is a SendResult. `signal`
    * (shutdown) drops the request at once; its result then reads as a connection error.
    */
-  send(target: string, headers: Record<string, string>, body: string, signal?: AbortSignal): Promise<SendResult> {
+  send(
+    target: string,
+    headers: Record<string, string>,
+    body: string | Uint8Array,
+    signal?: AbortSignal,
+  ): Promise<SendResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     const checked = this.#check(target);
     if ('refused' in checked) return Promise.resolve({ kind: 'refused', error: checked.refused, latencyMs: 0 });
     const { target: requestTarget, scheme } = checked;
-    const length = String(Buffer.byteLength(body));
+    const length = String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength);
     return new Promise<SendResult>((resolve) => {
       let settled = false;
       const finish = (result: SendResult) => {
