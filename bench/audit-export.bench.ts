@@ -14,10 +14,8 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
-import { z } from 'zod';
 import { apiKeyEvents } from '../events/api-key.ts';
 import { EventCatalog } from '../events/catalog.ts';
-import { defineEvent } from '../events/envelope.ts';
 import { subjectEvents } from '../events/subject.ts';
 import { tenantEvents } from '../events/tenant.ts';
 import { loadConfig } from '../src/config.ts';
@@ -25,6 +23,7 @@ import { createApp } from '../src/http/app.ts';
 import { createSigid } from '../src/sigid.ts';
 import {
   alternate,
+  benchRecorded,
   describeMachine,
   envInt,
   formatRate,
@@ -41,18 +40,6 @@ const OTHER_EVENTS = Math.floor(EVENTS / 4);
 const STREAMS = envInt('BENCH_STREAMS', 20_000);
 const SEED_CHUNK = 100_000;
 const OPERATOR_KEY = randomBytes(24).toString('hex');
-
-const benchRecorded = defineEvent({
-  type: 'bench.recorded',
-  version: 1,
-  description: 'A benchmark event.',
-  schema: z.object({
-    n: z.number(),
-    user_id: z.string(),
-    changes: z.object({ name: z.string(), locale: z.string() }),
-    reason: z.string(),
-  }),
-});
 
 const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
 

@@ -16,9 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
-import { z } from 'zod';
 import { EventCatalog } from '../events/catalog.ts';
-import { defineEvent } from '../events/envelope.ts';
 import type { Projection } from '../projections/projection.ts';
 import type { ReadModels } from '../read-models/database.ts';
 import { SubjectKeys } from '../src/crypto/subject-keys.ts';
@@ -30,6 +28,7 @@ import { catchUp } from '../src/event-store/subscription.ts';
 import { ProjectionRunner } from '../src/projection-runner.ts';
 import {
   alternate,
+  benchRecorded,
   closeDatabase,
   describeMachine,
   envInt,
@@ -52,17 +51,6 @@ const COLUMNS = `global_position, event_id, stream_name, stream_revision, tenant
   data, actor_type, actor_id, correlation_id, causation_id, recorded_at`;
 
 /** The one event type of the seeded store, in a catalog of its own so that the runner can decode it. */
-const benchRecorded = defineEvent({
-  type: 'bench.recorded',
-  version: 1,
-  description: 'A benchmark event.',
-  schema: z.object({
-    n: z.number(),
-    user_id: z.string(),
-    changes: z.object({ name: z.string(), locale: z.string() }),
-    reason: z.string(),
-  }),
-});
 
 /** Seeds `events` events round-robin over `streams` streams of `tenants` tenants, oldest first. */
 async function seed(url: string): Promise<void> {

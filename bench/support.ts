@@ -6,6 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { cpus, freemem, totalmem } from 'node:os';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { z } from 'zod';
+import { defineEvent } from '../events/envelope.ts';
 import type { Database } from '../src/db/database.ts';
 
 /** The PostgreSQL server benchmarks create their scratch databases on. */
@@ -226,3 +228,16 @@ export async function closeDatabase(db: Database): Promise<void> {
   if (db.kind === 'postgres') await sql`select 1`.execute(db.kysely()).catch(() => {});
   await db.close();
 }
+
+/** The event the 1M-event benches seed: a profile change of a few hundred bytes. */
+export const benchRecorded = defineEvent({
+  type: 'bench.recorded',
+  version: 1,
+  description: 'A benchmark event.',
+  schema: z.object({
+    n: z.number(),
+    user_id: z.string(),
+    changes: z.object({ name: z.string(), locale: z.string() }),
+    reason: z.string(),
+  }),
+});

@@ -54,19 +54,6 @@ describe('webhook delivery', () => {
     return { id: created.body.id, secret: created.body.secret };
   }
 
-  async function makeKeys(key: string, count: number, prefix = 'key'): Promise<string[]> {
-    const ids: string[] = [];
-    for (let index = 0; index < count; index++) {
-      const response = await t.http
-        .post('/api/v1/api-keys')
-        .set('Authorization', `Bearer ${key}`)
-        .send({ name: `${prefix} ${index}` })
-        .expect(201);
-      ids.push(response.body.id);
-    }
-    return ids;
-  }
-
   /** Polls `read` until `done` holds (5 s at most). */
   async function until<T>(read: () => PromiseLike<T>, done: (value: T) => boolean): Promise<T> {
     const deadline = Date.now() + 5000;
@@ -94,7 +81,7 @@ describe('webhook delivery', () => {
     const tenant = await t.createTenant('Delivery');
     const all = await endpoint(tenant.key, '/all', ['*']);
     await endpoint(tenant.key, '/tenant-only', ['tenant.*']);
-    await makeKeys(tenant.key, 2);
+    await t.issueKeys(tenant.key, 2);
     await t.http
       .patch(`/api/v1/tenants/${tenant.tenantId}`)
       .set('Authorization', t.operator)
@@ -135,7 +122,7 @@ describe('webhook delivery', () => {
     const flaky = await endpoint(tenant.key, '/flaky', ['api_key.*'], () =>
       failures++ < 2 ? { status: 503, body: `down for maintenance ${'.'.repeat(10_000)}` } : { status: 204 },
     );
-    const keys = await makeKeys(tenant.key, 5);
+    const keys = await t.issueKeys(tenant.key, 5);
     await receiver.waitFor(() => receiver.received('/flaky').length >= 5);
     // The first message failed twice before the second was tried at all.
     const requests = receiver.requests('/flaky').map((delivery) => delivery.data.key_id);
@@ -175,7 +162,7 @@ describe('webhook delivery', () => {
     await endpoint(tenant.key, '/busy', ['api_key.*'], () =>
       answered++ === 0 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 },
     );
-    await makeKeys(tenant.key, 1);
+    await t.issueKeys(tenant.key, 1);
     await receiver.waitFor(() => receiver.received('/busy').length === 1);
     const [first, second] = receiver.requests('/busy');
     expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(950);
@@ -184,7 +171,7 @@ describe('webhook delivery', () => {
   it('disables an endpoint at once when it answers 410 Gone, and audits it', async () => {
     const tenant = await t.createTenant('Gone');
     const gone = await endpoint(tenant.key, '/gone', ['api_key.*'], () => ({ status: 410 }));
-    await makeKeys(tenant.key, 3);
+    await t.issueKeys(tenant.key, 3);
     await receiver.waitFor(() => receiver.requests('/gone').length >= 1);
     const deadline = Date.now() + 5000;
     let status = 'enabled';
@@ -207,7 +194,7 @@ describe('webhook delivery', () => {
     await endpoint(tenant.key, '/dead', ['api_key.*'], () => 'hang');
     await endpoint(tenant.key, '/healthy', ['api_key.*']);
     const started = Date.now();
-    await makeKeys(tenant.key, 5);
+    await t.issueKeys(tenant.key, 5);
     await receiver.waitFor(() => receiver.received('/healthy').length === 5, 5000);
     // Everything reached the healthy receiver well before the dead one's first attempt timed out (1 s).
     expect(Date.now() - started).toBeLessThan(1000 + 5 * 200);
@@ -220,7 +207,7 @@ describe('webhook delivery', () => {
   it('disables an endpoint that keeps failing for the configured period', async () => {
     const tenant = await t.createTenant('Failing');
     const failing = await endpoint(tenant.key, '/failing', ['api_key.*'], () => ({ status: 500 }));
-    await makeKeys(tenant.key, 3);
+    await t.issueKeys(tenant.key, 3);
     const deadline = Date.now() + 8000;
     let body: Record<string, unknown> = {};
     while (body.status !== 'disabled' && Date.now() < deadline) {
@@ -237,7 +224,7 @@ describe('webhook delivery', () => {
     const tenant = await t.createTenant('Replay');
     const auth = `Bearer ${tenant.key}`;
     const recovering = await endpoint(tenant.key, '/recovering', ['api_key.*']);
-    await makeKeys(tenant.key, 1, 'before');
+    await t.issueKeys(tenant.key, 1, 'before');
     await receiver.waitFor(() => receiver.received('/recovering').length === 1);
     const [message] = (await t.http.get(`/api/v1/webhooks/${recovering.id}/messages`).set('Authorization', auth)).body
       .data;
@@ -252,7 +239,7 @@ describe('webhook delivery', () => {
     // An outage: the endpoint is disabled while events happen; then enabled and replayed.
     const since = new Date(Date.now() - 1).toISOString();
     await t.http.post(`/api/v1/webhooks/${recovering.id}/disable`).set('Authorization', auth).expect(200);
-    const missed = await makeKeys(tenant.key, 3, 'during');
+    const missed = await t.issueKeys(tenant.key, 3, 'during');
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(receiver.received('/recovering')).toHaveLength(2);
     await t.http.post(`/api/v1/webhooks/${recovering.id}/enable`).set('Authorization', auth).expect(200);
@@ -285,10 +272,10 @@ describe('webhook delivery', () => {
       .expect(200);
     // A receiver still on the old secret and one already on the new both verify.
     receiver.setSecrets('/rotating', [rotating.secret]);
-    await makeKeys(tenant.key, 1);
+    await t.issueKeys(tenant.key, 1);
     await receiver.waitFor(() => receiver.received('/rotating').length === 1);
     receiver.setSecrets('/rotating', [rotated.body.secret]);
-    await makeKeys(tenant.key, 1);
+    await t.issueKeys(tenant.key, 1);
     await receiver.waitFor(() => receiver.received('/rotating').length === 2);
     expect(receiver.received('/rotating').map((delivery) => delivery.signature.split(' ').length)).toEqual([2, 2]);
 
@@ -297,7 +284,7 @@ describe('webhook delivery', () => {
       .set('Authorization', auth)
       .send({ overlap_seconds: 0 })
       .then((response) => receiver.setSecrets('/rotating', [response.body.secret]));
-    await makeKeys(tenant.key, 1);
+    await t.issueKeys(tenant.key, 1);
     await receiver.waitFor(() => receiver.received('/rotating').length === 3);
     expect(receiver.received('/rotating')[2]!.signature.split(' ')).toHaveLength(1);
   });
@@ -306,7 +293,7 @@ describe('webhook delivery', () => {
     const tenant = await t.createTenant('Replay by position');
     const auth = `Bearer ${tenant.key}`;
     const hook = await endpoint(tenant.key, '/positions', ['api_key.*'], () => ({ status: 202, body: 'queued' }));
-    const keys = await makeKeys(tenant.key, 3);
+    const keys = await t.issueKeys(tenant.key, 3);
     await receiver.waitFor(() => receiver.received('/positions').length === 3);
     const messages = await until(
       () => t.http.get(`/api/v1/webhooks/${hook.id}/messages`).set('Authorization', auth),
@@ -342,7 +329,7 @@ describe('webhook delivery', () => {
       .send({ url: 'https://rebinding.test/hook', event_types: ['api_key.*'] })
       .expect(201);
     customerDns.set('rebinding.test', ['127.0.0.2']);
-    await makeKeys(tenant.key, 1);
+    await t.issueKeys(tenant.key, 1);
     const attempts = await until(
       () => t.http.get(`/api/v1/webhooks/${created.body.id}/attempts`).set('Authorization', auth),
       (response) => response.body.data.length > 0,
@@ -355,7 +342,7 @@ describe('webhook delivery', () => {
   it('stops delivering, retries included, once the tenant is deleted', async () => {
     const tenant = await t.createTenant('Deleted tenant');
     const hook = await endpoint(tenant.key, '/deleted-tenant', ['api_key.*', 'tenant.*'], () => ({ status: 503 }));
-    await makeKeys(tenant.key, 2);
+    await t.issueKeys(tenant.key, 2);
     await receiver.waitFor(() => receiver.requests('/deleted-tenant').length >= 2);
     await t.http.delete(`/api/v1/tenants/${tenant.tenantId}`).set('Authorization', t.operator).expect(204);
     const cancelled = async () =>

@@ -52,19 +52,6 @@ describe.runIf(postgresReachable)('webhook worker killed mid-retry and restarted
     return child;
   }
 
-  async function makeKeys(key: string, count: number, prefix: string): Promise<string[]> {
-    const ids: string[] = [];
-    for (let index = 0; index < count; index++) {
-      const response = await t.http
-        .post('/api/v1/api-keys')
-        .set('Authorization', `Bearer ${key}`)
-        .send({ name: `${prefix} ${index}` })
-        .expect(201);
-      ids.push(response.body.id);
-    }
-    return ids;
-  }
-
   /** Ids in order of first receipt: at least once means a repeat is allowed, a reordering is not. */
   const firstReceipts = (path: string) => [
     ...new Set(receiver.received(path).map((delivery) => String(delivery.data.key_id))),
@@ -89,7 +76,7 @@ describe.runIf(postgresReachable)('webhook worker killed mid-retry and restarted
     }
 
     const first = await startWorker();
-    const before = await makeKeys(tenant.key, 5, 'before');
+    const before = await t.issueKeys(tenant.key, 5, 'before');
     await receiver.waitFor(() => receiver.requests('/struggling').length >= 2, 15_000, 'a retry in progress');
     await receiver.waitFor(() => firstReceipts('/steady').length === 5, 15_000, 'the steady endpoint');
     first.kill('SIGKILL');
@@ -98,13 +85,13 @@ describe.runIf(postgresReachable)('webhook worker killed mid-retry and restarted
     expect(receiver.received('/struggling')).toHaveLength(0);
 
     // While no worker runs, events pile up in the stream only.
-    const during = await makeKeys(tenant.key, 5, 'during');
+    const during = await t.issueKeys(tenant.key, 5, 'during');
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(receiver.requests('/struggling')).toHaveLength(requestsAtKill);
 
     healthy = true;
     await startWorker();
-    const after = await makeKeys(tenant.key, 2, 'after');
+    const after = await t.issueKeys(tenant.key, 2, 'after');
     const all = [...before, ...during, ...after];
     await receiver.waitFor(
       () => firstReceipts('/struggling').length === all.length && firstReceipts('/steady').length === all.length,

@@ -18,6 +18,8 @@ export interface TestSigid {
   operator: string;
   /** Creates a tenant through the API; returns its id, slug and first admin key. */
   createTenant(name?: string): Promise<{ tenantId: string; slug: string; key: string; keyId: string }>;
+  /** Issues `count` API keys with a tenant's key (each one an `api_key.created` event); returns their ids. */
+  issueKeys(key: string, count: number, prefix?: string): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -70,6 +72,18 @@ export async function startSigid(
         key: response.body.api_key.key,
         keyId: response.body.api_key.id,
       };
+    },
+    async issueKeys(key, count, prefix = 'key') {
+      const ids: string[] = [];
+      for (let index = 0; index < count; index++) {
+        const response = await http
+          .post('/api/v1/api-keys')
+          .set('Authorization', `Bearer ${key}`)
+          .send({ name: `${prefix} ${index}` })
+          .expect(201);
+        ids.push(response.body.id);
+      }
+      return ids;
     },
     async close() {
       await sigid.close();
