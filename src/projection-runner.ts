@@ -113,7 +113,7 @@ export class ProjectionRunner {
 
   /**
    * Empties a projection's tables and sets its checkpoint back to zero; whichever process runs it
-   * replays every event. `onProgress` (for the CLI) hears the position reached.
+   * replays every event.
    */
   async rebuild(name: string): Promise<void> {
     const projection = this.#projections.find((candidate) => candidate.name === name);
