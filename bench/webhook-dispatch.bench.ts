@@ -152,12 +152,11 @@ main(async () => {
     {
       name: 'SigID dispatcher',
       async before() {
-        await sigid.db.query('delete from webhook_attempts');
+        await sigid.db.query('truncate webhook_attempts');
         await sigid.db.query(
-          `update webhook_messages set status = 'pending', attempts = 0, next_attempt_at = now(), finished_at = null,
-             last_attempt_at = null, last_response_status = null`,
+          'update webhook_subscriptions set delivered_seq = 0, head_attempts = 0, next_attempt_at = null, failing_since = null',
         );
-        await sigid.db.query('vacuum analyze webhook_messages');
+        await sigid.db.query('vacuum analyze webhook_subscriptions');
         receiver.reset();
       },
       async run() {

@@ -4,6 +4,7 @@ import * as projections from './2026_11_23_0002_projections.ts';
 import * as secrets from './2026_11_23_0003_secrets.ts';
 import * as tenants from './2026_11_23_0004_tenants.ts';
 import * as webhooks from './2026_11_23_1900_webhooks.ts';
+import * as webhookQueueCursor from './2026_11_24_0001_webhook_queue_cursor.ts';
 
 /** Every migration, in order. Frozen in time: a change to the schema is a new entry, never an edit. */
 export const migrations: Record<string, Migration> = {
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '2026_11_23_0003_secrets': secrets,
   '2026_11_23_0004_tenants': tenants,
   '2026_11_23_1900_webhooks': webhooks,
+  '2026_11_24_0001_webhook_queue_cursor': webhookQueueCursor,
 };

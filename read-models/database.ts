@@ -3,7 +3,7 @@ import type { ProjectionCheckpointsTable, ProjectionFailuresTable } from './proj
 import type { TenantsTable } from './tenants.ts';
 import type { WebhookAttemptsTable } from './webhook-attempts.ts';
 import type { WebhookEndpointsTable } from './webhook-endpoints.ts';
-import type { WebhookMessagesTable } from './webhook-messages.ts';
+import type { WebhookMessagesTable, WebhookSubscriptionsTable } from './webhook-messages.ts';
 
 /** Every read-model table, for kysely. Each table's own file holds its type and its queries. */
 export interface ReadModels {
@@ -14,4 +14,5 @@ export interface ReadModels {
   webhook_endpoints: WebhookEndpointsTable;
   webhook_messages: WebhookMessagesTable;
   webhook_attempts: WebhookAttemptsTable;
+  webhook_subscriptions: WebhookSubscriptionsTable;
 }

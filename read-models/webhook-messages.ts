@@ -1,4 +1,4 @@
-import type { Generated, Kysely, Selectable } from 'kysely';
+import { type Generated, type Kysely, type Selectable, sql } from 'kysely';
 import type { ReadModels } from './database.ts';
 
 export const tableName = 'webhook_messages';
@@ -8,7 +8,12 @@ export type WebhookMessageOrigin = 'stream' | 'redelivery' | 'replay';
 /** `failed`: every attempt failed (or the receiver refused it for good); `cancelled`: the endpoint was deleted. */
 export type WebhookMessageStatus = 'pending' | 'delivered' | 'failed' | 'cancelled';
 
-/** The delivery queue: one row per (endpoint, event) to deliver, in `seq` order per endpoint. */
+/**
+ * The delivery queue: one row per (endpoint, event) to deliver, in `seq` order per endpoint. Rows are
+ * written once; `outcome` only when a message ends otherwise than delivered. Whether it was delivered
+ * is told by the endpoint's cursor (`webhook_subscriptions.delivered_seq`), what happened at each try
+ * by `webhook_attempts`.
+ */
 export interface WebhookMessagesTable {
   tenant_id: string;
   message_id: string;
@@ -18,48 +23,120 @@ export interface WebhookMessagesTable {
   event_position: number;
   event_type: string;
   origin: WebhookMessageOrigin;
-  status: WebhookMessageStatus;
-  attempts: Generated<number>;
-  next_attempt_at: Date;
-  last_attempt_at: Date | null;
-  last_response_status: number | null;
-  last_error: string | null;
+  outcome: 'failed' | 'cancelled' | null;
   created_at: Generated<Date>;
   finished_at: Date | null;
 }
 
-export type WebhookMessageRow = Selectable<WebhookMessagesTable>;
+/** The delivery worker's view of an endpoint, with its queue cursor and the retry state of the message at its head. */
+export interface WebhookSubscriptionsTable {
+  tenant_id: string;
+  endpoint_id: string;
+  url: string;
+  event_types: string[];
+  enabled: boolean;
+  failing_since: Date | null;
+  /** Every message of the endpoint with `seq` up to this is finished. */
+  delivered_seq: Generated<number>;
+  /** Attempts so far of the first unfinished message. */
+  head_attempts: Generated<number>;
+  /** When that message may be tried again; null: now. */
+  next_attempt_at: Date | null;
+}
 
-export function findWebhookMessage(
+/** A message as the delivery log shows it: its row, its status and its last attempt. */
+export interface WebhookMessageRow extends Omit<Selectable<WebhookMessagesTable>, 'outcome'> {
+  status: WebhookMessageStatus;
+  attempts: number;
+  next_attempt_at: Date | null;
+  last_attempt_at: Date | null;
+  last_response_status: number | null;
+  last_error: string | null;
+}
+
+function messages(db: Kysely<ReadModels>, tenantId: string, endpointId: string) {
+  return db
+    .selectFrom('webhook_messages as m')
+    .leftJoin('webhook_subscriptions as s', (join) =>
+      join.onRef('s.tenant_id', '=', 'm.tenant_id').onRef('s.endpoint_id', '=', 'm.endpoint_id'),
+    )
+    .leftJoinLateral(
+      (eb) =>
+        eb
+          .selectFrom('webhook_attempts as a')
+          .select(['a.attempt', 'a.attempted_at', 'a.response_status', 'a.error'])
+          .whereRef('a.tenant_id', '=', 'm.tenant_id')
+          .whereRef('a.message_id', '=', 'm.message_id')
+          .orderBy('a.attempt', 'desc')
+          .limit(1)
+          .as('last'),
+      (join) => join.onTrue(),
+    )
+    .select([
+      'm.tenant_id',
+      'm.message_id',
+      'm.seq',
+      'm.endpoint_id',
+      'm.event_id',
+      'm.event_position',
+      'm.event_type',
+      'm.origin',
+      'm.created_at',
+      // A deleted endpoint's unfinished messages were cancelled with it: the rest were delivered.
+      sql<WebhookMessageStatus>`coalesce(m.outcome,
+        case when s.delivered_seq is null or m.seq <= s.delivered_seq then 'delivered' else 'pending' end)`.as(
+        'status',
+      ),
+      sql<number>`coalesce(last.attempt, 0)`.as('attempts'),
+      // Only the message at the head of the queue is being tried; the others wait their turn.
+      sql<Date | null>`case when m.outcome is null and m.seq > s.delivered_seq and last.attempt is not null
+                            then coalesce(s.next_attempt_at, now()) end`.as('next_attempt_at'),
+      sql<Date | null>`coalesce(m.finished_at,
+        case when m.outcome is null and (s.delivered_seq is null or m.seq <= s.delivered_seq)
+             then last.attempted_at end)`.as('finished_at'),
+      'last.attempted_at as last_attempt_at',
+      'last.response_status as last_response_status',
+      'last.error as last_error',
+    ])
+    .where('m.tenant_id', '=', tenantId)
+    .where('m.endpoint_id', '=', endpointId);
+}
+
+export async function findWebhookMessage(
   db: Kysely<ReadModels>,
   tenantId: string,
   endpointId: string,
   messageId: string,
 ): Promise<WebhookMessageRow | undefined> {
-  return db
-    .selectFrom('webhook_messages')
-    .selectAll()
-    .where('tenant_id', '=', tenantId)
-    .where('endpoint_id', '=', endpointId)
-    .where('message_id', '=', messageId)
-    .executeTakeFirst();
+  return (await messages(db, tenantId, endpointId).where('m.message_id', '=', messageId).executeTakeFirst()) as
+    | WebhookMessageRow
+    | undefined;
 }
 
 /** An endpoint's messages, newest first, paged by `seq`. */
-export function listWebhookMessages(
+export async function listWebhookMessages(
   db: Kysely<ReadModels>,
   tenantId: string,
   endpointId: string,
   options: { limit: number; beforeSeq?: number | undefined; status?: WebhookMessageStatus | undefined },
 ): Promise<WebhookMessageRow[]> {
-  let query = db
-    .selectFrom('webhook_messages')
-    .selectAll()
-    .where('tenant_id', '=', tenantId)
-    .where('endpoint_id', '=', endpointId)
-    .orderBy('seq', 'desc')
-    .limit(options.limit);
-  if (options.beforeSeq !== undefined) query = query.where('seq', '<', options.beforeSeq);
-  if (options.status) query = query.where('status', '=', options.status);
-  return query.execute();
+  let query = messages(db, tenantId, endpointId).orderBy('m.seq', 'desc').limit(options.limit);
+  if (options.beforeSeq !== undefined) query = query.where('m.seq', '<', options.beforeSeq);
+  switch (options.status) {
+    case undefined:
+      break;
+    case 'failed':
+    case 'cancelled':
+      query = query.where('m.outcome', '=', options.status);
+      break;
+    case 'delivered':
+      query = query
+        .where('m.outcome', 'is', null)
+        .where((eb) => eb.or([eb('s.delivered_seq', 'is', null), eb('m.seq', '<=', eb.ref('s.delivered_seq'))]));
+      break;
+    case 'pending':
+      query = query.where('m.outcome', 'is', null).where('m.seq', '>', (eb) => eb.ref('s.delivered_seq'));
+      break;
+  }
+  return (await query.execute()) as WebhookMessageRow[];
 }

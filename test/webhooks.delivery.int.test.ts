@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listWebhookMessages } from '../read-models/webhook-messages.ts';
 import { loadWebhookConfig } from '../src/webhooks/config.ts';
 import { systemResolver } from '../src/webhooks/ssrf.ts';
 import { postgresReachable } from './support/databases.ts';
@@ -345,12 +346,11 @@ describe('webhook delivery', () => {
     await t.issueKeys(tenant.key, 2);
     await receiver.waitFor(() => receiver.requests('/deleted-tenant').length >= 2);
     await t.http.delete(`/api/v1/tenants/${tenant.tenantId}`).set('Authorization', t.operator).expect(204);
+    // The endpoint is gone with its tenant, so its delivery log is read straight from the read model.
     const cancelled = async () =>
-      (
-        await t.sigid.db.query<{ status: string }>('select status from webhook_messages where endpoint_id = $1', [
-          hook.id,
-        ])
-      ).rows.map((row) => row.status);
+      (await listWebhookMessages(t.sigid.readModels, tenant.tenantId, hook.id, { limit: 100 })).map(
+        (message) => message.status,
+      );
     const deadline = Date.now() + 5000;
     while ((await cancelled()).some((status) => status === 'pending') && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));

@@ -119,7 +119,7 @@ function messageJson(row: WebhookMessageRow) {
     origin: row.origin,
     status: row.status,
     attempts: row.attempts,
-    next_attempt_at: row.status === 'pending' ? row.next_attempt_at.toISOString() : null,
+    next_attempt_at: row.next_attempt_at?.toISOString() ?? null,
     last_attempt_at: row.last_attempt_at?.toISOString() ?? null,
     last_response_status: row.last_response_status,
     last_error: row.last_error,

@@ -38,12 +38,12 @@ interface QueuedMessage {
   event_id: string;
   event_position: number;
   event_type: string;
-  attempts: number;
-  next_attempt_at: Date;
 }
 
 interface Outcome {
   message: QueuedMessage;
+  /** This attempt's number: 1 for the first. */
+  attempt: number;
   attemptedAt: Date;
   result: SendResult;
   verdict: 'delivered' | 'retry' | 'failed' | 'gone';
@@ -61,8 +61,12 @@ function retryable(result: SendResult): boolean {
  * queue strictly in order (a message waits until the one before it is delivered or given up), so
  * one slow or dead endpoint never holds up another. Each attempt is signed afresh, logged, and on
  * failure scheduled per the retry schedule (the receiver's `Retry-After` honoured). 410 Gone
- * disables the endpoint at once; so does failing without a success for `disableAfterMs`. Results
- * are saved after each batch: a crash re-sends at most that batch (at least once, never lost).
+ * disables the endpoint at once; so does failing without a success for `disableAfterMs`.
+ *
+ * An endpoint's queue is read past its cursor (`webhook_subscriptions.delivered_seq`), and the retry
+ * state of the message at its head sits on the same row. Results are saved after each batch, in one
+ * statement: the attempt rows, the cursor moved past what was delivered or given up, the head's
+ * retry state. A crash re-sends at most that batch (at least once, never lost).
  */
 export class WebhookDispatcher {
   readonly #db: Database;
@@ -70,7 +74,7 @@ export class WebhookDispatcher {
   readonly #options: DispatcherOptions;
   readonly #controller = new AbortController();
   readonly #running = new Map<string, Promise<void>>();
-  readonly #events = new Map<string, { payload: Promise<Payload | undefined>; at: number }>();
+  readonly #events = new Map<string, CachedPayload>();
   #wake: (() => void) | undefined;
   #woken = false;
   #loop: Promise<void> | undefined;
@@ -147,14 +151,13 @@ export class WebhookDispatcher {
 
   /** Starts a loop for every enabled endpoint whose next message is due; returns ms until the next one is. */
   async #launchDue(): Promise<number> {
-    const { rows } = await this.#db.query<{ tenant_id: string; endpoint_id: string; next_attempt_at: Date }>(
-      // One index probe per enabled endpoint for the head of its queue, however long the queues are.
-      `select s.tenant_id, s.endpoint_id, head.next_attempt_at
+    const { rows } = await this.#db.query<{ tenant_id: string; endpoint_id: string; next_attempt_at: Date | null }>(
+      // One index probe per enabled endpoint for a message past its cursor, however long the queues are.
+      `select s.tenant_id, s.endpoint_id, s.next_attempt_at
        from webhook_subscriptions s
-       cross join lateral (select m.next_attempt_at from webhook_messages m
-                           where m.endpoint_id = s.endpoint_id and m.status = 'pending'
-                           order by m.seq limit 1) head
-       where s.enabled`,
+       where s.enabled
+         and exists (select 1 from webhook_messages m
+                     where m.tenant_id = s.tenant_id and m.endpoint_id = s.endpoint_id and m.seq > s.delivered_seq)`,
       [],
       'sigid_webhook_due',
     );
@@ -162,7 +165,7 @@ export class WebhookDispatcher {
     let wait = Number.POSITIVE_INFINITY;
     for (const row of rows) {
       if (this.#running.has(row.endpoint_id)) continue;
-      const due = row.next_attempt_at.getTime() - now;
+      const due = (row.next_attempt_at?.getTime() ?? now) - now;
       if (due > 0) {
         wait = Math.min(wait, due);
         continue;
@@ -192,16 +195,25 @@ export class WebhookDispatcher {
     let saving: Promise<void> = Promise.resolve();
     try {
       while (!signal.aborted) {
-        // The subscription (still enabled? which URL?) and the next messages, in one round trip.
+        // The subscription (still enabled? which URL? the head's retry state) and the next messages past
+        // its cursor (or past what this loop sent and is still saving), in one round trip.
         const { rows } = await this.#db.query<
-          { url: string; enabled: boolean; failing_since: Date | null } & Partial<QueuedMessage>
+          {
+            url: string;
+            enabled: boolean;
+            failing_since: Date | null;
+            delivered_seq: number;
+            head_attempts: number;
+            next_attempt_at: Date | null;
+          } & Partial<QueuedMessage>
         >(
-          `select s.url, s.enabled, s.failing_since, m.seq, m.message_id, m.event_id, m.event_position, m.event_type,
-                  m.attempts, m.next_attempt_at
+          `select s.url, s.enabled, s.failing_since, s.delivered_seq, s.head_attempts, s.next_attempt_at,
+                  m.seq, m.message_id, m.event_id, m.event_position, m.event_type
            from webhook_subscriptions s
-           left join lateral (select seq, message_id, event_id, event_position, event_type, attempts, next_attempt_at
+           left join lateral (select seq, message_id, event_id, event_position, event_type
                               from webhook_messages
-                              where endpoint_id = s.endpoint_id and status = 'pending' and seq > $4
+                              where tenant_id = s.tenant_id and endpoint_id = s.endpoint_id
+                                and seq > greatest(s.delivered_seq, $4)
                               order by seq limit $3) m on true
            where s.tenant_id = $1 and s.endpoint_id = $2`,
           [tenantId, endpointId, BATCH_SIZE, afterSeq],
@@ -210,8 +222,12 @@ export class WebhookDispatcher {
         const subscription = rows[0];
         if (!subscription?.enabled) return;
         const queue = rows.filter((row) => row.message_id !== null && row.message_id !== undefined) as QueuedMessage[];
-        const head = queue[0];
-        if (!head || head.next_attempt_at.getTime() > Date.now()) return;
+        if (queue.length === 0) return;
+        // The row's retry state is the first message's unless this loop has delivered past the cursor
+        // (its save still running): then the first message is new, never tried.
+        const atHead = afterSeq <= subscription.delivered_seq;
+        const headAttempts = atHead ? subscription.head_attempts : 0;
+        if (atHead && subscription.next_attempt_at && subscription.next_attempt_at.getTime() > Date.now()) return;
         if (Date.now() - keysAt > KEYS_TTL_MS) {
           keys = await signingKeys(this.#db, this.#options.masterKey, tenantId, endpointId);
           keysAt = Date.now();
@@ -220,7 +236,6 @@ export class WebhookDispatcher {
         const events = await this.#loadEvents(tenantId, queue);
         const outcomes: Outcome[] = [];
         for (const message of queue) {
-          if (message.next_attempt_at.getTime() > Date.now()) break;
           const event = events.get(message.event_id);
           const attemptedAt = new Date();
           let result: SendResult;
@@ -228,10 +243,11 @@ export class WebhookDispatcher {
             result = { kind: 'connection_error', error: 'the event could not be read', latencyMs: 0 };
           } else {
             const headers = signedHeaders(keys, event.id, Math.floor(attemptedAt.getTime() / 1000), event.body);
-            result = await this.#options.sender.send(subscription.url, { ...headers }, event.body, signal);
+            result = await this.#options.sender.send(subscription.url, headers, event.body, signal);
           }
           if (signal.aborted) break; // stopping: this attempt is not recorded, so it is sent again
-          const outcome = this.#judge(message, attemptedAt, result);
+          const attempt = (outcomes.length === 0 ? headAttempts : 0) + 1;
+          const outcome = this.#judge(message, attempt, attemptedAt, result);
           outcomes.push(outcome);
           if (outcome.verdict !== 'delivered' && outcome.verdict !== 'failed') break;
         }
@@ -271,26 +287,25 @@ export class WebhookDispatcher {
     }
   }
 
-  #judge(message: QueuedMessage, attemptedAt: Date, result: SendResult): Outcome {
-    const attempts = message.attempts + 1;
+  #judge(message: QueuedMessage, attempt: number, attemptedAt: Date, result: SendResult): Outcome {
     if (result.kind === 'response' && result.status >= 200 && result.status < 300) {
-      return { message, attemptedAt, result, verdict: 'delivered', nextAttemptAt: null };
+      return { message, attempt, attemptedAt, result, verdict: 'delivered', nextAttemptAt: null };
     }
     if (result.kind === 'response' && result.status === 410) {
-      return { message, attemptedAt, result, verdict: 'gone', nextAttemptAt: attemptedAt };
+      return { message, attempt, attemptedAt, result, verdict: 'gone', nextAttemptAt: null };
     }
-    if (!retryable(result) || attempts >= maxAttempts(this.#options.schedule)) {
-      return { message, attemptedAt, result, verdict: 'failed', nextAttemptAt: null };
+    if (!retryable(result) || attempt >= maxAttempts(this.#options.schedule)) {
+      return { message, attempt, attemptedAt, result, verdict: 'failed', nextAttemptAt: null };
     }
-    const delay = nextDelay(this.#options.schedule, attempts, result.kind === 'response' ? result.retryAfterMs : null);
-    if (delay === null) return { message, attemptedAt, result, verdict: 'failed', nextAttemptAt: null };
-    return { message, attemptedAt, result, verdict: 'retry', nextAttemptAt: new Date(Date.now() + delay) };
+    const delay = nextDelay(this.#options.schedule, attempt, result.kind === 'response' ? result.retryAfterMs : null);
+    if (delay === null) return { message, attempt, attemptedAt, result, verdict: 'failed', nextAttemptAt: null };
+    return { message, attempt, attemptedAt, result, verdict: 'retry', nextAttemptAt: new Date(Date.now() + delay) };
   }
 
-  /** The events of a batch of messages, decoded (personal data erased since reads as null). */
   /**
-   * The payloads of a batch's events. Each event is read and decoded once for every endpoint that
-   * gets it: lanes working through the same events share one load (kept for EVENT_CACHE_MS).
+   * The payloads of a batch's events, decoded (personal data erased since reads as null). Each event
+   * is read and decoded once for every endpoint that gets it: lanes working through the same events
+   * share one load (kept for EVENT_CACHE_MS).
    */
   async #loadEvents(tenantId: string, queue: QueuedMessage[]): Promise<Map<string, Payload>> {
     const now = Date.now();
@@ -302,7 +317,15 @@ export class WebhookDispatcher {
     if (missing.length > 0) {
       const load = this.#readPayloads(tenantId, missing);
       for (const message of missing) {
-        this.#events.set(message.event_id, { payload: load.then((found) => found.get(message.event_id)), at: now });
+        const entry: CachedPayload = {
+          at: now,
+          value: undefined,
+          payload: load.then((found) => {
+            entry.value = found.get(message.event_id);
+            return entry.value;
+          }),
+        };
+        this.#events.set(message.event_id, entry);
       }
       while (this.#events.size > EVENT_CACHE_SIZE) this.#events.delete(this.#events.keys().next().value as string);
       load.catch(() => {
@@ -311,8 +334,11 @@ export class WebhookDispatcher {
     }
     const found = new Map<string, Payload>();
     for (const message of queue) {
-      const payload = await (this.#events.get(message.event_id)?.payload ??
-        this.#readPayloads(tenantId, [message]).then((map) => map.get(message.event_id)));
+      const cached = this.#events.get(message.event_id);
+      // Loaded already (the usual case for all but the first lane): no await per message.
+      const payload =
+        cached?.value ??
+        (await (cached?.payload ?? this.#readPayloads(tenantId, [message]).then((map) => map.get(message.event_id))));
       if (payload) found.set(message.event_id, payload);
     }
     return found;
@@ -332,7 +358,7 @@ export class WebhookDispatcher {
         left--;
         try {
           const decoded = await this.#log.decode(stored);
-          found.set(stored.id, { id: decoded.id, body: Buffer.from(payloadOf(decoded)) });
+          found.set(stored.id, { id: decoded.id, body: payloadOf(decoded) });
         } catch (error) {
           this.#options.logger?.error({ err: error, event_id: stored.id }, 'webhook event could not be decoded');
         }
@@ -343,7 +369,11 @@ export class WebhookDispatcher {
     return found;
   }
 
-  /** Saves a batch's outcomes: queue statuses, the attempt log and the endpoint's health, in one statement. */
+  /**
+   * Saves a batch's outcomes in one statement: the attempt log, the cursor moved past what was
+   * delivered or given up, the retry state of the message now at the head, and the endpoint's health.
+   * The message rows are not touched, but for a message given up.
+   */
   async #record(tenantId: string, endpointId: string, outcomes: Outcome[]): Promise<void> {
     if (outcomes.length === 0) return;
     const last = outcomes[outcomes.length - 1] as Outcome;
@@ -351,10 +381,17 @@ export class WebhookDispatcher {
     // An endpoint is failing from its first failure after its last success.
     const failingSince =
       last.verdict === 'delivered' ? null : recovered ? last.attemptedAt : (outcomes[0] as Outcome).attemptedAt;
+    // Every outcome but a last `retry` or `gone` finishes its message; those leave it at the head.
+    const finished = last.verdict === 'retry' || last.verdict === 'gone' ? outcomes.length - 1 : outcomes.length;
+    const deliveredSeq = finished > 0 ? (outcomes[finished - 1] as Outcome).message.seq : 0;
+    const headAttempts = finished < outcomes.length ? last.attempt : 0;
+    const givenUp = outcomes
+      .filter((outcome) => outcome.verdict === 'failed')
+      .map((outcome) => outcome.message.message_id);
     const rows = outcomes.map((outcome) => ({
       message_id: outcome.message.message_id,
-      attempt: outcome.message.attempts + 1,
-      verdict: outcome.verdict,
+      attempt: outcome.attempt,
+      outcome: outcome.verdict === 'delivered' ? 'succeeded' : 'failed',
       attempted_at: outcome.attemptedAt.toISOString(),
       next_attempt_at: outcome.nextAttemptAt?.toISOString() ?? null,
       response_status: outcome.result.kind === 'response' ? outcome.result.status : null,
@@ -363,42 +400,43 @@ export class WebhookDispatcher {
       error: outcome.result.kind === 'response' ? null : describe(outcome.result),
     }));
     await this.#db.query(
-      `with u as (
-         select * from jsonb_to_recordset($3::jsonb)
-           as u(message_id text, attempt int, verdict text, attempted_at timestamptz, next_attempt_at timestamptz,
-                response_status int, latency_ms int, response_body text, error text)
-       ),
-       messages as (
-         update webhook_messages m set
-           attempts = u.attempt,
-           status = case u.verdict when 'delivered' then 'delivered' when 'failed' then 'failed' else 'pending' end,
-           next_attempt_at = coalesce(u.next_attempt_at, m.next_attempt_at),
-           last_attempt_at = u.attempted_at,
-           last_response_status = u.response_status,
-           last_error = u.error,
-           finished_at = case when u.verdict in ('delivered', 'failed') then u.attempted_at else null end
-         from u where m.tenant_id = $1 and m.message_id = u.message_id
-         returning 1
-       ),
-       attempts as (
+      `with attempts as (
          insert into webhook_attempts (tenant_id, message_id, attempt, endpoint_id, attempted_at, outcome,
                                        response_status, latency_ms, response_body, error, next_attempt_at)
-         select $1, u.message_id, u.attempt, $2, u.attempted_at,
-                case u.verdict when 'delivered' then 'succeeded' else 'failed' end,
-                u.response_status, u.latency_ms, u.response_body, u.error, u.next_attempt_at
-         from u
+         select $1, u.message_id, u.attempt, $2, u.attempted_at, u.outcome, u.response_status, u.latency_ms,
+                u.response_body, u.error, u.next_attempt_at
+         from jsonb_to_recordset($3::jsonb)
+           as u(message_id text, attempt int, outcome text, attempted_at timestamptz, next_attempt_at timestamptz,
+                response_status int, latency_ms int, response_body text, error text)
          on conflict (tenant_id, message_id, attempt) do nothing
          returning 1
        ),
-       health as (
+       given_up as (
+         update webhook_messages set outcome = 'failed', finished_at = now()
+         where tenant_id = $1 and message_id = any($8::text[])
+         returning 1
+       ),
+       queue as (
          update webhook_subscriptions
-         set failing_since = case when $4::timestamptz is null then null else coalesce(failing_since, $4) end
+         set delivered_seq = greatest(delivered_seq, $5),
+             head_attempts = $6,
+             next_attempt_at = $7,
+             failing_since = case when $4::timestamptz is null then null else coalesce(failing_since, $4) end
          where tenant_id = $1 and endpoint_id = $2
          returning 1
        )
-       select (select count(*) from messages) as messages, (select count(*) from attempts) as attempts,
-              (select count(*) from health) as health`,
-      [tenantId, endpointId, JSON.stringify(rows), failingSince],
+       select (select count(*) from attempts) as attempts, (select count(*) from given_up) as given_up,
+              (select count(*) from queue) as queue`,
+      [
+        tenantId,
+        endpointId,
+        JSON.stringify(rows),
+        failingSince,
+        deliveredSeq,
+        headAttempts,
+        finished < outcomes.length ? last.nextAttemptAt : null,
+        givenUp,
+      ],
       'sigid_webhook_record',
     );
   }
@@ -418,7 +456,14 @@ export class WebhookDispatcher {
 interface Payload {
   id: string;
   /** Encoded once per event, then signed and sent as is to every endpoint. */
-  body: Buffer;
+  body: string;
+}
+
+/** A payload being loaded, or loaded (`value`, so a lane need not await each message). */
+interface CachedPayload {
+  payload: Promise<Payload | undefined>;
+  value: Payload | undefined;
+  at: number;
 }
 
 /** The Standard Webhooks body: `type`, `timestamp` (the event's time), `data` (the event's data). Never a secret. */

@@ -6,6 +6,7 @@ import type { EventLog } from '../event-log.ts';
 import type { StoredEvent } from '../event-store/port.ts';
 import { sleep } from '../event-store/subscription.ts';
 import { newId } from '../ids.ts';
+import { lockQueues } from './queue.ts';
 
 const CHECKPOINT = 'fanout';
 const BATCH_SIZE = 500;
@@ -240,13 +241,11 @@ async function saveSubscriptions(
     }
   }
   for (const subscription of deleted) {
-    await tx.query('delete from webhook_subscriptions where tenant_id = $1 and endpoint_id = $2', [
-      subscription.tenant_id,
-      subscription.endpoint_id,
-    ]);
+    // Its unfinished messages (past its cursor) are cancelled; without the cursor, the rest read as delivered.
     await tx.query(
-      `update webhook_messages set status = 'cancelled', finished_at = now()
-       where tenant_id = $1 and endpoint_id = $2 and status = 'pending'`,
+      `with gone as (delete from webhook_subscriptions where tenant_id = $1 and endpoint_id = $2 returning delivered_seq)
+       update webhook_messages set outcome = 'cancelled', finished_at = now()
+       where tenant_id = $1 and endpoint_id = $2 and outcome is null and seq > (select delivered_seq from gone)`,
       [subscription.tenant_id, subscription.endpoint_id],
     );
   }
@@ -254,11 +253,14 @@ async function saveSubscriptions(
 
 async function insertMessages(tx: Queryable, messages: Array<{ event: StoredEvent; endpointId: string }>) {
   if (messages.length === 0) return 0;
+  const endpoints = new Map(messages.map((message) => [message.endpointId, message.event.tenantId]));
+  await lockQueues(
+    tx,
+    [...endpoints].map(([endpointId, tenantId]) => ({ tenantId, endpointId })),
+  );
   const result = await tx.query(
-    `insert into webhook_messages (tenant_id, message_id, endpoint_id, event_id, event_position, event_type, origin,
-                                   status, next_attempt_at)
-     select u.tenant_id, u.message_id, u.endpoint_id, u.event_id, u.event_position, u.event_type, 'stream',
-            'pending', now()
+    `insert into webhook_messages (tenant_id, message_id, endpoint_id, event_id, event_position, event_type, origin)
+     select u.tenant_id, u.message_id, u.endpoint_id, u.event_id, u.event_position, u.event_type, 'stream'
      from unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::bigint[], $6::text[])
             with ordinality as u(tenant_id, message_id, endpoint_id, event_id, event_position, event_type, ord)
      order by u.ord

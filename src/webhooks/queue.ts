@@ -1,5 +1,5 @@
 import { matchesEventType } from '../../events/webhook.ts';
-import type { Database } from '../db/database.ts';
+import type { Database, Queryable } from '../db/database.ts';
 import type { EventLog } from '../event-log.ts';
 import { newId } from '../ids.ts';
 
@@ -7,20 +7,41 @@ import { newId } from '../ids.ts';
 export const REPLAY_LIMIT = 10_000;
 
 /**
- * Queues one event again for one endpoint, at the end of its queue, due now. The message carries
- * the same event, so the same `webhook-id`: a receiver that already has it can tell.
+ * Takes the queues of these endpoints for the rest of the transaction, before it adds messages to
+ * them. The dispatcher reads an endpoint's queue past its cursor in `seq` order, so messages must
+ * become visible in `seq` order per endpoint: a message committed with a lower `seq` after the cursor
+ * passed a higher one would never be sent. Writers to one queue therefore go one at a time (each draws
+ * its `seq` values after taking the lock, and commits before the next one draws). Locked in one order,
+ * so two writers never deadlock.
+ */
+export async function lockQueues(tx: Queryable, endpoints: Array<{ tenantId: string; endpointId: string }>) {
+  if (endpoints.length === 0) return;
+  await tx.query(
+    `select 1 from webhook_subscriptions
+     where (tenant_id, endpoint_id) in (select * from unnest($1::text[], $2::text[]))
+     order by tenant_id, endpoint_id
+     for no key update`,
+    [endpoints.map((endpoint) => endpoint.tenantId), endpoints.map((endpoint) => endpoint.endpointId)],
+  );
+}
+
+/**
+ * Queues one event again for one endpoint, at the end of its queue. The message carries the same
+ * event, so the same `webhook-id`: a receiver that already has it can tell.
  */
 export async function enqueueRedelivery(
   db: Database,
   message: { tenantId: string; endpointId: string; eventId: string; eventPosition: number; eventType: string },
 ): Promise<string> {
   const messageId = newId('msg');
-  await db.query(
-    `insert into webhook_messages (tenant_id, message_id, endpoint_id, event_id, event_position, event_type, origin,
-                                   status, next_attempt_at)
-     values ($1, $2, $3, $4, $5, $6, 'redelivery', 'pending', now())`,
-    [message.tenantId, messageId, message.endpointId, message.eventId, message.eventPosition, message.eventType],
-  );
+  await db.transaction(async (tx) => {
+    await lockQueues(tx, [message]);
+    await tx.query(
+      `insert into webhook_messages (tenant_id, message_id, endpoint_id, event_id, event_position, event_type, origin)
+       values ($1, $2, $3, $4, $5, $6, 'redelivery')`,
+      [message.tenantId, messageId, message.endpointId, message.eventId, message.eventPosition, message.eventType],
+    );
+  });
   return messageId;
 }
 
@@ -55,22 +76,25 @@ export async function enqueueReplay(
       .filter((event) => matchesEventType(input.eventTypes, event.type))
       .slice(0, REPLAY_LIMIT - enqueued);
     if (matching.length > 0) {
-      await db.query(
-        `insert into webhook_messages (tenant_id, message_id, endpoint_id, event_id, event_position, event_type,
-                                       origin, status, next_attempt_at)
-         select $1, u.message_id, $2, u.event_id, u.event_position, u.event_type, 'replay', 'pending', now()
-         from unnest($3::text[], $4::uuid[], $5::bigint[], $6::text[]) with ordinality
-                as u(message_id, event_id, event_position, event_type, ord)
-         order by u.ord`,
-        [
-          input.tenantId,
-          input.endpointId,
-          matching.map(() => newId('msg')),
-          matching.map((event) => event.id),
-          matching.map((event) => event.position),
-          matching.map((event) => event.type),
-        ],
-      );
+      await db.transaction(async (tx) => {
+        await lockQueues(tx, [input]);
+        await tx.query(
+          `insert into webhook_messages (tenant_id, message_id, endpoint_id, event_id, event_position, event_type,
+                                         origin)
+           select $1, u.message_id, $2, u.event_id, u.event_position, u.event_type, 'replay'
+           from unnest($3::text[], $4::uuid[], $5::bigint[], $6::text[]) with ordinality
+                  as u(message_id, event_id, event_position, event_type, ord)
+           order by u.ord`,
+          [
+            input.tenantId,
+            input.endpointId,
+            matching.map(() => newId('msg')),
+            matching.map((event) => event.id),
+            matching.map((event) => event.position),
+            matching.map((event) => event.type),
+          ],
+        );
+      });
       enqueued += matching.length;
       lastPosition = (matching[matching.length - 1] as { position: number }).position;
     }

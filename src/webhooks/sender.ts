@@ -49,6 +49,8 @@ export class WebhookSender {
   readonly #httpsAgent = new https.Agent({ keepAlive: true, keepAliveMsecs: 1000, maxFreeSockets: 256 });
   readonly #lookups: Record<'http:' | 'https:', ReturnType<typeof pinnedLookup>>;
   readonly #checked = new Map<string, { target: RequestTarget; scheme: 'http:' | 'https:' } | { refused: string }>();
+  /** The requests in flight under each shutdown signal: one listener per signal, not one per request. */
+  readonly #inFlight = new WeakMap<AbortSignal, Set<() => void>>();
 
   constructor(options: SenderOptions) {
     this.#allowlist = options.allowlist;
@@ -86,8 +88,14 @@ export class WebhookSender {
         settled = true;
         clearTimeout(deadline);
         clearTimeout(connectTimer);
+        if (inFlight) inFlight.delete(abort);
         resolve(result);
       };
+      const abort = () => {
+        finish({ kind: 'connection_error', error: 'aborted: SigID is shutting down', latencyMs: elapsed() });
+        request.destroy();
+      };
+      const inFlight = signal ? this.#watch(signal) : undefined;
       let connectTimer: NodeJS.Timeout | undefined;
       const module = scheme === 'https:' ? https : http;
       const request = module.request({
@@ -149,19 +157,28 @@ export class WebhookSender {
         response.on('close', done);
         response.on('error', done);
       });
-      if (signal) {
-        const abort = () => {
-          finish({ kind: 'connection_error', error: 'aborted: SigID is shutting down', latencyMs: elapsed() });
-          request.destroy();
-        };
-        if (signal.aborted) abort();
-        else {
-          signal.addEventListener('abort', abort, { once: true });
-          request.once('close', () => signal.removeEventListener('abort', abort));
-        }
-      }
+      if (signal?.aborted) abort();
+      else inFlight?.add(abort);
       request.end(body);
     });
+  }
+
+  /** The set of requests to drop when `signal` aborts, listening to it the first time it is seen. */
+  #watch(signal: AbortSignal): Set<() => void> {
+    let requests = this.#inFlight.get(signal);
+    if (!requests) {
+      const watched = new Set<() => void>();
+      requests = watched;
+      this.#inFlight.set(signal, watched);
+      signal.addEventListener(
+        'abort',
+        () => {
+          for (const abort of watched) abort();
+        },
+        { once: true },
+      );
+    }
+    return requests;
   }
 
   /**

@@ -47,11 +47,11 @@ export function sign(keys: readonly KeyObject[], id: string, timestamp: number, 
   return keys.map((key) => signWith(key, id, timestamp, body)).join(' ');
 }
 
-export interface SignedHeaders {
+export type SignedHeaders = {
   'webhook-id': string;
   'webhook-timestamp': string;
   'webhook-signature': string;
-}
+};
 
 /** The three Standard Webhooks headers for one delivery attempt. */
 export function signedHeaders(
