@@ -141,11 +141,13 @@ describe('SSRF: the delivery client', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
+  // What the dispatcher would sign; the receiver here does not check it.
+  const signed = { 'webhook-id': 'msg_ssrf', 'webhook-timestamp': '0', 'webhook-signature': 'v1,unchecked' };
   const allowed = () => new WebhookSender({ allowlist: parseAllowlist('127.0.0.1'), timeoutMs: 500 });
 
   it('delivers to an allowlisted receiver and reports its answer', async () => {
     const sender = allowed();
-    const result = await sender.send(`${base}/ok`, { 'webhook-id': 'evt_1' }, '{}');
+    const result = await sender.send(`${base}/ok`, '{}', signed);
     expect(result).toMatchObject({ kind: 'response', status: 204 });
     sender.close();
   });
@@ -153,7 +155,7 @@ describe('SSRF: the delivery client', () => {
   it('never opens a connection to a loopback receiver that is not allowlisted', async () => {
     const sender = new WebhookSender({ allowlist: emptyAllowlist });
     const before = hits.length;
-    const result = await sender.send(`${base}/ok`, {}, '{}');
+    const result = await sender.send(`${base}/ok`, '{}', signed);
     expect(result.kind).toBe('refused');
     expect(hits.length).toBe(before);
     sender.close();
@@ -166,7 +168,7 @@ describe('SSRF: the delivery client', () => {
       resolve: fakeDns({ 'rebind.test': ['127.0.0.1'] }),
     });
     const before = hits.length;
-    const result = await sender.send(`https://rebind.test:${port}/ok`, {}, '{}');
+    const result = await sender.send(`https://rebind.test:${port}/ok`, '{}', signed);
     expect(result).toMatchObject({ kind: 'refused' });
     expect(hits.length).toBe(before);
     sender.close();
@@ -174,7 +176,7 @@ describe('SSRF: the delivery client', () => {
 
   it('does not follow redirects', async () => {
     const sender = allowed();
-    const result = await sender.send(`${base}/redirect`, {}, '{}');
+    const result = await sender.send(`${base}/redirect`, '{}', signed);
     expect(result).toMatchObject({ kind: 'response', status: 302 });
     expect(hits).not.toContain('/landing');
     sender.close();
@@ -182,7 +184,7 @@ describe('SSRF: the delivery client', () => {
 
   it('keeps at most 4 KiB of a response body', async () => {
     const sender = allowed();
-    const result = await sender.send(`${base}/huge`, {}, '{}');
+    const result = await sender.send(`${base}/huge`, '{}', signed);
     expect(result).toMatchObject({ kind: 'response', status: 500 });
     expect(result.kind === 'response' && result.body.length).toBe(4096);
     sender.close();
@@ -191,7 +193,7 @@ describe('SSRF: the delivery client', () => {
   it('times out a receiver that never answers', async () => {
     const sender = new WebhookSender({ allowlist: parseAllowlist('127.0.0.1'), timeoutMs: 200 });
     const started = Date.now();
-    const result = await sender.send(`${base}/slow`, {}, '{}');
+    const result = await sender.send(`${base}/slow`, '{}', signed);
     expect(result.kind).toBe('timeout');
     expect(Date.now() - started).toBeLessThan(2000);
     sender.close();
@@ -203,8 +205,8 @@ describe('SSRF: the delivery client', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    expect((await sender.send(`http://127.0.0.1:${port}/`, {}, '{}')).kind).toBe('connection_error');
-    expect(await sender.send(`${base}/busy`, {}, '{}')).toMatchObject({ status: 503, retryAfterMs: 42_000 });
+    expect((await sender.send(`http://127.0.0.1:${port}/`, '{}', signed)).kind).toBe('connection_error');
+    expect(await sender.send(`${base}/busy`, '{}', signed)).toMatchObject({ status: 503, retryAfterMs: 42_000 });
     sender.close();
   });
 });

@@ -44,10 +44,11 @@ interface Outcome {
   message: QueuedMessage;
   /** This attempt's number: 1 for the first. */
   attempt: number;
-  attemptedAt: Date;
+  /** Epoch milliseconds, as are the other times of the hot path (a Date each would be garbage). */
+  attemptedAt: number;
   result: SendResult;
   verdict: 'delivered' | 'retry' | 'failed' | 'gone';
-  nextAttemptAt: Date | null;
+  nextAttemptAt: number | null;
 }
 
 /** A status the receiver may recover from: worth the retry schedule. Other 4xx and 3xx are final. */
@@ -197,31 +198,31 @@ export class WebhookDispatcher {
       while (!signal.aborted) {
         // The subscription (still enabled? which URL? the head's retry state) and the next messages past
         // its cursor (or past what this loop sent and is still saving), in one round trip.
-        const { rows } = await this.#db.query<
-          {
-            url: string;
-            enabled: boolean;
-            failing_since: Date | null;
-            delivered_seq: number;
-            head_attempts: number;
-            next_attempt_at: Date | null;
-          } & Partial<QueuedMessage>
-        >(
+        // The messages come as one JSON array: one JSON.parse instead of a row to parse per message.
+        const { rows } = await this.#db.query<{
+          url: string;
+          enabled: boolean;
+          failing_since: Date | null;
+          delivered_seq: number;
+          head_attempts: number;
+          next_attempt_at: Date | null;
+          queue: QueuedMessage[];
+        }>(
           `select s.url, s.enabled, s.failing_since, s.delivered_seq, s.head_attempts, s.next_attempt_at,
-                  m.seq, m.message_id, m.event_id, m.event_position, m.event_type
+                  (select coalesce(json_agg(m order by m.seq), '[]')
+                   from (select seq, message_id, event_id, event_position, event_type
+                         from webhook_messages
+                         where tenant_id = s.tenant_id and endpoint_id = s.endpoint_id
+                           and seq > greatest(s.delivered_seq, $4)
+                         order by seq limit $3) m) as queue
            from webhook_subscriptions s
-           left join lateral (select seq, message_id, event_id, event_position, event_type
-                              from webhook_messages
-                              where tenant_id = s.tenant_id and endpoint_id = s.endpoint_id
-                                and seq > greatest(s.delivered_seq, $4)
-                              order by seq limit $3) m on true
            where s.tenant_id = $1 and s.endpoint_id = $2`,
           [tenantId, endpointId, BATCH_SIZE, afterSeq],
           'sigid_webhook_lane',
         );
         const subscription = rows[0];
         if (!subscription?.enabled) return;
-        const queue = rows.filter((row) => row.message_id !== null && row.message_id !== undefined) as QueuedMessage[];
+        const queue = subscription.queue;
         if (queue.length === 0) return;
         // The row's retry state is the first message's unless this loop has delivered past the cursor
         // (its save still running): then the first message is new, never tried.
@@ -237,13 +238,13 @@ export class WebhookDispatcher {
         const outcomes: Outcome[] = [];
         for (const message of queue) {
           const event = events.get(message.event_id);
-          const attemptedAt = new Date();
+          const attemptedAt = Date.now();
           let result: SendResult;
           if (!event) {
             result = { kind: 'connection_error', error: 'the event could not be read', latencyMs: 0 };
           } else {
-            const headers = signedHeaders(keys, event.id, Math.floor(attemptedAt.getTime() / 1000), event.body);
-            result = await this.#options.sender.send(subscription.url, headers, event.body, signal);
+            const headers = signedHeaders(keys, event.id, Math.floor(attemptedAt / 1000), event.body);
+            result = await this.#options.sender.send(subscription.url, event.body, headers, signal);
           }
           if (signal.aborted) break; // stopping: this attempt is not recorded, so it is sent again
           const attempt = (outcomes.length === 0 ? headAttempts : 0) + 1;
@@ -270,13 +271,13 @@ export class WebhookDispatcher {
         const recovered = outcomes.some((outcome) => outcome.verdict === 'delivered');
         const failingSince = recovered
           ? last.attemptedAt
-          : (subscription.failing_since ?? (outcomes[0] as Outcome).attemptedAt);
-        if (Date.now() - failingSince.getTime() >= this.#options.disableAfterMs) {
+          : (subscription.failing_since?.getTime() ?? (outcomes[0] as Outcome).attemptedAt);
+        if (Date.now() - failingSince >= this.#options.disableAfterMs) {
           await this.#disable(
             tenantId,
             endpointId,
             'failing',
-            `Every delivery failed since ${failingSince.toISOString()}; last: ${describe(last.result)}`,
+            `Every delivery failed since ${new Date(failingSince).toISOString()}; last: ${describe(last.result)}`,
           );
           return;
         }
@@ -287,7 +288,7 @@ export class WebhookDispatcher {
     }
   }
 
-  #judge(message: QueuedMessage, attempt: number, attemptedAt: Date, result: SendResult): Outcome {
+  #judge(message: QueuedMessage, attempt: number, attemptedAt: number, result: SendResult): Outcome {
     if (result.kind === 'response' && result.status >= 200 && result.status < 300) {
       return { message, attempt, attemptedAt, result, verdict: 'delivered', nextAttemptAt: null };
     }
@@ -299,7 +300,7 @@ export class WebhookDispatcher {
     }
     const delay = nextDelay(this.#options.schedule, attempt, result.kind === 'response' ? result.retryAfterMs : null);
     if (delay === null) return { message, attempt, attemptedAt, result, verdict: 'failed', nextAttemptAt: null };
-    return { message, attempt, attemptedAt, result, verdict: 'retry', nextAttemptAt: new Date(Date.now() + delay) };
+    return { message, attempt, attemptedAt, result, verdict: 'retry', nextAttemptAt: Date.now() + delay };
   }
 
   /**
@@ -388,26 +389,25 @@ export class WebhookDispatcher {
     const givenUp = outcomes
       .filter((outcome) => outcome.verdict === 'failed')
       .map((outcome) => outcome.message.message_id);
-    const rows = outcomes.map((outcome) => ({
-      message_id: outcome.message.message_id,
-      attempt: outcome.attempt,
-      outcome: outcome.verdict === 'delivered' ? 'succeeded' : 'failed',
-      attempted_at: outcome.attemptedAt.toISOString(),
-      next_attempt_at: outcome.nextAttemptAt?.toISOString() ?? null,
-      response_status: outcome.result.kind === 'response' ? outcome.result.status : null,
-      latency_ms: outcome.result.latencyMs,
-      response_body: outcome.result.kind === 'response' ? outcome.result.body : null,
-      error: outcome.result.kind === 'response' ? null : describe(outcome.result),
-    }));
+    // Short keys, times in epoch ms, absent rather than null: this JSON is built for every delivery.
+    const rows = outcomes.map(({ message, attempt, attemptedAt, result, verdict, nextAttemptAt }): AttemptJson => {
+      const row: AttemptJson = { m: message.message_id, a: attempt, t: attemptedAt, l: result.latencyMs };
+      if (verdict === 'delivered') row.ok = true;
+      if (nextAttemptAt !== null) row.n = nextAttemptAt;
+      if (result.kind === 'response') {
+        row.s = result.status;
+        if (result.body) row.b = result.body;
+      } else row.e = describe(result);
+      return row;
+    });
     await this.#db.query(
       `with attempts as (
          insert into webhook_attempts (tenant_id, message_id, attempt, endpoint_id, attempted_at, outcome,
                                        response_status, latency_ms, response_body, error, next_attempt_at)
-         select $1, u.message_id, u.attempt, $2, u.attempted_at, u.outcome, u.response_status, u.latency_ms,
-                u.response_body, u.error, u.next_attempt_at
+         select $1, u.m, u.a, $2, to_timestamp(u.t / 1000), case when u.ok then 'succeeded' else 'failed' end,
+                u.s, u.l, u.b, u.e, to_timestamp(u.n / 1000)
          from jsonb_to_recordset($3::jsonb)
-           as u(message_id text, attempt int, outcome text, attempted_at timestamptz, next_attempt_at timestamptz,
-                response_status int, latency_ms int, response_body text, error text)
+           as u(m text, a int, t float8, ok boolean, n float8, s int, l int, b text, e text)
          on conflict (tenant_id, message_id, attempt) do nothing
          returning 1
        ),
@@ -420,8 +420,9 @@ export class WebhookDispatcher {
          update webhook_subscriptions
          set delivered_seq = greatest(delivered_seq, $5),
              head_attempts = $6,
-             next_attempt_at = $7,
-             failing_since = case when $4::timestamptz is null then null else coalesce(failing_since, $4) end
+             next_attempt_at = to_timestamp($7::float8 / 1000),
+             failing_since = case when $4::float8 is null then null
+                                  else coalesce(failing_since, to_timestamp($4::float8 / 1000)) end
          where tenant_id = $1 and endpoint_id = $2
          returning 1
        )
@@ -450,6 +451,19 @@ export class WebhookDispatcher {
     this.#options.logger?.warn({ tenant_id: tenantId, endpoint_id: endpointId, reason }, 'webhook endpoint disabled');
     await this.#options.disableEndpoint(tenantId, endpointId, reason, detail);
   }
+}
+
+/** One attempt for the attempt log, as `#record` sends it (see the column list there). */
+interface AttemptJson {
+  m: string;
+  a: number;
+  t: number;
+  l: number;
+  ok?: true;
+  n?: number;
+  s?: number;
+  b?: string;
+  e?: string;
 }
 
 /** What a receiver gets for one event: its id (the `webhook-id`) and the JSON body, made once per event. */

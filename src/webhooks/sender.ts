@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import { parseRetryAfter } from './retry-schedule.ts';
+import type { SignedHeaders } from './signature.ts';
 import { type Allowlist, addressRefusal, isAllowlisted, pinnedLookup, type Resolver, systemResolver } from './ssrf.ts';
 
 /**
@@ -66,15 +67,10 @@ export class WebhookSender {
   }
 
   /**
-   * POSTs `body` to `target` with `headers`; never throws: every outcome is a SendResult. `signal`
+   * POSTs `body` to `target` with the Standard Webhooks headers `signed`; never throws: every outcome is a SendResult. `signal`
    * (shutdown) drops the request at once; its result then reads as a connection error.
    */
-  send(
-    target: string,
-    headers: Record<string, string>,
-    body: string | Uint8Array,
-    signal?: AbortSignal,
-  ): Promise<SendResult> {
+  send(target: string, body: string | Uint8Array, signed: SignedHeaders, signal?: AbortSignal): Promise<SendResult> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     const checked = this.#check(target);
@@ -103,8 +99,11 @@ export class WebhookSender {
         method: 'POST',
         agent: scheme === 'https:' ? this.#httpsAgent : this.#httpAgent,
         lookup: this.#lookups[scheme],
+        // One object of one shape for every delivery.
         headers: {
-          ...headers,
+          'webhook-id': signed['webhook-id'],
+          'webhook-timestamp': signed['webhook-timestamp'],
+          'webhook-signature': signed['webhook-signature'],
           'content-type': 'application/json',
           'content-length': length,
           'user-agent': this.#userAgent,
@@ -139,7 +138,7 @@ export class WebhookSender {
             status: response.statusCode ?? 0,
             // Reading `headers` builds the whole header object: only a failed attempt needs one header.
             retryAfterMs: (response.statusCode ?? 0) >= 300 ? parseRetryAfter(response.headers['retry-after']) : null,
-            body: Buffer.concat(kept).toString('utf8'),
+            body: kept.length === 0 ? '' : Buffer.concat(kept).toString('utf8'),
             latencyMs: elapsed(),
           });
         response.on('data', (chunk: Buffer) => {
