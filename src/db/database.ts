@@ -28,6 +28,17 @@ export interface Queryable {
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * `query`, committed without waiting for the WAL flush (`synchronous_commit = off`): a crash of
+   * PostgreSQL itself (not of SigID) may undo the last fraction of a second of such writes, never
+   * half of one. Only for writes that are made again when undone, such as the webhook delivery
+   * record: a delivery whose record is lost is sent again (at least once) and logged then.
+   */
+  queryUnflushed<R = Record<string, unknown>>(
+    text: string,
+    params?: unknown[],
+    prepare?: string,
+  ): Promise<QueryResult<R>>;
   /** Calls `onNotify` for every NOTIFY on `channel`; returns a function that stops listening. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   notify(channel: string, payload: string): Promise<void>;
@@ -47,35 +58,44 @@ function lockKey(name: string): string {
 /** Positions, revisions and counts are int8; they stay well under 2^53, so read them as numbers. */
 const parseInt8 = (value: string) => Number(value);
 
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID || oid === NUMERIC_OID
+      ? parseInt8
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
 export function connectPostgres(connectionString: string, options: { max?: number } = {}): Database {
-  const pool = new pg.Pool({
-    connectionString,
-    max: options.max ?? 20,
-    types: {
-      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === INT8_OID || oid === NUMERIC_OID
-          ? parseInt8
-          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-    },
-  });
+  const pool = new pg.Pool({ connectionString, max: options.max ?? 20, types });
   // An idle client that errors (server restart) must not crash the process.
   pool.on('error', () => {});
+  let unflushedPool: pg.Pool | undefined;
   const dialect = new PostgresDialect({ pool });
   const db = new Kysely<unknown>({ dialect });
   let listener: pg.PoolClient | undefined;
   let notifier: Promise<pg.PoolClient> | undefined;
   const handlers = new Map<string, Set<(payload: string) => void>>();
 
-  const query = async <R>(text: string, params?: unknown[], prepare?: string): Promise<QueryResult<R>> => {
-    const result = await pool.query(
-      prepare ? { name: prepare, text, values: params as unknown[] } : { text, values: params as unknown[] },
-    );
-    return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
-  };
+  const queryOn =
+    (on: () => pg.Pool) =>
+    async <R>(text: string, params?: unknown[], prepare?: string): Promise<QueryResult<R>> => {
+      const result = await on().query(
+        prepare ? { name: prepare, text, values: params as unknown[] } : { text, values: params as unknown[] },
+      );
+      return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
+    };
 
   return {
     kind: 'postgres',
-    query,
+    query: queryOn(() => pool),
+    // A few sessions of their own, each set to commit without waiting for the flush.
+    queryUnflushed: queryOn(() => {
+      if (!unflushedPool) {
+        unflushedPool = new pg.Pool({ connectionString, max: 4, types, options: '-c synchronous_commit=off' });
+        unflushedPool.on('error', () => {});
+      }
+      return unflushedPool;
+    }),
     async transaction(work) {
       const client = await pool.connect();
       try {
@@ -152,6 +172,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
       await db.destroy();
       // kysely ends the pool only if it ran a query itself.
       if (!pool.ended) await pool.end();
+      await unflushedPool?.end();
     },
   };
 }
@@ -189,6 +210,8 @@ export async function openEmbedded(dataDir: string | undefined): Promise<Databas
   return {
     kind: 'pglite',
     query: (text, params) => mutex.run(() => direct(text, params)),
+    // One in-process database, one durability.
+    queryUnflushed: (text, params) => mutex.run(() => direct(text, params)),
     transaction(work) {
       return mutex.run(async () => {
         await pglite.exec('begin');

@@ -400,7 +400,9 @@ export class WebhookDispatcher {
       } else row.e = describe(result);
       return row;
     });
-    await this.#db.query(
+    // The cursor and the attempts are saved together, so an attempt number is never saved twice; if a
+    // crash of PostgreSQL undoes both, the batch is sent again and logged then (see queryUnflushed).
+    await this.#db.queryUnflushed(
       `with attempts as (
          insert into webhook_attempts (tenant_id, message_id, attempt, endpoint_id, attempted_at, outcome,
                                        response_status, latency_ms, response_body, error, next_attempt_at)
@@ -408,7 +410,6 @@ export class WebhookDispatcher {
                 u.s, u.l, u.b, u.e, to_timestamp(u.n / 1000)
          from jsonb_to_recordset($3::jsonb)
            as u(m text, a int, t float8, ok boolean, n float8, s int, l int, b text, e text)
-         on conflict (tenant_id, message_id, attempt) do nothing
          returning 1
        ),
        given_up as (
