@@ -166,7 +166,7 @@ main(async () => {
           schedule: sigid.config.webhooks.retrySchedule,
           masterKey: sigid.masterKey,
           disableAfterMs: 3_600_000,
-          pollMs: 20,
+          pollMs: sigid.config.webhooks.pollMs,
           maxConcurrentEndpoints: ENDPOINTS,
           disableEndpoint: async () => {},
         });
