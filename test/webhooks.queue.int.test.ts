@@ -1,0 +1,169 @@
+import { randomUUID } from 'node:crypto';
+import { Migrator } from 'kysely/migration';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrations } from '../migrations/index.ts';
+import { listWebhookMessages } from '../read-models/webhook-messages.ts';
+import { connectPostgres, type Database, openEmbedded } from '../src/db/database.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { enqueueRedelivery, lockQueues } from '../src/webhooks/queue.ts';
+import { backends, createPostgresDatabase, freshPostgres, postgresReachable } from './support/databases.ts';
+
+/**
+ * The webhook queue as an append-only log per endpoint read through a cursor: what the migration
+ * makes of queues written before it, and the ordering its writers keep.
+ */
+
+describe.each(backends)('the queue-cursor migration ($name)', (backend) => {
+  let db: Database;
+  let drop: () => Promise<void>;
+
+  // Not migrated: the test migrates up to just before the change itself.
+  beforeAll(async () => {
+    if (backend.name === 'postgres') {
+      const database = await createPostgresDatabase();
+      db = connectPostgres(database.url);
+      drop = async () => {
+        await db.close();
+        await database.drop();
+      };
+    } else {
+      db = await openEmbedded(undefined);
+      drop = () => db.close();
+    }
+  });
+  afterAll(() => drop());
+
+  it('keeps every message status, attempt count and pending retry of queues written before it', async () => {
+    const migrator = new Migrator({ db: db.kysely<unknown>(), provider: { getMigrations: async () => migrations } });
+    const before = await migrator.migrateTo('2026_11_23_1900_webhooks');
+    expect(before.error).toBeUndefined();
+
+    const tenant = 'ten_migration';
+    const retryAt = new Date(Date.now() + 3_600_000);
+    await db.query(
+      `insert into webhook_subscriptions (tenant_id, endpoint_id, url, event_types, enabled)
+       values ($1, 'whk_live', 'https://example.com/hook', '["*"]', true)`,
+      [tenant],
+    );
+    // whk_live: delivered, given up, being retried (2 attempts so far), waiting behind it.
+    // whk_gone: deleted before the migration (no subscription row): one delivered, one cancelled.
+    const rows: Array<[string, string, string, number, Date]> = [
+      ['msg_delivered', 'whk_live', 'delivered', 1, new Date()],
+      ['msg_failed', 'whk_live', 'failed', 7, new Date()],
+      ['msg_retrying', 'whk_live', 'pending', 2, retryAt],
+      ['msg_waiting', 'whk_live', 'pending', 0, new Date()],
+      ['msg_old_delivered', 'whk_gone', 'delivered', 1, new Date()],
+      ['msg_old_cancelled', 'whk_gone', 'cancelled', 0, new Date()],
+    ];
+    for (const [messageId, endpointId, status, attempts, nextAttemptAt] of rows) {
+      await db.query(
+        `insert into webhook_messages (tenant_id, message_id, endpoint_id, event_id, event_position, event_type,
+                                       origin, status, attempts, next_attempt_at)
+         values ($1, $2, $3, $4, 1, 'api_key.created', 'stream', $5, $6, $7)`,
+        [tenant, messageId, endpointId, randomUUID(), status, attempts, nextAttemptAt],
+      );
+      for (let attempt = 1; attempt <= attempts; attempt++) {
+        await db.query(
+          `insert into webhook_attempts (tenant_id, message_id, attempt, endpoint_id, attempted_at, outcome,
+                                         response_status, latency_ms, next_attempt_at)
+           values ($1, $2, $3, $4, now(), $5, $6, 3, $7)`,
+          [
+            tenant,
+            messageId,
+            attempt,
+            endpointId,
+            status === 'delivered' ? 'succeeded' : 'failed',
+            status === 'delivered' ? 200 : 503,
+            status === 'pending' ? retryAt : null,
+          ],
+        );
+      }
+    }
+
+    await migrateToLatest(db);
+
+    const statuses = async (endpointId: string) =>
+      Object.fromEntries(
+        (await listWebhookMessages(db.kysely(), tenant, endpointId, { limit: 10 })).map((message) => [
+          message.message_id,
+          {
+            status: message.status,
+            attempts: message.attempts,
+            next_attempt_at: message.next_attempt_at?.toISOString() ?? null,
+          },
+        ]),
+      );
+    expect(await statuses('whk_live')).toEqual({
+      msg_delivered: { status: 'delivered', attempts: 1, next_attempt_at: null },
+      msg_failed: { status: 'failed', attempts: 7, next_attempt_at: null },
+      msg_retrying: { status: 'pending', attempts: 2, next_attempt_at: retryAt.toISOString() },
+      msg_waiting: { status: 'pending', attempts: 0, next_attempt_at: null },
+    });
+    expect(await statuses('whk_gone')).toEqual({
+      msg_old_delivered: { status: 'delivered', attempts: 1, next_attempt_at: null },
+      msg_old_cancelled: { status: 'cancelled', attempts: 0, next_attempt_at: null },
+    });
+    // The dispatcher goes on with the retried message, its two attempts counted.
+    const { rows: cursor } = await db.query<{ head_attempts: number; next_attempt_at: Date }>(
+      `select head_attempts, next_attempt_at from webhook_subscriptions where endpoint_id = 'whk_live'`,
+    );
+    expect(cursor[0]).toEqual({ head_attempts: 2, next_attempt_at: retryAt });
+    const pending = await listWebhookMessages(db.kysely(), tenant, 'whk_live', { limit: 10, status: 'pending' });
+    expect(pending.map((message) => message.message_id)).toEqual(['msg_waiting', 'msg_retrying']);
+  });
+});
+
+describe.runIf(postgresReachable)('writers to one endpoint queue (PostgreSQL)', () => {
+  let postgres: Awaited<ReturnType<typeof freshPostgres>>;
+  beforeAll(async () => {
+    postgres = await freshPostgres();
+  });
+  afterAll(() => postgres.drop());
+
+  it('add messages one at a time, so they become visible in seq order and the cursor never skips one', async () => {
+    const { db } = postgres;
+    const tenantId = 'ten_order';
+    const endpointId = 'whk_order';
+    await db.query(
+      `insert into webhook_subscriptions (tenant_id, endpoint_id, url, event_types, enabled)
+       values ($1, $2, 'https://example.com/hook', '["*"]', true)`,
+      [tenantId, endpointId],
+    );
+    const message = { tenantId, endpointId, eventPosition: 1, eventType: 'api_key.created' };
+    // A fan-out transaction holds the queue and has drawn its seq, not yet committed…
+    let commitFanout!: () => void;
+    const fanoutMayCommit = new Promise<void>((resolve) => {
+      commitFanout = resolve;
+    });
+    let fanoutSeq = 0;
+    const fanout = db.transaction(async (tx) => {
+      await lockQueues(tx, [{ tenantId, endpointId }]);
+      const { rows } = await tx.query<{ seq: number }>(
+        `insert into webhook_messages (tenant_id, message_id, endpoint_id, event_id, event_position, event_type, origin)
+         values ($1, 'msg_fanout', $2, $3, 1, 'api_key.created', 'stream') returning seq`,
+        [tenantId, endpointId, randomUUID()],
+      );
+      fanoutSeq = rows[0]?.seq ?? 0;
+      await fanoutMayCommit;
+    });
+    while (fanoutSeq === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    // …so a redelivery asked for meanwhile waits for it instead of committing a later seq first.
+    let redeliveredAt = 0;
+    const redelivery = enqueueRedelivery(db, { ...message, eventId: randomUUID() }).then((id) => {
+      redeliveredAt = Date.now();
+      return id;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(redeliveredAt).toBe(0);
+    const committedAt = Date.now();
+    commitFanout();
+    await fanout;
+    const redeliveryId = await redelivery;
+    expect(redeliveredAt).toBeGreaterThanOrEqual(committedAt);
+    const { rows } = await db.query<{ message_id: string; seq: number }>(
+      'select message_id, seq from webhook_messages where endpoint_id = $1 order by seq',
+      [endpointId],
+    );
+    expect(rows.map((row) => row.message_id)).toEqual(['msg_fanout', redeliveryId]);
+  });
+});
