@@ -340,6 +340,32 @@ describe('webhook delivery', () => {
     await t.http.delete(`/api/v1/webhooks/${created.body.id}`).set('Authorization', auth).expect(204);
   });
 
+  it('stops a long queue to a slow receiver within about a second of a disable, and resumes it in order', async () => {
+    const tenant = await t.createTenant('Slow receiver');
+    const auth = `Bearer ${tenant.key}`;
+    // The receiver is down (retry in a second) until all 40 events are queued behind the first.
+    let up = false;
+    const hook = await endpoint(tenant.key, '/slow-queue', ['api_key.created'], () =>
+      up ? { status: 204, delayMs: 100 } : { status: 503, headers: { 'retry-after': '1' } },
+    );
+    await t.issueKeys(tenant.key, 40);
+    up = true;
+    await receiver.waitFor(() => receiver.received('/slow-queue').length >= 2);
+    await t.http.post(`/api/v1/webhooks/${hook.id}/disable`).set('Authorization', auth).expect(200);
+    const atDisable = receiver.requests('/slow-queue').length;
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const afterDisable = receiver.requests('/slow-queue').length - atDisable;
+    // One batch lasts at most a second (about ten 100 ms answers here), and the disable is seen when
+    // that batch's save returns: not the 40-message queue.
+    expect(afterDisable).toBeLessThanOrEqual(14);
+    expect(receiver.requests('/slow-queue').length).toBeLessThan(40);
+    await t.http.post(`/api/v1/webhooks/${hook.id}/enable`).set('Authorization', auth).expect(200);
+    await receiver.waitFor(() => new Set(receiver.received('/slow-queue').map((delivery) => delivery.id)).size >= 40);
+    const order = receiver.received('/slow-queue').map((delivery) => delivery.data.name);
+    const firsts = order.filter((name, index) => order.indexOf(name) === index);
+    expect(firsts).toEqual([...firsts].sort((a, b) => String(a).localeCompare(String(b), 'en', { numeric: true })));
+  });
+
   it('stops delivering, retries included, once the tenant is deleted', async () => {
     const tenant = await t.createTenant('Deleted tenant');
     const hook = await endpoint(tenant.key, '/deleted-tenant', ['api_key.*', 'tenant.*'], () => ({ status: 503 }));

@@ -11,7 +11,12 @@ import { signingKeys } from './secrets.ts';
 import type { SendResult, WebhookSender } from './sender.ts';
 import { signedHeaders } from './signature.ts';
 
+/** Messages read per round trip, sent in batches. */
+const READ_SIZE = 1000;
+/** A batch ends at this many messages or after BATCH_MS, whichever first; its results are then saved. */
 const BATCH_SIZE = 200;
+/** …so a slow receiver's results are saved, and a disable or a URL change seen, within about a second. */
+const BATCH_MS = 1000;
 /** How long a loop reuses an endpoint's unsealed keys before looking again (a rotation shows within this). */
 const KEYS_TTL_MS = 2000;
 /** Decoded events kept briefly: an event fanned out to many endpoints is read and decoded once. */
@@ -193,99 +198,116 @@ export class WebhookDispatcher {
     // A batch's results are saved while the next batch is sent (different messages: the queue is read
     // past `afterSeq`); whatever depends on the saved state (a retry, a disable) waits for the save.
     let afterSeq = 0;
-    let saving: Promise<void> = Promise.resolve();
+    let saving: Promise<unknown> = Promise.resolve();
+    // The endpoint's row as the last read or save left it: each save says whether it is still enabled
+    // (an admin may disable it, or delete it, mid-queue) and where it now points.
+    let row: Saved = { enabled: false, url: '', failing_since: null };
     try {
       while (!signal.aborted) {
-        // The subscription (still enabled? which URL? the head's retry state) and the next messages past
-        // its cursor (or past what this loop sent and is still saving), in one round trip.
-        // The messages come as one JSON array: one JSON.parse instead of a row to parse per message.
-        const { rows } = await this.#db.query<{
-          url: string;
-          enabled: boolean;
-          failing_since: Date | null;
-          delivered_seq: number;
-          head_attempts: number;
-          next_attempt_at: Date | null;
-          queue: QueuedMessage[];
-        }>(
-          `select s.url, s.enabled, s.failing_since, s.delivered_seq, s.head_attempts, s.next_attempt_at,
-                  (select coalesce(json_agg(m order by m.seq), '[]')
-                   from (select seq, message_id, event_id, event_position, event_type
-                         from webhook_messages
-                         where tenant_id = s.tenant_id and endpoint_id = s.endpoint_id
-                           and seq > greatest(s.delivered_seq, $4)
-                         order by seq limit $3) m) as queue
-           from webhook_subscriptions s
-           where s.tenant_id = $1 and s.endpoint_id = $2`,
-          [tenantId, endpointId, BATCH_SIZE, afterSeq],
-          'sigid_webhook_lane',
-        );
-        const subscription = rows[0];
-        if (!subscription?.enabled) return;
-        const queue = subscription.queue;
+        const lane = await this.#readLane(tenantId, endpointId, afterSeq);
+        if (!lane?.enabled) return;
+        row = lane;
+        const queue = lane.queue;
         if (queue.length === 0) return;
         // The row's retry state is the first message's unless this loop has delivered past the cursor
         // (its save still running): then the first message is new, never tried.
-        const atHead = afterSeq <= subscription.delivered_seq;
-        const headAttempts = atHead ? subscription.head_attempts : 0;
-        if (atHead && subscription.next_attempt_at && subscription.next_attempt_at.getTime() > Date.now()) return;
-        if (Date.now() - keysAt > KEYS_TTL_MS) {
-          keys = await signingKeys(this.#db, this.#options.masterKey, tenantId, endpointId);
-          keysAt = Date.now();
-        }
-        if (keys.length === 0) return;
-        const events = await this.#loadEvents(tenantId, queue);
-        const outcomes: Outcome[] = [];
-        for (const message of queue) {
-          const event = events.get(message.event_id);
-          const attemptedAt = Date.now();
-          let result: SendResult;
-          if (!event) {
-            result = { kind: 'connection_error', error: 'the event could not be read', latencyMs: 0 };
-          } else {
-            const headers = signedHeaders(keys, event.id, Math.floor(attemptedAt / 1000), event.body);
-            result = await this.#options.sender.send(subscription.url, event.body, headers, signal);
+        const atHead = afterSeq <= lane.delivered_seq;
+        let headAttempts = atHead ? lane.head_attempts : 0;
+        if (atHead && lane.next_attempt_at && lane.next_attempt_at.getTime() > Date.now()) return;
+        for (let next = 0; next < queue.length && !signal.aborted; ) {
+          if (Date.now() - keysAt > KEYS_TTL_MS) {
+            keys = await signingKeys(this.#db, this.#options.masterKey, tenantId, endpointId);
+            keysAt = Date.now();
           }
-          if (signal.aborted) break; // stopping: this attempt is not recorded, so it is sent again
-          const attempt = (outcomes.length === 0 ? headAttempts : 0) + 1;
-          const outcome = this.#judge(message, attempt, attemptedAt, result);
-          outcomes.push(outcome);
-          if (outcome.verdict !== 'delivered' && outcome.verdict !== 'failed') break;
+          if (keys.length === 0) return;
+          const url = row.url;
+          const batch = queue.slice(next, next + BATCH_SIZE);
+          const events = await this.#loadEvents(tenantId, batch);
+          const outcomes: Outcome[] = [];
+          const batchStarted = Date.now();
+          for (const message of batch) {
+            if (!row.enabled) break; // disabled or deleted meanwhile: not one more send
+            const event = events.get(message.event_id);
+            const attemptedAt = Date.now();
+            let result: SendResult;
+            if (!event) {
+              result = { kind: 'connection_error', error: 'the event could not be read', latencyMs: 0 };
+            } else {
+              const headers = signedHeaders(keys, event.id, Math.floor(attemptedAt / 1000), event.body);
+              result = await this.#options.sender.send(url, event.body, headers, signal);
+            }
+            if (signal.aborted) break; // stopping: this attempt is not recorded, so it is sent again
+            const attempt = (outcomes.length === 0 ? headAttempts : 0) + 1;
+            const outcome = this.#judge(message, attempt, attemptedAt, result);
+            outcomes.push(outcome);
+            if (outcome.verdict !== 'delivered' && outcome.verdict !== 'failed') break;
+            if (Date.now() - batchStarted >= BATCH_MS) break;
+          }
+          headAttempts = 0;
+          await saving;
+          const before = row;
+          const last = outcomes[outcomes.length - 1];
+          if (!last) return;
+          saving = this.#record(tenantId, endpointId, outcomes).then((saved) => {
+            row = saved;
+          });
+          next += outcomes.length;
+          afterSeq = last.message.seq;
+          if (last.verdict === 'delivered' || !before.enabled) {
+            if (before.enabled) continue;
+            return;
+          }
+          await saving;
+          if (last.verdict === 'gone') {
+            await this.#disable(
+              tenantId,
+              endpointId,
+              'gone',
+              `The receiver answered 410 Gone to message ${last.message.message_id}.`,
+            );
+            return;
+          }
+          const recovered = outcomes.some((outcome) => outcome.verdict === 'delivered');
+          const failingSince = recovered
+            ? last.attemptedAt
+            : (before.failing_since?.getTime() ?? (outcomes[0] as Outcome).attemptedAt);
+          if (Date.now() - failingSince >= this.#options.disableAfterMs) {
+            await this.#disable(
+              tenantId,
+              endpointId,
+              'failing',
+              `Every delivery failed since ${new Date(failingSince).toISOString()}; last: ${describe(last.result)}`,
+            );
+            return;
+          }
+          if (last.verdict === 'retry') return;
         }
-        await saving;
-        saving = this.#record(tenantId, endpointId, outcomes);
-        const last = outcomes[outcomes.length - 1];
-        if (!last) return;
-        afterSeq = last.message.seq;
-        if (last.verdict === 'delivered') continue;
-        await saving;
-        if (last.verdict === 'gone') {
-          await this.#disable(
-            tenantId,
-            endpointId,
-            'gone',
-            `The receiver answered 410 Gone to message ${last.message.message_id}.`,
-          );
-          return;
-        }
-        const recovered = outcomes.some((outcome) => outcome.verdict === 'delivered');
-        const failingSince = recovered
-          ? last.attemptedAt
-          : (subscription.failing_since?.getTime() ?? (outcomes[0] as Outcome).attemptedAt);
-        if (Date.now() - failingSince >= this.#options.disableAfterMs) {
-          await this.#disable(
-            tenantId,
-            endpointId,
-            'failing',
-            `Every delivery failed since ${new Date(failingSince).toISOString()}; last: ${describe(last.result)}`,
-          );
-          return;
-        }
-        if (last.verdict === 'retry') return;
       }
     } finally {
       await saving;
     }
+  }
+
+  /**
+   * The subscription (still enabled? which URL? the head's retry state) and the next messages past
+   * its cursor (or past what this loop sent and is still saving), in one round trip. The messages
+   * come as one JSON array: one JSON.parse instead of a row to parse per message.
+   */
+  async #readLane(tenantId: string, endpointId: string, afterSeq: number): Promise<Lane | undefined> {
+    const { rows } = await this.#db.query<Lane>(
+      `select s.url, s.enabled, s.failing_since, s.delivered_seq, s.head_attempts, s.next_attempt_at,
+              (select coalesce(json_agg(m order by m.seq), '[]')
+               from (select seq, message_id, event_id, event_position, event_type
+                     from webhook_messages
+                     where tenant_id = s.tenant_id and endpoint_id = s.endpoint_id
+                       and seq > greatest(s.delivered_seq, $4)
+                     order by seq limit $3) m) as queue
+       from webhook_subscriptions s
+       where s.tenant_id = $1 and s.endpoint_id = $2`,
+      [tenantId, endpointId, READ_SIZE, afterSeq],
+      'sigid_webhook_lane',
+    );
+    return rows[0];
   }
 
   #judge(message: QueuedMessage, attempt: number, attemptedAt: number, result: SendResult): Outcome {
@@ -375,8 +397,7 @@ export class WebhookDispatcher {
    * delivered or given up, the retry state of the message now at the head, and the endpoint's health.
    * The message rows are not touched, but for a message given up.
    */
-  async #record(tenantId: string, endpointId: string, outcomes: Outcome[]): Promise<void> {
-    if (outcomes.length === 0) return;
+  async #record(tenantId: string, endpointId: string, outcomes: Outcome[]): Promise<Saved> {
     const last = outcomes[outcomes.length - 1] as Outcome;
     const recovered = outcomes.some((outcome) => outcome.verdict === 'delivered');
     // An endpoint is failing from its first failure after its last success.
@@ -402,7 +423,7 @@ export class WebhookDispatcher {
     });
     // The cursor and the attempts are saved together, so an attempt number is never saved twice; if a
     // crash of PostgreSQL undoes both, the batch is sent again and logged then (see queryUnflushed).
-    await this.#db.queryUnflushed(
+    const { rows: saved } = await this.#db.queryUnflushed<Saved>(
       `with attempts as (
          insert into webhook_attempts (tenant_id, message_id, attempt, endpoint_id, attempted_at, outcome,
                                        response_status, latency_ms, response_body, error, next_attempt_at)
@@ -417,7 +438,7 @@ export class WebhookDispatcher {
          where tenant_id = $1 and message_id = any($8::text[])
          returning 1
        ),
-       queue as (
+       saved as (
          update webhook_subscriptions
          set delivered_seq = greatest(delivered_seq, $5),
              head_attempts = $6,
@@ -425,10 +446,10 @@ export class WebhookDispatcher {
              failing_since = case when $4::float8 is null then null
                                   else coalesce(failing_since, to_timestamp($4::float8 / 1000)) end
          where tenant_id = $1 and endpoint_id = $2
-         returning 1
+         returning enabled, url, failing_since
        )
-       select (select count(*) from attempts) as attempts, (select count(*) from given_up) as given_up,
-              (select count(*) from queue) as queue`,
+       select s.*, (select count(*) from attempts) + (select count(*) from given_up) as written
+       from saved s`,
       [
         tenantId,
         endpointId,
@@ -441,6 +462,8 @@ export class WebhookDispatcher {
       ],
       'sigid_webhook_record',
     );
+    // No row: the endpoint is gone (deleted with its subscription).
+    return saved[0] ?? { enabled: false, url: '', failing_since: null };
   }
 
   async #disable(tenantId: string, endpointId: string, reason: DisabledReason, detail: string): Promise<void> {
@@ -465,6 +488,21 @@ interface AttemptJson {
   s?: number;
   b?: string;
   e?: string;
+}
+
+/** An endpoint's row as the lane reads it, with the next messages past its cursor. */
+interface Lane extends Saved {
+  delivered_seq: number;
+  head_attempts: number;
+  next_attempt_at: Date | null;
+  queue: QueuedMessage[];
+}
+
+/** An endpoint's row as a batch's save leaves it. */
+interface Saved {
+  enabled: boolean;
+  url: string;
+  failing_since: Date | null;
 }
 
 /** What a receiver gets for one event: its id (the `webhook-id`) and the JSON body, made once per event. */

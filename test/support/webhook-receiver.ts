@@ -16,7 +16,8 @@ export interface Delivery {
   receivedAt: number;
 }
 
-export type Answer = { status: number; headers?: Record<string, string>; body?: string } | 'hang';
+/** What a route answers; `delayMs` holds the answer back that long (a slow receiver). */
+export type Answer = { status: number; headers?: Record<string, string>; body?: string; delayMs?: number } | 'hang';
 
 /**
  * A real receiver: an HTTP server on 127.0.0.1 whose routes each have the signing secrets they accept
@@ -91,10 +92,14 @@ export class WebhookReceiver {
           this.#notify();
           return;
         }
-        if (answer.status >= 200 && answer.status < 300) this.deliveries.push(delivery);
-        else this.deliveries.push({ ...delivery, verifiedWith: -answer.status });
-        response.writeHead(answer.status, answer.headers ?? {}).end(answer.body ?? '');
-        this.#notify();
+        const reply = () => {
+          if (answer.status >= 200 && answer.status < 300) this.deliveries.push(delivery);
+          else this.deliveries.push({ ...delivery, verifiedWith: -answer.status });
+          response.writeHead(answer.status, answer.headers ?? {}).end(answer.body ?? '');
+          this.#notify();
+        };
+        if (answer.delayMs) setTimeout(reply, answer.delayMs);
+        else reply();
       });
     });
     await new Promise<void>((resolve) => this.#server?.listen(0, '127.0.0.1', resolve));
