@@ -81,6 +81,9 @@ export class WebhookDispatcher {
   readonly #controller = new AbortController();
   readonly #running = new Map<string, Promise<void>>();
   readonly #events = new Map<string, CachedPayload>();
+  /** Batches waiting to be saved, and the save running (see #record). */
+  #toSave: Array<{ batch: BatchJson; resolve: (saved: Saved) => void; reject: (error: unknown) => void }> = [];
+  #saving: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #woken = false;
   #loop: Promise<void> | undefined;
@@ -393,77 +396,107 @@ export class WebhookDispatcher {
   }
 
   /**
-   * Saves a batch's outcomes in one statement: the attempt log, the cursor moved past what was
-   * delivered or given up, the retry state of the message now at the head, and the endpoint's health.
-   * The message rows are not touched, but for a message given up.
+   * Saves a batch's outcomes: the attempt log, the cursor moved past what was delivered or given up,
+   * the retry state of the message now at the head, and the endpoint's health; resolves with the
+   * endpoint's row as saved. Batches of every lane that finish while a save is running are saved
+   * together by the next one (one statement, one wake-up of PostgreSQL, for all of them).
    */
-  async #record(tenantId: string, endpointId: string, outcomes: Outcome[]): Promise<Saved> {
+  #record(tenantId: string, endpointId: string, outcomes: Outcome[]): Promise<Saved> {
     const last = outcomes[outcomes.length - 1] as Outcome;
     const recovered = outcomes.some((outcome) => outcome.verdict === 'delivered');
-    // An endpoint is failing from its first failure after its last success.
-    const failingSince =
-      last.verdict === 'delivered' ? null : recovered ? last.attemptedAt : (outcomes[0] as Outcome).attemptedAt;
     // Every outcome but a last `retry` or `gone` finishes its message; those leave it at the head.
     const finished = last.verdict === 'retry' || last.verdict === 'gone' ? outcomes.length - 1 : outcomes.length;
-    const deliveredSeq = finished > 0 ? (outcomes[finished - 1] as Outcome).message.seq : 0;
-    const headAttempts = finished < outcomes.length ? last.attempt : 0;
-    const givenUp = outcomes
-      .filter((outcome) => outcome.verdict === 'failed')
-      .map((outcome) => outcome.message.message_id);
-    // Short keys, times in epoch ms, absent rather than null: this JSON is built for every delivery.
-    const rows = outcomes.map(({ message, attempt, attemptedAt, result, verdict, nextAttemptAt }): AttemptJson => {
-      const row: AttemptJson = { m: message.message_id, a: attempt, t: attemptedAt, l: result.latencyMs };
-      if (verdict === 'delivered') row.ok = true;
-      if (nextAttemptAt !== null) row.n = nextAttemptAt;
-      if (result.kind === 'response') {
-        row.s = result.status;
-        if (result.body) row.b = result.body;
-      } else row.e = describe(result);
-      return row;
+    const batch: BatchJson = {
+      tenant: tenantId,
+      endpoint: endpointId,
+      seq: finished > 0 ? (outcomes[finished - 1] as Outcome).message.seq : 0,
+      head: finished < outcomes.length ? last.attempt : 0,
+      // An endpoint is failing from its first failure after its last success.
+      failing:
+        last.verdict === 'delivered' ? null : recovered ? last.attemptedAt : (outcomes[0] as Outcome).attemptedAt,
+      // Short keys, times in epoch ms, absent rather than null: this JSON is built for every delivery.
+      attempts: outcomes.map(({ message, attempt, attemptedAt, result, verdict, nextAttemptAt }): AttemptJson => {
+        const row: AttemptJson = { m: message.message_id, a: attempt, t: attemptedAt, l: result.latencyMs };
+        if (verdict === 'delivered') row.ok = true;
+        if (nextAttemptAt !== null) row.n = nextAttemptAt;
+        if (result.kind === 'response') {
+          row.s = result.status;
+          if (result.body) row.b = result.body;
+        } else row.e = describe(result);
+        return row;
+      }),
+    };
+    if (finished < outcomes.length && last.nextAttemptAt !== null) batch.next = last.nextAttemptAt;
+    const givenUp = outcomes.filter((outcome) => outcome.verdict === 'failed');
+    if (givenUp.length > 0) batch.given = givenUp.map((outcome) => outcome.message.message_id);
+    return new Promise<Saved>((resolve, reject) => {
+      this.#toSave.push({ batch, resolve, reject });
+      this.#saving ??= this.#saveWaiting();
     });
-    // The cursor and the attempts are saved together, so an attempt number is never saved twice; if a
-    // crash of PostgreSQL undoes both, the batch is sent again and logged then (see queryUnflushed).
-    const { rows: saved } = await this.#db.queryUnflushed<Saved>(
-      `with attempts as (
+  }
+
+  /** Saves every waiting batch, in one statement per round, until none waits. */
+  async #saveWaiting(): Promise<void> {
+    while (this.#toSave.length > 0) {
+      const round = this.#toSave.splice(0);
+      try {
+        const saved = await this.#saveBatches(round.map((entry) => entry.batch));
+        for (const entry of round) {
+          // No row: the endpoint is gone (deleted with its subscription).
+          entry.resolve(saved.get(entry.batch.endpoint) ?? { enabled: false, url: '', failing_since: null });
+        }
+      } catch (error) {
+        for (const entry of round) entry.reject(error);
+      }
+    }
+    this.#saving = undefined;
+  }
+
+  /**
+   * One statement for a round of batches. The cursor and the attempts are saved together, so an
+   * attempt number is never saved twice; if a crash of PostgreSQL undoes them, those batches are
+   * sent again and logged then (see queryUnflushed). Message rows are not touched, but for a
+   * message given up.
+   */
+  async #saveBatches(batches: BatchJson[]): Promise<Map<string, Saved>> {
+    const { rows } = await this.#db.queryUnflushed<Saved & { endpoint_id: string }>(
+      `with b as (
+         select * from jsonb_to_recordset($1::jsonb)
+           as b(tenant text, endpoint text, seq bigint, head int, next float8, failing float8, given text[],
+                attempts jsonb)
+       ),
+       attempts as (
          insert into webhook_attempts (tenant_id, message_id, attempt, endpoint_id, attempted_at, outcome,
                                        response_status, latency_ms, response_body, error, next_attempt_at)
-         select $1, u.m, u.a, $2, to_timestamp(u.t / 1000), case when u.ok then 'succeeded' else 'failed' end,
-                u.s, u.l, u.b, u.e, to_timestamp(u.n / 1000)
-         from jsonb_to_recordset($3::jsonb)
+         select b.tenant, u.m, u.a, b.endpoint, to_timestamp(u.t / 1000),
+                case when u.ok then 'succeeded' else 'failed' end, u.s, u.l, u.b, u.e, to_timestamp(u.n / 1000)
+         from b cross join lateral jsonb_to_recordset(b.attempts)
            as u(m text, a int, t float8, ok boolean, n float8, s int, l int, b text, e text)
          returning 1
        ),
        given_up as (
-         update webhook_messages set outcome = 'failed', finished_at = now()
-         where tenant_id = $1 and message_id = any($8::text[])
+         update webhook_messages m set outcome = 'failed', finished_at = now()
+         from (select b.tenant, unnest(b.given) as message_id from b where b.given is not null) g
+         where m.tenant_id = g.tenant and m.message_id = g.message_id
          returning 1
        ),
        saved as (
-         update webhook_subscriptions
-         set delivered_seq = greatest(delivered_seq, $5),
-             head_attempts = $6,
-             next_attempt_at = to_timestamp($7::float8 / 1000),
-             failing_since = case when $4::float8 is null then null
-                                  else coalesce(failing_since, to_timestamp($4::float8 / 1000)) end
-         where tenant_id = $1 and endpoint_id = $2
-         returning enabled, url, failing_since
+         update webhook_subscriptions s
+         set delivered_seq = greatest(s.delivered_seq, b.seq),
+             head_attempts = b.head,
+             next_attempt_at = to_timestamp(b.next / 1000),
+             failing_since = case when b.failing is null then null
+                                  else coalesce(s.failing_since, to_timestamp(b.failing / 1000)) end
+         from b
+         where s.tenant_id = b.tenant and s.endpoint_id = b.endpoint
+         returning s.endpoint_id, s.enabled, s.url, s.failing_since
        )
        select s.*, (select count(*) from attempts) + (select count(*) from given_up) as written
        from saved s`,
-      [
-        tenantId,
-        endpointId,
-        JSON.stringify(rows),
-        failingSince,
-        deliveredSeq,
-        headAttempts,
-        finished < outcomes.length ? last.nextAttemptAt : null,
-        givenUp,
-      ],
+      [JSON.stringify(batches)],
       'sigid_webhook_record',
     );
-    // No row: the endpoint is gone (deleted with its subscription).
-    return saved[0] ?? { enabled: false, url: '', failing_since: null };
+    return new Map(rows.map((row) => [row.endpoint_id, row]));
   }
 
   async #disable(tenantId: string, endpointId: string, reason: DisabledReason, detail: string): Promise<void> {
@@ -477,7 +510,23 @@ export class WebhookDispatcher {
   }
 }
 
-/** One attempt for the attempt log, as `#record` sends it (see the column list there). */
+/** One lane's batch as `#saveBatches` sends it: the endpoint's new cursor and head state, and its attempts. */
+interface BatchJson {
+  tenant: string;
+  endpoint: string;
+  /** The cursor: the last message finished. */
+  seq: number;
+  /** Attempts of the message left at the head; `next`: when it is due again (epoch ms). */
+  head: number;
+  next?: number;
+  /** Failing since (epoch ms), or null after a success. */
+  failing: number | null;
+  /** Messages given up. */
+  given?: string[];
+  attempts: AttemptJson[];
+}
+
+/** One attempt for the attempt log, as `#saveBatches` sends it (see the column list there). */
 interface AttemptJson {
   m: string;
   a: number;
