@@ -5,6 +5,7 @@ import * as secrets from './2026_11_23_0003_secrets.ts';
 import * as tenants from './2026_11_23_0004_tenants.ts';
 import * as webhooks from './2026_11_23_1900_webhooks.ts';
 import * as webhookQueueCursor from './2026_11_24_0001_webhook_queue_cursor.ts';
+import * as webhookRetention from './2026_11_24_0002_webhook_retention.ts';
 
 /** Every migration, in order. Frozen in time: a change to the schema is a new entry, never an edit. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '2026_11_23_0004_tenants': tenants,
   '2026_11_23_1900_webhooks': webhooks,
   '2026_11_24_0001_webhook_queue_cursor': webhookQueueCursor,
+  '2026_11_24_0002_webhook_retention': webhookRetention,
 };

@@ -6,6 +6,7 @@ import { listWebhookMessages } from '../read-models/webhook-messages.ts';
 import { connectPostgres, type Database, openEmbedded } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { enqueueRedelivery, lockQueues } from '../src/webhooks/queue.ts';
+import { pruneDeliveryLog } from '../src/webhooks/retention.ts';
 import { backends, createPostgresDatabase, freshPostgres, postgresReachable } from './support/databases.ts';
 
 /**
@@ -165,5 +166,67 @@ describe.runIf(postgresReachable)('writers to one endpoint queue (PostgreSQL)', 
       [endpointId],
     );
     expect(rows.map((row) => row.message_id)).toEqual(['msg_fanout', redeliveryId]);
+  });
+});
+
+describe.each(backends)('pruning the delivery log ($name)', (backend) => {
+  let opened: Awaited<ReturnType<typeof backend.open>>;
+  beforeAll(async () => {
+    opened = await backend.open();
+  });
+  afterAll(() => opened.drop());
+
+  it('removes finished messages older than the retention with their attempts, and keeps pending and recent ones', async () => {
+    const { db } = opened;
+    const tenant = 'ten_retention';
+    const day = 24 * 3600 * 1000;
+    const old = new Date(Date.now() - 40 * day);
+    await db.query(
+      `insert into webhook_subscriptions (tenant_id, endpoint_id, url, event_types, enabled)
+       values ($1, 'whk_kept', 'https://example.com/hook', '["*"]', false)`,
+      [tenant],
+    );
+    // whk_kept: two old messages delivered, one old given up, one old still pending (the endpoint is
+    // disabled), one recent delivered. whk_deleted: its subscription is gone; one old message.
+    const messages: Array<[string, string, Date, string | null]> = [
+      ['msg_old_1', 'whk_kept', old, null],
+      ['msg_old_2', 'whk_kept', old, null],
+      ['msg_old_failed', 'whk_kept', old, 'failed'],
+      ['msg_old_pending', 'whk_kept', old, null],
+      ['msg_recent', 'whk_kept', new Date(), null],
+      ['msg_old_deleted', 'whk_deleted', old, 'cancelled'],
+    ];
+    const seqs = new Map<string, number>();
+    for (const [messageId, endpointId, createdAt, outcome] of messages) {
+      const { rows } = await db.query<{ seq: number }>(
+        `insert into webhook_messages (tenant_id, message_id, endpoint_id, event_id, event_position, event_type,
+                                       origin, outcome, created_at)
+         values ($1, $2, $3, $4, 1, 'api_key.created', 'stream', $5, $6) returning seq`,
+        [tenant, messageId, endpointId, randomUUID(), outcome, createdAt],
+      );
+      seqs.set(messageId, rows[0]?.seq ?? 0);
+      await db.query(
+        `insert into webhook_attempts (tenant_id, message_id, attempt, endpoint_id, attempted_at, outcome, latency_ms)
+         values ($1, $2, 1, $3, $4, 'failed', 5)`,
+        [tenant, messageId, endpointId, createdAt],
+      );
+    }
+    // The cursor is past the given-up one: the old pending one and the recent one are still queued.
+    await db.query(`update webhook_subscriptions set delivered_seq = $1 where endpoint_id = 'whk_kept'`, [
+      seqs.get('msg_old_failed'),
+    ]);
+
+    const removed = await pruneDeliveryLog(db, new Date(Date.now() - 30 * day));
+    expect(removed).toEqual({ messages: 4, attempts: 4 });
+    const { rows: left } = await db.query<{ message_id: string; attempts: number }>(
+      `select m.message_id, (select count(*)::int from webhook_attempts a where a.message_id = m.message_id) as attempts
+       from webhook_messages m where m.tenant_id = $1 order by m.seq`,
+      [tenant],
+    );
+    expect(left).toEqual([
+      { message_id: 'msg_old_pending', attempts: 1 },
+      { message_id: 'msg_recent', attempts: 1 },
+    ]);
+    expect(await pruneDeliveryLog(db, new Date(Date.now() - 30 * day))).toEqual({ messages: 0, attempts: 0 });
   });
 });

@@ -18,6 +18,8 @@ export interface WebhookConfig {
   disableAfterMs: number;
   /** SIGID_WEBHOOK_SECRET_OVERLAP: how long a rotated-out secret still signs, default 24h. */
   secretOverlapMs: number;
+  /** SIGID_WEBHOOK_RETENTION: how long finished messages and their attempts stay in the delivery log, default 30d. */
+  retentionMs: number;
   /** SIGID_WEBHOOK_POLL_MS: how often the worker looks for work when not woken, default 1000. */
   pollMs: number;
   /** SIGID_WEBHOOK_MAX_CONCURRENT_ENDPOINTS: endpoints delivered to at once, default 256. */
@@ -46,6 +48,7 @@ const schema = z.object({
   SIGID_WEBHOOK_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   SIGID_WEBHOOK_DISABLE_AFTER: duration.default(5 * 24 * 3600 * 1000),
   SIGID_WEBHOOK_SECRET_OVERLAP: duration.default(24 * 3600 * 1000),
+  SIGID_WEBHOOK_RETENTION: duration.default(30 * 24 * 3600 * 1000),
   SIGID_WEBHOOK_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
   SIGID_WEBHOOK_MAX_CONCURRENT_ENDPOINTS: z.coerce.number().int().min(1).max(10_000).default(256),
 });
@@ -71,6 +74,7 @@ export function loadWebhookConfig(env: Record<string, string | undefined> = proc
     connectTimeoutMs: value.SIGID_WEBHOOK_CONNECT_TIMEOUT_MS,
     disableAfterMs: value.SIGID_WEBHOOK_DISABLE_AFTER,
     secretOverlapMs: value.SIGID_WEBHOOK_SECRET_OVERLAP,
+    retentionMs: value.SIGID_WEBHOOK_RETENTION,
     pollMs: value.SIGID_WEBHOOK_POLL_MS,
     maxConcurrentEndpoints: value.SIGID_WEBHOOK_MAX_CONCURRENT_ENDPOINTS,
   };

@@ -8,6 +8,7 @@ import { newId } from '../ids.ts';
 import type { WebhookConfig } from './config.ts';
 import { WebhookDispatcher } from './dispatcher.ts';
 import { WebhookFanout } from './fanout.ts';
+import { DeliveryLogPruner } from './retention.ts';
 import { WebhookSender } from './sender.ts';
 
 /** The system actor SigID's own webhook decisions (auto-disable) are recorded under. */
@@ -23,6 +24,7 @@ export class WebhookWorker {
   readonly fanout: WebhookFanout;
   readonly dispatcher: WebhookDispatcher;
   readonly sender: WebhookSender;
+  readonly pruner: DeliveryLogPruner;
   readonly #db: Database;
   #started = false;
 
@@ -52,6 +54,11 @@ export class WebhookWorker {
         );
       },
     });
+    this.pruner = new DeliveryLogPruner(db, {
+      retentionMs: config.retentionMs,
+      everyMs: 3_600_000,
+      logger: options.logger,
+    });
     this.fanout = new WebhookFanout(db, log, {
       logger: options.logger,
       pollMs: config.pollMs,
@@ -67,6 +74,7 @@ export class WebhookWorker {
     this.#started = true;
     this.fanout.start();
     this.dispatcher.start();
+    this.pruner.start();
   }
 
   /** Tells the dispatcher (in this process or another) that there is work: a replay, an enabled endpoint. */
@@ -76,7 +84,7 @@ export class WebhookWorker {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.fanout.stop(), this.dispatcher.stop()]);
+    await Promise.all([this.fanout.stop(), this.dispatcher.stop(), this.pruner.stop()]);
     this.sender.close();
   }
 }

@@ -1,0 +1,93 @@
+import type { Logger } from 'pino';
+import type { Database } from '../db/database.ts';
+import { sleep } from '../event-store/subscription.ts';
+
+/** Rows removed per statement, so pruning never holds locks or bloats one transaction for long. */
+const PRUNE_BATCH = 5000;
+
+/**
+ * Removes the delivery log's messages queued before `olderThan` that are finished (delivered, given
+ * up or cancelled, or of a deleted endpoint), with their attempts. A message still pending is
+ * kept, however old (an endpoint disabled for months still has its queue). The audit trail is
+ * not touched: it is the event stream.
+ */
+export async function pruneDeliveryLog(db: Database, olderThan: Date): Promise<{ messages: number; attempts: number }> {
+  let messages = 0;
+  let attempts = 0;
+  for (;;) {
+    const { rows } = await db.query<{ messages: number; attempts: number }>(
+      `with old as (
+         select m.tenant_id, m.message_id
+         from webhook_messages m
+         left join webhook_subscriptions s on s.tenant_id = m.tenant_id and s.endpoint_id = m.endpoint_id
+         where m.created_at < $1
+           and (m.outcome is not null or s.endpoint_id is null or m.seq <= s.delivered_seq)
+         limit $2
+       ),
+       attempts as (
+         delete from webhook_attempts a using old
+         where a.tenant_id = old.tenant_id and a.message_id = old.message_id
+         returning 1
+       ),
+       messages as (
+         delete from webhook_messages m using old
+         where m.tenant_id = old.tenant_id and m.message_id = old.message_id
+         returning 1
+       )
+       select (select count(*) from messages) as messages, (select count(*) from attempts) as attempts`,
+      [olderThan, PRUNE_BATCH],
+    );
+    const removed = rows[0] ?? { messages: 0, attempts: 0 };
+    messages += removed.messages;
+    attempts += removed.attempts;
+    if (removed.messages < PRUNE_BATCH) return { messages, attempts };
+  }
+}
+
+/**
+ * Prunes the delivery log every `everyMs` (and once soon after start), keeping `retentionMs` of it.
+ * An advisory lock keeps it to one process at a time.
+ */
+export class DeliveryLogPruner {
+  readonly #db: Database;
+  readonly #retentionMs: number;
+  readonly #everyMs: number;
+  readonly #logger: Logger | undefined;
+  readonly #controller = new AbortController();
+  #loop: Promise<void> | undefined;
+
+  constructor(db: Database, options: { retentionMs: number; everyMs: number; logger?: Logger | undefined }) {
+    this.#db = db;
+    this.#retentionMs = options.retentionMs;
+    this.#everyMs = options.everyMs;
+    this.#logger = options.logger;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#controller.abort();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#controller.signal;
+    await sleep(Math.min(this.#everyMs, 10_000), signal);
+    while (!signal.aborted) {
+      const release = await this.#db.tryLock('webhooks:prune').catch(() => null);
+      if (release) {
+        try {
+          const removed = await pruneDeliveryLog(this.#db, new Date(Date.now() - this.#retentionMs));
+          if (removed.messages > 0) this.#logger?.info(removed, 'webhook delivery log pruned');
+        } catch (error) {
+          if (!signal.aborted) this.#logger?.error({ err: error }, 'webhook delivery log pruning failed');
+        } finally {
+          await release();
+        }
+      }
+      await sleep(this.#everyMs, signal);
+    }
+  }
+}
