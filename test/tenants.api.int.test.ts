@@ -1,4 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { PLATFORM_TENANT, tenantSlugDecider } from '../commands/tenant.ts';
+import { handleCommand } from '../src/command-handler.ts';
+import { newId } from '../src/ids.ts';
 import { backends } from './support/databases.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
 
@@ -12,6 +15,9 @@ describe.each(backends)('tenants and API keys over HTTP ($name)', ({ name }) => 
   });
   afterAll(async () => {
     await t?.close();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
   });
 
   /** How many events the store holds: bad input must leave it unchanged. */
@@ -96,6 +102,40 @@ describe.each(backends)('tenants and API keys over HTTP ($name)', ({ name }) => 
     expect(await eventCount()).toBe(before);
     const current = await t.http.get(`/api/v1/tenants/${tenantId}`).set('Authorization', t.operator).expect(200);
     expect(current.body.name).toBe('After');
+  });
+
+  it('gives a slug whose tenant was never created (its creator died in between) to the next create', async () => {
+    const slug = `orphan-${name}`;
+    const orphanId = newId('ten');
+    // What a creator that died between the two appends leaves: the reservation, a minute ago.
+    await handleCommand(
+      t.sigid.log,
+      tenantSlugDecider,
+      `${PLATFORM_TENANT}-slug.${slug}`,
+      { type: 'reserve_slug', slug, tenant_id: orphanId },
+      { tenantId: PLATFORM_TENANT, actor: { type: 'operator', id: 'op_crashed' }, correlationId: 'crashed' },
+    );
+    const recent = await t.http
+      .post('/api/v1/tenants')
+      .set('Authorization', t.operator)
+      .send({ name: 'Too soon', slug })
+      .expect(409);
+    expect(recent.body.code).toBe('slug_taken');
+    // Two minutes later (only the clock is moved: events are append-only).
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 120_000 });
+    const created = await t.http
+      .post('/api/v1/tenants')
+      .set('Authorization', t.operator)
+      .send({ name: 'Orphan adopted', slug })
+      .expect(201);
+    vi.useRealTimers();
+    expect(created.body.tenant).toMatchObject({ id: orphanId, slug, name: 'Orphan adopted' });
+    const again = await t.http
+      .post('/api/v1/tenants')
+      .set('Authorization', t.operator)
+      .send({ name: 'Second', slug })
+      .expect(409);
+    expect(again.body.code).toBe('slug_taken');
   });
 
   it('keeps the slug unique under concurrent creates and never lets it change', async () => {
