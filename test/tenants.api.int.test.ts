@@ -210,6 +210,46 @@ describe.each(backends)('tenants and API keys over HTTP ($name)', ({ name }) => 
     await t.http.delete(`/api/v1/api-keys/${created.body.id}`).set('Authorization', `Bearer ${key}`).expect(404);
   });
 
+  it('lets the operator issue an admin key for a tenant (break-glass), audited as the operator', async () => {
+    const { tenantId, key: tenantKey } = await t.createTenant('Locked out');
+    const before = await eventCount();
+    // Bad input, a tenant key instead of the operator's, an unknown tenant: refused, nothing written.
+    const invalid = await t.http
+      .post(`/api/v1/tenants/${tenantId}/api-keys`)
+      .set('Authorization', t.operator)
+      .send({ name: '' })
+      .expect(400);
+    expect(invalid.headers['content-type']).toMatch(problemType);
+    await t.http
+      .post(`/api/v1/tenants/${tenantId}/api-keys`)
+      .set('Authorization', `Bearer ${tenantKey}`)
+      .send({ name: 'Recovery' })
+      .expect(401);
+    await t.http
+      .post('/api/v1/tenants/ten_00000000000000000000000000/api-keys')
+      .set('Authorization', t.operator)
+      .send({ name: 'Recovery' })
+      .expect(404);
+    expect(await eventCount()).toBe(before);
+
+    const issued = await t.http
+      .post(`/api/v1/tenants/${tenantId}/api-keys`)
+      .set('Authorization', t.operator)
+      .send({ name: 'Recovery' })
+      .expect(201);
+    expect(issued.body).toMatchObject({ object: 'api_key', name: 'Recovery' });
+    expect(issued.body.key).toMatch(/^sigid_sk_/);
+    const listed = await t.http.get('/api/v1/api-keys').set('Authorization', `Bearer ${issued.body.key}`).expect(200);
+    expect(listed.body.data.map((row: { name: string }) => row.name).sort()).toEqual(['Initial admin key', 'Recovery']);
+    const audit = await t.http
+      .get('/api/v1/audit-logs?action=api_key.created')
+      .set('Authorization', `Bearer ${issued.body.key}`)
+      .expect(200);
+    const entry = audit.body.data.find((row: { target: { id: string } }) => row.target.id === issued.body.id);
+    expect(entry.actor.type).toBe('operator');
+    expect(JSON.stringify(audit.body)).not.toContain(issued.body.key);
+  });
+
   it("isolates tenants: another tenant's key id is a 404 and its events never show", async () => {
     const a = await t.createTenant('Tenant A');
     const b = await t.createTenant('Tenant B');

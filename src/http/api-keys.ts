@@ -14,9 +14,9 @@ import { listQuery, page } from './pagination.ts';
 import { consistent } from './read-your-writes.ts';
 import { parseBody, parseQuery } from './validate.ts';
 
-const createApiKeyBody = z.strictObject({ name: z.string().trim().min(1).max(200) });
+export const createApiKeyBody = z.strictObject({ name: z.string().trim().min(1).max(200) });
 
-function apiKeyJson(row: ApiKeyRow) {
+export function apiKeyJson(row: ApiKeyRow) {
   return {
     id: row.key_id,
     object: 'api_key',

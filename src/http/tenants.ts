@@ -2,13 +2,15 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { tenantDecider, tenantNameSchema } from '../../commands/tenant.ts';
 import { slugSchema } from '../../events/tenant.ts';
+import { findApiKey } from '../../read-models/api-keys.ts';
 import { findTenant, listTenants, type TenantRow } from '../../read-models/tenants.ts';
 import { handleCommand } from '../command-handler.ts';
 import { NotFoundError } from '../errors.ts';
 import { streamName } from '../event-store/port.ts';
 import { isId } from '../ids.ts';
-import { INITIAL_KEY_NAME, provisionTenant } from '../provision-tenant.ts';
+import { INITIAL_KEY_NAME, issueApiKey, provisionTenant } from '../provision-tenant.ts';
 import type { Sigid } from '../sigid.ts';
+import { apiKeyJson, createApiKeyBody } from './api-keys.ts';
 import { actorOf, requireOperator } from './auth.ts';
 import { idempotency } from './idempotency.ts';
 import { listQuery, page } from './pagination.ts';
@@ -115,6 +117,25 @@ export function tenantsRouter(sigid: Sigid): Router {
     await consistent(sigid, request, position);
     const updated = await loadTenant(tenant.tenant_id);
     response.set('ETag', etag(updated.revision)).json(tenantJson(sigid, updated));
+  });
+
+  // An admin key issued by the operator: for a tenant whose admins lost every key, or whose first
+  // key was never made. The tenant's audit log shows the operator as its creator.
+  router.post('/:id/api-keys', async (request, response) => {
+    const body = parseBody(createApiKeyBody, request);
+    const tenant = await loadTenant(request.params.id);
+    const key = await issueApiKey(sigid, body.name, {
+      tenantId: tenant.tenant_id,
+      actor: actorOf(response),
+      correlationId: String(request.id),
+    });
+    await consistent(sigid, request, key.position);
+    const row = await findApiKey(sigid.readModels, tenant.tenant_id, key.keyId);
+    if (!row) throw new NotFoundError('The API key');
+    response
+      .status(201)
+      .location(`/api/v1/tenants/${tenant.tenant_id}/api-keys/${key.keyId}`)
+      .json({ ...apiKeyJson(row), key: key.token });
   });
 
   router.delete('/:id', async (request, response) => {
