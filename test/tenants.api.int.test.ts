@@ -115,26 +115,16 @@ describe.each(backends)('tenants and API keys over HTTP ($name)', ({ name }) => 
       { type: 'reserve_slug', slug, tenant_id: orphanId },
       { tenantId: PLATFORM_TENANT, actor: { type: 'operator', id: 'op_crashed' }, correlationId: 'crashed' },
     );
-    const recent = await t.http
-      .post('/api/v1/tenants')
-      .set('Authorization', t.operator)
-      .send({ name: 'Too soon', slug })
-      .expect(409);
+    const create = (tenantName: string) =>
+      t.http.post('/api/v1/tenants').set('Authorization', t.operator).send({ name: tenantName, slug });
+    const recent = await create('Too soon').expect(409);
     expect(recent.body.code).toBe('slug_taken');
     // Two minutes later (only the clock is moved: events are append-only).
     vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 120_000 });
-    const created = await t.http
-      .post('/api/v1/tenants')
-      .set('Authorization', t.operator)
-      .send({ name: 'Orphan adopted', slug })
-      .expect(201);
+    const created = await create('Orphan adopted').expect(201);
     vi.useRealTimers();
     expect(created.body.tenant).toMatchObject({ id: orphanId, slug, name: 'Orphan adopted' });
-    const again = await t.http
-      .post('/api/v1/tenants')
-      .set('Authorization', t.operator)
-      .send({ name: 'Second', slug })
-      .expect(409);
+    const again = await create('Second').expect(409);
     expect(again.body.code).toBe('slug_taken');
   });
 

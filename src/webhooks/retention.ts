@@ -45,49 +45,36 @@ export async function pruneDeliveryLog(db: Database, olderThan: Date): Promise<{
 }
 
 /**
- * Prunes the delivery log every `everyMs` (and once soon after start), keeping `retentionMs` of it.
- * An advisory lock keeps it to one process at a time.
+ * Prunes the delivery log every `everyMs` (and once soon after it starts), keeping `retentionMs` of
+ * it, until stopped. An advisory lock keeps it to one process at a time.
  */
-export class DeliveryLogPruner {
-  readonly #db: Database;
-  readonly #retentionMs: number;
-  readonly #everyMs: number;
-  readonly #logger: Logger | undefined;
-  readonly #controller = new AbortController();
-  #loop: Promise<void> | undefined;
-
-  constructor(db: Database, options: { retentionMs: number; everyMs: number; logger?: Logger | undefined }) {
-    this.#db = db;
-    this.#retentionMs = options.retentionMs;
-    this.#everyMs = options.everyMs;
-    this.#logger = options.logger;
-  }
-
-  start(): void {
-    this.#loop ??= this.#run();
-  }
-
-  async stop(): Promise<void> {
-    this.#controller.abort();
-    await this.#loop;
-  }
-
-  async #run(): Promise<void> {
-    const signal = this.#controller.signal;
-    await sleep(Math.min(this.#everyMs, 10_000), signal);
+export function pruneDeliveryLogEvery(
+  db: Database,
+  options: { retentionMs: number; everyMs: number; logger?: Logger | undefined },
+): { stop: () => Promise<void> } {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const loop = (async () => {
+    await sleep(Math.min(options.everyMs, 10_000), signal);
     while (!signal.aborted) {
-      const release = await this.#db.tryLock('webhooks:prune').catch(() => null);
+      const release = await db.tryLock('webhooks:prune').catch(() => null);
       if (release) {
         try {
-          const removed = await pruneDeliveryLog(this.#db, new Date(Date.now() - this.#retentionMs));
-          if (removed.messages > 0) this.#logger?.info(removed, 'webhook delivery log pruned');
+          const removed = await pruneDeliveryLog(db, new Date(Date.now() - options.retentionMs));
+          if (removed.messages > 0) options.logger?.info(removed, 'webhook delivery log pruned');
         } catch (error) {
-          if (!signal.aborted) this.#logger?.error({ err: error }, 'webhook delivery log pruning failed');
+          if (!signal.aborted) options.logger?.error({ err: error }, 'webhook delivery log pruning failed');
         } finally {
           await release();
         }
       }
-      await sleep(this.#everyMs, signal);
+      await sleep(options.everyMs, signal);
     }
-  }
+  })();
+  return {
+    async stop() {
+      controller.abort();
+      await loop;
+    },
+  };
 }

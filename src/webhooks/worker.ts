@@ -8,7 +8,7 @@ import { newId } from '../ids.ts';
 import type { WebhookConfig } from './config.ts';
 import { WebhookDispatcher } from './dispatcher.ts';
 import { WebhookFanout } from './fanout.ts';
-import { DeliveryLogPruner } from './retention.ts';
+import { pruneDeliveryLogEvery } from './retention.ts';
 import { WebhookSender } from './sender.ts';
 
 /** The system actor SigID's own webhook decisions (auto-disable) are recorded under. */
@@ -24,8 +24,10 @@ export class WebhookWorker {
   readonly fanout: WebhookFanout;
   readonly dispatcher: WebhookDispatcher;
   readonly sender: WebhookSender;
-  readonly pruner: DeliveryLogPruner;
   readonly #db: Database;
+  readonly #retentionMs: number;
+  readonly #logger: Logger | undefined;
+  #pruning: { stop: () => Promise<void> } | undefined;
   #started = false;
 
   constructor(db: Database, log: EventLog, config: WebhookConfig, options: { masterKey: Uint8Array; logger?: Logger }) {
@@ -54,11 +56,8 @@ export class WebhookWorker {
         );
       },
     });
-    this.pruner = new DeliveryLogPruner(db, {
-      retentionMs: config.retentionMs,
-      everyMs: 3_600_000,
-      logger: options.logger,
-    });
+    this.#retentionMs = config.retentionMs;
+    this.#logger = options.logger;
     this.fanout = new WebhookFanout(db, log, {
       logger: options.logger,
       pollMs: config.pollMs,
@@ -74,7 +73,11 @@ export class WebhookWorker {
     this.#started = true;
     this.fanout.start();
     this.dispatcher.start();
-    this.pruner.start();
+    this.#pruning = pruneDeliveryLogEvery(this.#db, {
+      retentionMs: this.#retentionMs,
+      everyMs: 3_600_000,
+      logger: this.#logger,
+    });
   }
 
   /** Tells the dispatcher (in this process or another) that there is work: a replay, an enabled endpoint. */
@@ -84,7 +87,7 @@ export class WebhookWorker {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.fanout.stop(), this.dispatcher.stop(), this.pruner.stop()]);
+    await Promise.all([this.fanout.stop(), this.dispatcher.stop(), this.#pruning?.stop()]);
     this.sender.close();
   }
 }
