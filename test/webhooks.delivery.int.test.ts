@@ -232,7 +232,9 @@ describe('webhook delivery', () => {
       .post(`/api/v1/webhooks/${recovering.id}/messages/${message.id}/redeliver`)
       .set('Authorization', auth)
       .expect(202);
-    expect(redelivered.body).toMatchObject({ origin: 'redelivery', event_id: message.event_id, status: 'pending' });
+    expect(redelivered.body).toMatchObject({ origin: 'redelivery', event_id: message.event_id });
+    // Queued as it answers; a dispatcher already at work on this endpoint may have sent it by then.
+    expect(['pending', 'delivered']).toContain(redelivered.body.status);
     await receiver.waitFor(() => receiver.received('/recovering').length === 2);
     expect(receiver.received('/recovering')[1]!.id).toBe(receiver.received('/recovering')[0]!.id);
 

@@ -357,8 +357,9 @@ export function webhooksRouter(sigid: Sigid): Router {
       eventPosition: message.event_position,
       eventType: message.event_type,
     });
-    await sigid.webhooks.notify();
+    // As queued: read before the dispatcher is told, which may deliver it at once.
     const queued = await loadMessage(endpoint, messageId);
+    await sigid.webhooks.notify();
     response.status(202).json(messageJson(queued));
   });
 
