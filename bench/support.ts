@@ -6,9 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { cpus, freemem, totalmem } from 'node:os';
 import { sql } from 'kysely';
 import pg from 'pg';
+import pino from 'pino';
 import { z } from 'zod';
 import { defineEvent } from '../events/envelope.ts';
+import { loadConfig } from '../src/config.ts';
 import type { Database } from '../src/db/database.ts';
+import { createSigid, type Sigid } from '../src/sigid.ts';
+import { loadWebhookConfig } from '../src/webhooks/config.ts';
 
 /** The PostgreSQL server benchmarks create their scratch databases on. */
 export const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -241,3 +245,25 @@ export const benchRecorded = defineEvent({
     reason: z.string(),
   }),
 });
+
+/**
+ * A silent SigID on a scratch database for the webhook benches, closed at cleanup. Webhooks may go
+ * to 127.0.0.1 (the bench's receiver); `webhookEnv` adds SIGID_WEBHOOK_* settings.
+ */
+export async function webhookBenchSigid(label: string, webhookEnv: Record<string, string> = {}): Promise<Sigid> {
+  const { url } = await scratchDatabase(label);
+  const sigid = await createSigid(
+    loadConfig(
+      {},
+      {
+        databaseUrl: url,
+        masterKey: randomBytes(32).toString('base64'),
+        logLevel: 'silent',
+        webhooks: loadWebhookConfig({ SIGID_WEBHOOK_ALLOWLIST: '127.0.0.1', ...webhookEnv }),
+      },
+    ),
+    { logger: pino({ level: 'silent' }) },
+  );
+  onCleanup(() => sigid.close());
+  return sigid;
+}

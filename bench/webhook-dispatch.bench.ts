@@ -1,27 +1,23 @@
 /**
  * Webhook dispatcher throughput: deliveries per second from the durable per-endpoint queue to a local
  * no-op receiver (204, keep-alive), with everything the dispatcher does per message (queue reads,
- * event read and decode, Standard Webhooks signing, SSRF-pinned POST, attempt log and status
- * writes), against a bare loop of POSTs of the same bodies and headers (signed once, up front) to
- * the same receiver at the same concurrency (one lane per endpoint). Alternating, median of BENCH_RUNS (≥ 5). Target ≥ 0.8×.
+ * event read and decode, Standard Webhooks signing, SSRF-pinned POST, the attempt log and the
+ * queue cursor), against a bare loop of POSTs of the same bodies and headers (signed once, up front)
+ * to the same receiver at the same concurrency (one lane per endpoint). Alternating, median of
+ * BENCH_RUNS (≥ 5). Target ≥ 0.8×.
  *
- * The queue is filled once (events appended, fanned out to every endpoint) and reset to pending
- * before each dispatcher run, untimed.
+ * The queue is filled once (events appended, fanned out to every endpoint); before each dispatcher
+ * run, untimed, the cursors go back to the start and the attempt log is emptied.
  *
  * Scale: BENCH_WEBHOOK_ENDPOINTS (lanes, default 16), BENCH_WEBHOOK_EVENTS (events, each delivered
  * to every endpoint; default 1500), BENCH_RUNS.
  */
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pino from 'pino';
 import { webhookDecider } from '../commands/webhook.ts';
 import { handleCommand } from '../src/command-handler.ts';
-import { loadConfig } from '../src/config.ts';
 import { streamName } from '../src/event-store/port.ts';
 import { newId } from '../src/ids.ts';
-import { createSigid } from '../src/sigid.ts';
-import { loadWebhookConfig } from '../src/webhooks/config.ts';
 import { WebhookDispatcher } from '../src/webhooks/dispatcher.ts';
 import { WebhookFanout } from '../src/webhooks/fanout.ts';
 import { storeWebhookSecret } from '../src/webhooks/secrets.ts';
@@ -39,7 +35,7 @@ import {
   RUNS,
   reportMedians,
   reportRatio,
-  scratchDatabase,
+  webhookBenchSigid,
 } from './support.ts';
 
 const ENDPOINTS = envInt('BENCH_WEBHOOK_ENDPOINTS', 16);
@@ -82,20 +78,7 @@ main(async () => {
     `webhook dispatch: ${ENDPOINTS} endpoints × ${EVENTS} events = ${DELIVERIES} deliveries per run, ${RUNS} runs; ${describeMachine()}`,
   );
   const receiver = await noOpReceiver();
-  const { url } = await scratchDatabase('webhooks');
-  const sigid = await createSigid(
-    loadConfig(
-      {},
-      {
-        databaseUrl: url,
-        masterKey: randomBytes(32).toString('base64'),
-        logLevel: 'silent',
-        webhooks: { ...loadWebhookConfig({ SIGID_WEBHOOK_ALLOWLIST: '127.0.0.1' }), worker: false },
-      },
-    ),
-    { logger: pino({ level: 'silent' }) },
-  );
-  onCleanup(() => sigid.close());
+  const sigid = await webhookBenchSigid('webhooks', { SIGID_WEBHOOK_WORKER: 'false' });
 
   // One tenant, ENDPOINTS endpoints subscribed to api_key.*, EVENTS api_key.created events.
   const tenantId = newId('ten');

@@ -9,17 +9,12 @@
  * after the append (what a synchronous, non-durable in-request webhook would cost). Median of
  * BENCH_RUNS (≥ 5) runs.
  */
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pino from 'pino';
 import { webhookDecider } from '../commands/webhook.ts';
 import { handleCommand } from '../src/command-handler.ts';
-import { loadConfig } from '../src/config.ts';
 import { streamName } from '../src/event-store/port.ts';
 import { newId } from '../src/ids.ts';
-import { createSigid } from '../src/sigid.ts';
-import { loadWebhookConfig } from '../src/webhooks/config.ts';
 import { storeWebhookSecret } from '../src/webhooks/secrets.ts';
 import { generateSecret } from '../src/webhooks/signature.ts';
 import {
@@ -34,7 +29,7 @@ import {
   percentile,
   RUNS,
   type Sample,
-  scratchDatabase,
+  webhookBenchSigid,
 } from './support.ts';
 
 const RATE = envInt('BENCH_WEBHOOK_RATE', 200);
@@ -64,20 +59,7 @@ main(async () => {
   });
   const receiverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
 
-  const { url } = await scratchDatabase('webhook_latency');
-  const sigid = await createSigid(
-    loadConfig(
-      {},
-      {
-        databaseUrl: url,
-        masterKey: randomBytes(32).toString('base64'),
-        logLevel: 'silent',
-        webhooks: loadWebhookConfig({ SIGID_WEBHOOK_ALLOWLIST: '127.0.0.1', SIGID_WEBHOOK_POLL_MS: '1000' }),
-      },
-    ),
-    { logger: pino({ level: 'silent' }) },
-  );
-  onCleanup(() => sigid.close());
+  const sigid = await webhookBenchSigid('webhook_latency', { SIGID_WEBHOOK_POLL_MS: '1000' });
   sigid.start();
 
   const tenantId = newId('ten');

@@ -54,6 +54,11 @@ export interface WebhookMessageRow extends Omit<Selectable<WebhookMessagesTable>
   last_error: string | null;
 }
 
+/** A message's status: its `outcome` when it ended otherwise, else where it stands against the cursor. */
+// A deleted endpoint's unfinished messages were cancelled with it: the rest were delivered.
+const status = sql<WebhookMessageStatus>`coalesce(m.outcome,
+  case when s.delivered_seq is null or m.seq <= s.delivered_seq then 'delivered' else 'pending' end)`;
+
 function messages(db: Kysely<ReadModels>, tenantId: string, endpointId: string) {
   return db
     .selectFrom('webhook_messages as m')
@@ -82,18 +87,14 @@ function messages(db: Kysely<ReadModels>, tenantId: string, endpointId: string) 
       'm.event_type',
       'm.origin',
       'm.created_at',
-      // A deleted endpoint's unfinished messages were cancelled with it: the rest were delivered.
-      sql<WebhookMessageStatus>`coalesce(m.outcome,
-        case when s.delivered_seq is null or m.seq <= s.delivered_seq then 'delivered' else 'pending' end)`.as(
-        'status',
-      ),
+      status.as('status'),
       sql<number>`coalesce(last.attempt, 0)`.as('attempts'),
       // Only the message at the head of the queue is being tried; the others wait their turn.
-      sql<Date | null>`case when m.outcome is null and m.seq > s.delivered_seq and last.attempt is not null
+      sql<Date | null>`case when ${status} = 'pending' and last.attempt is not null
                             then coalesce(s.next_attempt_at, now()) end`.as('next_attempt_at'),
-      sql<Date | null>`coalesce(m.finished_at,
-        case when m.outcome is null and (s.delivered_seq is null or m.seq <= s.delivered_seq)
-             then last.attempted_at end)`.as('finished_at'),
+      sql<Date | null>`coalesce(m.finished_at, case when ${status} = 'delivered' then last.attempted_at end)`.as(
+        'finished_at',
+      ),
       'last.attempted_at as last_attempt_at',
       'last.response_status as last_response_status',
       'last.error as last_error',
@@ -122,21 +123,6 @@ export async function listWebhookMessages(
 ): Promise<WebhookMessageRow[]> {
   let query = messages(db, tenantId, endpointId).orderBy('m.seq', 'desc').limit(options.limit);
   if (options.beforeSeq !== undefined) query = query.where('m.seq', '<', options.beforeSeq);
-  switch (options.status) {
-    case undefined:
-      break;
-    case 'failed':
-    case 'cancelled':
-      query = query.where('m.outcome', '=', options.status);
-      break;
-    case 'delivered':
-      query = query
-        .where('m.outcome', 'is', null)
-        .where((eb) => eb.or([eb('s.delivered_seq', 'is', null), eb('m.seq', '<=', eb.ref('s.delivered_seq'))]));
-      break;
-    case 'pending':
-      query = query.where('m.outcome', 'is', null).where('m.seq', '>', (eb) => eb.ref('s.delivered_seq'));
-      break;
-  }
+  if (options.status) query = query.where(status, '=', options.status);
   return (await query.execute()) as WebhookMessageRow[];
 }

@@ -70,9 +70,10 @@ function retryable(result: SendResult): boolean {
  * disables the endpoint at once; so does failing without a success for `disableAfterMs`.
  *
  * An endpoint's queue is read past its cursor (`webhook_subscriptions.delivered_seq`), and the retry
- * state of the message at its head sits on the same row. Results are saved after each batch, in one
- * statement: the attempt rows, the cursor moved past what was delivered or given up, the head's
- * retry state. A crash re-sends at most that batch (at least once, never lost).
+ * state of the message at its head sits on the same row. A batch (BATCH_SIZE messages or BATCH_MS)
+ * is saved while the next is sent: the attempt rows, the cursor moved past what was delivered or
+ * given up, the head's retry state. A crash re-sends at most the batches in flight (at least once,
+ * never lost).
  */
 export class WebhookDispatcher {
   readonly #db: Database;
@@ -248,7 +249,8 @@ export class WebhookDispatcher {
           }
           headAttempts = 0;
           await saving;
-          const before = row;
+          // Still enabled as of the last save? (This batch is saved either way.)
+          const enabled = row.enabled;
           const last = outcomes[outcomes.length - 1];
           if (!last) return;
           saving = this.#record(tenantId, endpointId, outcomes).then((saved) => {
@@ -256,11 +258,10 @@ export class WebhookDispatcher {
           });
           next += outcomes.length;
           afterSeq = last.message.seq;
-          if (last.verdict === 'delivered' || !before.enabled) {
-            if (before.enabled) continue;
-            return;
-          }
+          if (!enabled) return;
+          if (last.verdict === 'delivered') continue;
           await saving;
+          if (!row.enabled) return;
           if (last.verdict === 'gone') {
             await this.#disable(
               tenantId,
@@ -270,16 +271,14 @@ export class WebhookDispatcher {
             );
             return;
           }
-          const recovered = outcomes.some((outcome) => outcome.verdict === 'delivered');
-          const failingSince = recovered
-            ? last.attemptedAt
-            : (before.failing_since?.getTime() ?? (outcomes[0] as Outcome).attemptedAt);
-          if (Date.now() - failingSince >= this.#options.disableAfterMs) {
+          // The save says since when the endpoint has been failing.
+          const failingSince = row.failing_since ?? new Date(last.attemptedAt);
+          if (Date.now() - failingSince.getTime() >= this.#options.disableAfterMs) {
             await this.#disable(
               tenantId,
               endpointId,
               'failing',
-              `Every delivery failed since ${new Date(failingSince).toISOString()}; last: ${describe(last.result)}`,
+              `Every delivery failed since ${failingSince.toISOString()}; last: ${describe(last.result)}`,
             );
             return;
           }
@@ -403,7 +402,8 @@ export class WebhookDispatcher {
    */
   #record(tenantId: string, endpointId: string, outcomes: Outcome[]): Promise<Saved> {
     const last = outcomes[outcomes.length - 1] as Outcome;
-    const recovered = outcomes.some((outcome) => outcome.verdict === 'delivered');
+    // An endpoint is failing from its first failure after its last success.
+    const lastSuccess = outcomes.findLastIndex((outcome) => outcome.verdict === 'delivered');
     // Every outcome but a last `retry` or `gone` finishes its message; those leave it at the head.
     const finished = last.verdict === 'retry' || last.verdict === 'gone' ? outcomes.length - 1 : outcomes.length;
     const batch: BatchJson = {
@@ -411,9 +411,8 @@ export class WebhookDispatcher {
       endpoint: endpointId,
       seq: finished > 0 ? (outcomes[finished - 1] as Outcome).message.seq : 0,
       head: finished < outcomes.length ? last.attempt : 0,
-      // An endpoint is failing from its first failure after its last success.
-      failing:
-        last.verdict === 'delivered' ? null : recovered ? last.attemptedAt : (outcomes[0] as Outcome).attemptedAt,
+      failing: lastSuccess === outcomes.length - 1 ? null : (outcomes[lastSuccess + 1] as Outcome).attemptedAt,
+      recovered: lastSuccess >= 0,
       // Short keys, times in epoch ms, absent rather than null: this JSON is built for every delivery.
       attempts: outcomes.map(({ message, attempt, attemptedAt, result, verdict, nextAttemptAt }): AttemptJson => {
         const row: AttemptJson = { m: message.message_id, a: attempt, t: attemptedAt, l: result.latencyMs };
@@ -462,8 +461,8 @@ export class WebhookDispatcher {
     const { rows } = await this.#db.queryUnflushed<Saved & { endpoint_id: string }>(
       `with b as (
          select * from jsonb_to_recordset($1::jsonb)
-           as b(tenant text, endpoint text, seq bigint, head int, next float8, failing float8, given text[],
-                attempts jsonb)
+           as b(tenant text, endpoint text, seq bigint, head int, next float8, failing float8, recovered boolean,
+                given text[], attempts jsonb)
        ),
        attempts as (
          insert into webhook_attempts (tenant_id, message_id, attempt, endpoint_id, attempted_at, outcome,
@@ -472,13 +471,11 @@ export class WebhookDispatcher {
                 case when u.ok then 'succeeded' else 'failed' end, u.s, u.l, u.b, u.e, to_timestamp(u.n / 1000)
          from b cross join lateral jsonb_to_recordset(b.attempts)
            as u(m text, a int, t float8, ok boolean, n float8, s int, l int, b text, e text)
-         returning 1
        ),
        given_up as (
          update webhook_messages m set outcome = 'failed', finished_at = now()
          from (select b.tenant, unnest(b.given) as message_id from b where b.given is not null) g
          where m.tenant_id = g.tenant and m.message_id = g.message_id
-         returning 1
        ),
        saved as (
          update webhook_subscriptions s
@@ -486,13 +483,13 @@ export class WebhookDispatcher {
              head_attempts = b.head,
              next_attempt_at = to_timestamp(b.next / 1000),
              failing_since = case when b.failing is null then null
+                                  when b.recovered then to_timestamp(b.failing / 1000)
                                   else coalesce(s.failing_since, to_timestamp(b.failing / 1000)) end
          from b
          where s.tenant_id = b.tenant and s.endpoint_id = b.endpoint
          returning s.endpoint_id, s.enabled, s.url, s.failing_since
        )
-       select s.*, (select count(*) from attempts) + (select count(*) from given_up) as written
-       from saved s`,
+       select * from saved`,
       [JSON.stringify(batches)],
       'sigid_webhook_record',
     );
@@ -519,8 +516,10 @@ interface BatchJson {
   /** Attempts of the message left at the head; `next`: when it is due again (epoch ms). */
   head: number;
   next?: number;
-  /** Failing since (epoch ms), or null after a success. */
+  /** The first failure after the batch's last success (epoch ms), or null when it ended in a success. */
   failing: number | null;
+  /** A success in the batch: `failing` starts anew rather than continuing an earlier run of failures. */
+  recovered: boolean;
   /** Messages given up. */
   given?: string[];
   attempts: AttemptJson[];

@@ -164,19 +164,17 @@ export class WebhookSender {
 
   /** The set of requests to drop when `signal` aborts, listening to it the first time it is seen. */
   #watch(signal: AbortSignal): Set<() => void> {
-    let requests = this.#inFlight.get(signal);
-    if (!requests) {
-      const watched = new Set<() => void>();
-      requests = watched;
-      this.#inFlight.set(signal, watched);
-      signal.addEventListener(
-        'abort',
-        () => {
-          for (const abort of watched) abort();
-        },
-        { once: true },
-      );
-    }
+    const known = this.#inFlight.get(signal);
+    if (known) return known;
+    const requests = new Set<() => void>();
+    this.#inFlight.set(signal, requests);
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const abort of requests) abort();
+      },
+      { once: true },
+    );
     return requests;
   }
 
