@@ -204,6 +204,29 @@ describe('webhook delivery', () => {
     expect(lastHealthy).toBeLessThan(secondDead?.receivedAt ?? Number.POSITIVE_INFINITY);
   });
 
+  it('counts an endpoint as failing from its first failure after its last success', async () => {
+    const tenant = await t.createTenant('Flapping');
+    const auth = `Bearer ${tenant.key}`;
+    let firstTries = 0;
+    // `flap 0` fails once then goes through; `flap 1` is refused for good (given up at once).
+    const hook = await endpoint(tenant.key, '/flapping', ['api_key.*'], (delivery) =>
+      delivery.data.name === 'flap 1' ? { status: 400 } : firstTries++ === 0 ? { status: 503 } : { status: 204 },
+    );
+    await t.issueKeys(tenant.key, 2, 'flap');
+    const messages = await until(
+      () => t.http.get(`/api/v1/webhooks/${hook.id}/messages`).set('Authorization', auth),
+      (response) =>
+        response.body.data.filter((message: { status: string }) => message.status !== 'pending').length === 2,
+    );
+    const refused = messages.body.data.find((message: { status: string }) => message.status === 'failed');
+    const { rows } = await t.sigid.db.query<{ failing_since: Date }>(
+      'select failing_since from webhook_subscriptions where endpoint_id = $1',
+      [hook.id],
+    );
+    // Not the first 503, which the success after it cleared.
+    expect(rows[0]?.failing_since.toISOString()).toBe(refused.last_attempt_at);
+  });
+
   it('disables an endpoint that keeps failing for the configured period', async () => {
     const tenant = await t.createTenant('Failing');
     const failing = await endpoint(tenant.key, '/failing', ['api_key.*'], () => ({ status: 500 }));
