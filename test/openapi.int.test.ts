@@ -134,7 +134,7 @@ describe('OpenAPI document', () => {
     const conforms = (
       path: string,
       method: string,
-      response: { status: number; type: string; body: unknown; text: string },
+      response: { status: number; type: string; body: unknown; text: string; headers: Record<string, string> },
     ) => {
       const answer = paths[path]?.[method]?.responses[String(response.status)];
       expect(answer, `${method} ${path} ${response.status} is not documented`).toBeDefined();
@@ -149,6 +149,10 @@ describe('OpenAPI document', () => {
           : [response.body];
       expect(values.length).toBeGreaterThan(0);
       for (const value of values) expect(check(at, value), `${method} ${path} ${response.status}`).toEqual([]);
+      const headers = Object.entries((answer?.headers ?? {}) as Record<string, { required?: boolean }>);
+      for (const [name, header] of headers) {
+        if (header.required) expect(response.headers[name.toLowerCase()], `${method} ${path}: ${name}`).toBeDefined();
+      }
     };
     const operator = { Authorization: t.operator };
     const http = t.http;

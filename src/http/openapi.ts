@@ -479,9 +479,16 @@ const ifMatchHeader = z
 const etagHeader = z
   .string()
   .meta({ description: 'The stream revision, quoted: send it back as `If-Match`.', ...example('"0"') });
-const locationHeader = z
-  .string()
-  .meta({ description: 'The path of what was created.', ...example('/api/v1/tenants/ten_01m8ss33wneb9v44rcnyhd0h3c') });
+const locationHeader = z.string().meta({ description: 'The path of what was created.' });
+
+const replayedHeader = z
+  .literal('true')
+  .optional()
+  .meta({ description: 'This is the stored answer to an earlier request with the same `Idempotency-Key`.' });
+const consistencyHeader = z.literal('pending').optional().meta({
+  description:
+    'The write landed, but the read models had not caught up within the wait (a rebuild): a read right after may not show it yet.',
+});
 
 const BODY_PROBLEMS: ProblemCode[] = [
   'invalid_request',
@@ -556,6 +563,8 @@ function toOperation(operation: Operation): ZodOpenApiOperationObject {
     const answerHeaders = {
       ...(answer.etag ? { ETag: etagHeader } : {}),
       ...(answer.location ? { Location: locationHeader } : {}),
+      ...(idempotent ? { 'Idempotent-Replayed': replayedHeader } : {}),
+      ...(operation.method !== 'get' && operation.auth !== 'none' ? { 'SigID-Consistency': consistencyHeader } : {}),
     };
     responses[`${answer.status}`] = {
       description: answer.description,
