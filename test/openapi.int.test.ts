@@ -238,6 +238,21 @@ describe('OpenAPI document', () => {
       await http.post('/api/v1/tenants').set(operator).send({ name: 'x', slug: 'NOT A SLUG' }),
     );
     conforms('/api/v1/api-keys', 'get', await http.get('/api/v1/api-keys'));
+    const encoded = await http
+      .post('/api/v1/api-keys')
+      .set(tenant)
+      .set('Content-Type', 'application/json')
+      .set('Content-Encoding', 'x-unknown')
+      .send('{"name":"x"}');
+    expect([encoded.status, encoded.body.code]).toEqual([415, 'unsupported_encoding']);
+    conforms('/api/v1/api-keys', 'post', encoded);
+    const latin1 = await http
+      .post('/api/v1/api-keys')
+      .set(tenant)
+      .set('Content-Type', 'application/json; charset=latin1')
+      .send('{"name":"x"}');
+    expect([latin1.status, latin1.body.code]).toEqual([415, 'unsupported_charset']);
+    conforms('/api/v1/api-keys', 'post', latin1);
     conforms(
       '/api/v1/tenants/{id}',
       'patch',
