@@ -69,7 +69,10 @@ const messageParams = z.object({
   messageId: z.string().meta({ description: 'The message id, `msg_…`.', ...example('msg_01m8ss33wqeezr2cm3nge1twg9') }),
 });
 
-/** A router's own schema with a description on some fields: the same validation, documented. */
+/**
+ * A router's own schema with a description on some fields: the same validation (refinements kept),
+ * documented.
+ */
 function described<S extends z.ZodObject>(schema: S, descriptions: { [K in keyof S['shape']]?: string }): S {
   const shape = Object.fromEntries(
     Object.entries(schema.shape).map(([key, field]) => {
@@ -77,7 +80,7 @@ function described<S extends z.ZodObject>(schema: S, descriptions: { [K in keyof
       return [key, description ? (field as z.ZodType).meta({ description }) : field];
     }),
   );
-  return schema.extend(shape) as unknown as S;
+  return schema.safeExtend(shape) as unknown as S;
 }
 
 const pageQuery = described(listQuery, {
