@@ -8,6 +8,7 @@ import { requireTenantKey } from './auth.ts';
 import { eventsRouter } from './events.ts';
 import { healthRouter } from './health.ts';
 import { idempotency } from './idempotency.ts';
+import { openApiRouter } from './openapi.ts';
 import { notFoundHandler, problemHandler } from './problem.ts';
 import { tenantsRouter } from './tenants.ts';
 import { webhooksRouter } from './webhooks.ts';
@@ -34,6 +35,7 @@ export function createApp(sigid: Sigid): Express {
     }),
   );
   app.use(healthRouter(sigid));
+  app.use(openApiRouter());
   const api = express.Router();
   api.use(
     express.json({ limit: sigid.config.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }),

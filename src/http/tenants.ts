@@ -16,12 +16,12 @@ import { listQuery, page } from './pagination.ts';
 import { consistent } from './read-your-writes.ts';
 import { etag, ifMatchRevision, parseBody, parseQuery } from './validate.ts';
 
-const createTenantBody = z.strictObject({
+export const createTenantBody = z.strictObject({
   name: tenantNameSchema,
   slug: slugSchema,
 });
 
-const updateTenantBody = z
+export const updateTenantBody = z
   .strictObject({
     name: tenantNameSchema.optional(),
     status: z.enum(['active', 'suspended']).optional(),

@@ -35,7 +35,7 @@ const eventTypesField = z.array(eventTypePatternSchema).min(1).max(100);
 const descriptionField = z.string().trim().max(500);
 
 /** Exact types must be in the catalog; wildcards may name families that have no event yet (`agent.*`). */
-function bodySchemas(catalog: Sigid['log']['catalog']) {
+export function bodySchemas(catalog: Sigid['log']['catalog']) {
   const eventTypes = eventTypesField.superRefine((types, context) => {
     types.forEach((type, index) => {
       if (!type.endsWith('*') && !catalog.has(type)) {
@@ -63,7 +63,7 @@ function bodySchemas(catalog: Sigid['log']['catalog']) {
   };
 }
 
-const rotateBody = z.strictObject({
+export const rotateBody = z.strictObject({
   /** How long the old secret keeps signing; default SIGID_WEBHOOK_SECRET_OVERLAP. 0 retires it at once. */
   overlap_seconds: z
     .number()
@@ -73,7 +73,7 @@ const rotateBody = z.strictObject({
     .optional(),
 });
 
-const replayBody = z
+export const replayBody = z
   .strictObject({
     since: z.iso.datetime({ offset: true }).optional(),
     after_position: z.number().int().min(0).optional(),
@@ -83,13 +83,13 @@ const replayBody = z
     'Send exactly one of `since` and `after_position`.',
   );
 
-const messagesQuery = z.strictObject({
+export const messagesQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   starting_after: z.string().max(100).optional(),
   status: z.enum(['pending', 'delivered', 'failed', 'cancelled']).optional(),
 });
 
-const attemptsQuery = z.strictObject({
+export const attemptsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   before: z.iso.datetime({ offset: true }).optional(),
 });
