@@ -11,7 +11,13 @@ export interface AuditFilter {
   targetId?: string | undefined;
 }
 
-const TARGET_TYPES: Record<string, string> = { ten: 'tenant', key: 'api_key', whk: 'webhook', op: 'operator_key' };
+/** What a target is, by its id's prefix (`ten_…` is a tenant); any other prefix is shown as it is. */
+export const TARGET_TYPES: Readonly<Record<string, string>> = {
+  ten: 'tenant',
+  key: 'api_key',
+  whk: 'webhook',
+  op: 'operator_key',
+};
 
 /** One audit-log record: who did what to which target, when, under which request, with the event's data. */
 export function auditRecord(event: RecordedEvent) {
@@ -24,7 +30,8 @@ export function auditRecord(event: RecordedEvent) {
     time: event.time.toISOString(),
     action: event.type,
     actor: { type: event.actor.type, id: event.actor.id },
-    target: { type: TARGET_TYPES[prefix] ?? prefix, id: targetId },
+    // Own keys only: a prefix such as `constructor` is not a type.
+    target: { type: Object.hasOwn(TARGET_TYPES, prefix) ? (TARGET_TYPES[prefix] as string) : prefix, id: targetId },
     tenant_id: event.tenantId,
     correlation_id: event.correlationId,
     causation_id: event.causationId,
