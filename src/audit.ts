@@ -11,8 +11,7 @@ export interface AuditFilter {
   targetId?: string | undefined;
 }
 
-/** What a target is, by its id's prefix (`ten_…` is a tenant); any other prefix is shown as it is. */
-export const TARGET_TYPES: Readonly<Record<string, string>> = {
+const TARGET_TYPES: Readonly<Record<string, string>> = {
   ten: 'tenant',
   key: 'api_key',
   whk: 'webhook',
@@ -21,6 +20,15 @@ export const TARGET_TYPES: Readonly<Record<string, string>> = {
 
 /** One audit-log record: who did what to which target, when, under which request, with the event's data. */
 export function auditRecord(event: RecordedEvent) {
+  return auditRecordWith(event, event.data);
+}
+
+/**
+ * The audit record of `event` with `data` in its place: the export writes the envelope through this
+ * with data that PostgreSQL rendered (see src/audit-export/), so both paths share one record shape.
+ * `data` is the last key.
+ */
+export function auditRecordWith<Data>(event: Omit<RecordedEvent, 'data'>, data: Data) {
   const targetId = streamTarget(event.stream);
   const prefix = targetId.includes('_') ? targetId.slice(0, targetId.indexOf('_')) : targetId;
   return {
@@ -35,7 +43,7 @@ export function auditRecord(event: RecordedEvent) {
     tenant_id: event.tenantId,
     correlation_id: event.correlationId,
     causation_id: event.causationId,
-    data: event.data,
+    data,
   };
 }
 

@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { RecordedEvent } from '../../events/envelope.ts';
-import { type AuditFilter, auditRecord, readOptions, walkTenantEvents } from '../audit.ts';
+import { type AuditFilter, auditRecord, auditRecordWith, readOptions, walkTenantEvents } from '../audit.ts';
 import type { Database } from '../db/database.ts';
 import type { EventLog } from '../event-log.ts';
 import type { StoredEvent } from '../event-store/port.ts';
-import { sqlAuditRecord } from './sql-record.ts';
+import { sqlAuditData } from './sql-data.ts';
 
 /** What an export needs of SigID: the event log, and the database when the store lives in it. */
 export interface AuditExportSource {
@@ -81,8 +81,8 @@ export async function exportAuditLogInNode(
   return { records, renderedInSql: 0, complete: !options.signal?.aborted };
 }
 
-/** A `sigid_events` row the SQL could not render, as the query hands it to Node. */
-interface RawEvent {
+/** A `sigid_events` row of the page: `data_json` when PostgreSQL rendered the data, else the stored `data`. */
+interface PageRow {
   global_position: number;
   event_id: string;
   stream_name: string;
@@ -90,24 +90,17 @@ interface RawEvent {
   tenant_id: string;
   event_type: string;
   event_version: number;
-  data: unknown;
   actor_type: StoredEvent['actor']['type'];
   actor_id: string;
   correlation_id: string;
   causation_id: string | null;
   recorded_ms: number;
+  data_json: string | null;
+  data: unknown;
 }
 
-/**
- * One row per run of the page: a run of consecutive events rendered in SQL (`lines`), or one event
- * left for Node (`event`), in position order.
- */
-interface RunRow {
-  last_position: number;
-  events: number;
-  lines: string | null;
-  event: RawEvent | null;
-}
+/** What `auditRecordWith` writes before the data: `"data":0}` ends the placeholder record. */
+const DATA_PLACEHOLDER_TAIL = 2;
 
 async function exportAuditLogInSql(
   source: AuditExportSource,
@@ -119,40 +112,40 @@ async function exportAuditLogInSql(
   const { log, db } = source;
   const head = await log.store.headPosition();
   const limit = options.pageSize ?? 2000;
-  const { text, params } = pageQuery(sqlAuditRecord(log.catalog), readOptions(tenantId, filter), limit);
+  const { text, params } = pageQuery(sqlAuditData(log.catalog).expression, readOptions(tenantId, filter), limit);
   const name = `sigid_audit_export_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
-  const read = (after: number) => db.query<RunRow>(text, [...params, after, head], name);
+  const read = (after: number) => db.query<PageRow>(text, [...params, after, head], name);
 
   let records = 0;
   let renderedInSql = 0;
-  let after = 0;
-  if (after >= head) return { records, renderedInSql, complete: true };
-  let next = read(after);
+  if (head <= 0) return { records, renderedInSql, complete: true };
+  let next = read(0);
   try {
     while (!options.signal?.aborted) {
       const { rows } = await next;
-      const count = rows.reduce((sum, row) => sum + row.events, 0);
-      const last = rows[rows.length - 1]?.last_position ?? head;
-      const more = count === limit && last < head;
+      const last = rows[rows.length - 1]?.global_position ?? head;
+      const more = rows.length === limit && last < head;
       // The next page is read while this one is written out.
       if (more) next = read(last);
       let chunk = '';
       let decoded = 0;
       for (const row of rows) {
-        if (row.lines !== null) {
-          chunk += row.lines;
-          renderedInSql += row.events;
+        const stored = toStored(row);
+        if (row.data_json !== null) {
+          // The envelope as auditRecord writes it, with the data PostgreSQL wrote in its place.
+          const record = JSON.stringify(auditRecordWith(stored, 0));
+          chunk += `${record.slice(0, -DATA_PLACEHOLDER_TAIL)}${row.data_json}}\n`;
+          renderedInSql++;
           continue;
         }
         if (++decoded % DECODE_SLICE === 0) await yieldToEventLoop();
-        chunk += `${JSON.stringify(auditRecord(await log.decode(toStored(row.event as RawEvent))))}\n`;
+        chunk += `${JSON.stringify(auditRecord(await log.decode(stored)))}\n`;
       }
       if (chunk !== '' && !(await write(out, chunk, options.signal))) {
         return { records, renderedInSql, complete: false };
       }
-      records += count;
-      after = last;
-      options.onProgress?.(after, head);
+      records += rows.length;
+      options.onProgress?.(last, head);
       if (!more) return { records, renderedInSql, complete: true };
     }
     return { records, renderedInSql, complete: false };
@@ -164,12 +157,11 @@ async function exportAuditLogInSql(
 
 /**
  * One page of the tenant's events after `$n-1` up to the head `$n`, with the same filters as
- * `EventStore.readAll`. Consecutive rows that SQL renders are joined into one `lines` string (runs
- * are counted by the rows left for Node before them), so Node handles a few strings per page
- * rather than a row per event.
+ * `EventStore.readAll`: each row's data as PostgreSQL rendered it, or its stored data where Node
+ * must render it.
  */
 function pageQuery(
-  record: ReturnType<typeof sqlAuditRecord>,
+  dataExpression: string,
   filter: ReturnType<typeof readOptions>,
   limit: number,
 ): { text: string; params: unknown[] } {
@@ -186,28 +178,17 @@ function pageQuery(
   if (filter.until !== undefined) where.push(`recorded_at < ${bind(filter.until)}`);
   where.push(`global_position > $${params.length + 1}::bigint`, `global_position <= $${params.length + 2}::bigint`);
   const text = `
-    with page as (
-      select *, ${record.predicate} as in_sql
-      from sigid_events where ${where.join(' and ')}
-      order by global_position limit ${Math.max(1, Math.floor(limit))}
-    ), runs as (
-      select *, count(*) filter (where not in_sql) over (order by global_position) as run from page
-    )
-    select run, 1 as kind, global_position as last_position, 1 as events, null::text as lines,
-           json_build_object('global_position', global_position, 'event_id', event_id, 'stream_name', stream_name,
-             'stream_revision', stream_revision, 'tenant_id', tenant_id, 'event_type', event_type,
-             'event_version', event_version, 'data', data, 'actor_type', actor_type, 'actor_id', actor_id,
-             'correlation_id', correlation_id, 'causation_id', causation_id,
-             'recorded_ms', (extract(epoch from recorded_at) * 1000)::float8) as event
-    from runs where not in_sql
-    union all
-    select run, 2, max(global_position), count(*), string_agg(${record.line}, '' order by global_position), null
-    from runs where in_sql group by run
-    order by run, kind`;
+    select global_position, event_id, stream_name, stream_revision, tenant_id, event_type, event_version,
+           actor_type, actor_id, correlation_id, causation_id, recorded_ms, data_json,
+           case when data_json is null then data end as data
+    from (select *, (extract(epoch from recorded_at) * 1000)::float8 as recorded_ms, ${dataExpression} as data_json
+          from sigid_events where ${where.join(' and ')}
+          order by global_position limit ${Math.max(1, Math.floor(limit))}) as page
+    order by global_position`;
   return { text, params };
 }
 
-function toStored(row: RawEvent): StoredEvent {
+function toStored(row: PageRow): StoredEvent {
   return {
     id: row.event_id,
     type: row.event_type,

@@ -1,81 +1,60 @@
 import type { z } from 'zod';
 import type { EventCatalog } from '../../events/catalog.ts';
 import type { EventDefinition } from '../../events/envelope.ts';
-import { TARGET_TYPES } from '../audit.ts';
 
 /**
- * The audit record (`auditRecord` in src/audit.ts) written as SQL over a `sigid_events` row, so that
- * PostgreSQL renders the NDJSON line itself: byte for byte what `JSON.stringify(auditRecord(event))`
- * gives for the same event.
+ * The `data` of an audit record written as SQL over a `sigid_events` row, so that PostgreSQL renders
+ * it as JSON text: byte for byte what `JSON.stringify` gives for the data `EventLog.decode` returns
+ * for the same row. (The rest of the record is plain columns, written in Node by `auditRecordWith`.)
  *
  * Only rows that need nothing from Node are rendered this way: an event type without personal fields
  * (those are sealed, and opened in Node with the subject's key), stored at the catalog's latest
  * version (older versions are upcast in Node), whose schema is made only of what SQL can write
  * exactly (objects with known keys, strings, booleans, enums, integers, arrays, nullable and
  * optional forms of these). The data is written in the schema's key order, as zod's parse on read
- * returns it, without jsonb's spaces; numbers are rendered only when they are safe integers (JSON's
- * other number forms differ between PostgreSQL and JavaScript), otherwise the row goes to Node.
- * Every other row is left for `EventLog.decode`, in the same order.
+ * returns it, without jsonb's spaces; a number is rendered only when it is a safe integer stored
+ * without a fraction (JSON's other number forms differ between PostgreSQL and
+ * JavaScript), otherwise the row is left to Node. The expression is null for every row left to Node.
  */
-export interface SqlAuditRecord {
-  /** A boolean over a `sigid_events` row: whether `line` renders it. */
-  readonly predicate: string;
-  /** The row's NDJSON line, newline included (only for rows where `predicate` holds). */
-  readonly line: string;
+export interface SqlAuditData {
+  /** A text expression over a `sigid_events` row: its data as JSON, or null when Node must render it. */
+  readonly expression: string;
   /** The event types rendered in SQL (at their latest version), sorted. */
   readonly types: readonly string[];
 }
 
-const rendered = new WeakMap<EventCatalog, SqlAuditRecord>();
+const rendered = new WeakMap<EventCatalog, SqlAuditData>();
 
-/** The SQL rendering of the audit record for this catalog (computed once per catalog). */
-export function sqlAuditRecord(catalog: EventCatalog): SqlAuditRecord {
-  let record = rendered.get(catalog);
-  if (!record) {
-    record = compileRecord(catalog);
-    rendered.set(catalog, record);
+/** The SQL rendering of audit-record data for this catalog (computed once per catalog). */
+export function sqlAuditData(catalog: EventCatalog): SqlAuditData {
+  let data = rendered.get(catalog);
+  if (!data) {
+    data = compileCatalog(catalog);
+    rendered.set(catalog, data);
   }
-  return record;
+  return data;
 }
 
 /** The SQL for the `data` of one event type, or undefined when it must be rendered in Node. */
-export function sqlEventData(definition: EventDefinition): { render: string; check: string } | undefined {
+export function sqlEventData(definition: EventDefinition): { render: string; check: string | undefined } | undefined {
   if ((definition.personal?.fields.length ?? 0) > 0) return undefined;
   const compiled = compile(definition.schema, { alias: 0 });
   if (!compiled) return undefined;
-  return { render: compiled.render('data'), check: compiled.check('data') ?? 'true' };
+  return { render: compiled.render('data'), check: compiled.check('data') };
 }
 
-function compileRecord(catalog: EventCatalog): SqlAuditRecord {
-  const predicates: string[] = [];
-  const renders: string[] = [];
+function compileCatalog(catalog: EventCatalog): SqlAuditData {
+  const branches: string[] = [];
   const types: string[] = [];
   for (const type of catalog.types()) {
     const definition = catalog.get(type);
     const data = sqlEventData(definition);
     if (!data) continue;
     types.push(type);
-    predicates.push(`when ${literal(type)} then event_version = ${definition.version} and ${data.check}`);
-    renders.push(`when ${literal(type)} then ${data.render}`);
+    const when = [`event_version = ${definition.version}`, ...(data.check ? [data.check] : [])].join(' and ');
+    branches.push(`when ${literal(type)} then (case when ${when} then ${data.render} end)`);
   }
-  if (types.length === 0) return { predicate: 'false', line: 'null::text', types };
-  const target = `case when strpos(stream_name, '-') = 0 then stream_name else substr(stream_name, strpos(stream_name, '-') + 1) end`;
-  const targetTypes = Object.entries(TARGET_TYPES)
-    .map(([prefix, name]) => `when ${literal(prefix)} then ${literal(JSON.stringify(name))}`)
-    .join(' ');
-  const line = `'{"id":"' || event_id::text
-    || '","object":"audit_log_entry","position":' || global_position::text
-    || ',"time":"' || to_char(recorded_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-    || '","action":' || to_json(event_type)::text
-    || ',"actor":{"type":' || to_json(actor_type)::text || ',"id":' || to_json(actor_id)::text
-    || '},"target":{"type":' || (case split_part(${target}, '_', 1) ${targetTypes}
-                                  else to_json(split_part(${target}, '_', 1))::text end)
-    || ',"id":' || to_json(${target})::text
-    || '},"tenant_id":' || to_json(tenant_id)::text
-    || ',"correlation_id":' || to_json(correlation_id)::text
-    || ',"causation_id":' || coalesce(to_json(causation_id)::text, 'null')
-    || ',"data":' || (case event_type ${renders.join(' ')} end) || E'}\\n'`;
-  return { predicate: `(case event_type ${predicates.join(' ')} else false end)`, line, types };
+  return { expression: types.length === 0 ? 'null::text' : `(case event_type ${branches.join(' ')} end)`, types };
 }
 
 /**
@@ -89,11 +68,15 @@ interface Compiled {
 
 const scalar: Compiled = { render: (path) => `(${path})::text`, check: () => undefined };
 
-/** Integers up to 2^53 are written alike by PostgreSQL (as integers) and JavaScript. */
-const integer: Compiled = {
-  render: (path) => `trunc((${path})::numeric)::text`,
+/**
+ * A number is rendered only when it is a safe integer stored without a fraction (`5`, not `5.0`):
+ * PostgreSQL and JavaScript then write the same digits. Any other number (a fraction,
+ * an exponent form, digits no double keeps) leaves the row to Node.
+ */
+const number: Compiled = {
+  render: (path) => `(${path})::text`,
   check: (path) =>
-    `(case when jsonb_typeof(${path}) = 'number' then abs((${path})::numeric) <= 9007199254740991 and (${path})::numeric = trunc((${path})::numeric) else false end)`,
+    `(case when jsonb_typeof(${path}) = 'number' then scale((${path})::numeric) = 0 and abs((${path})::numeric) <= 9007199254740991 else false end)`,
 };
 
 function compile(schema: z.ZodType, names: { alias: number }): Compiled | undefined {
@@ -117,12 +100,16 @@ function compile(schema: z.ZodType, names: { alias: number }): Compiled | undefi
         ? scalar
         : undefined;
     case 'number':
-      return integer;
+      return number;
     case 'nullable': {
       const inner = def.innerType && compile(def.innerType, names);
       if (!inner) return undefined;
       return {
-        render: (path) => `(case when jsonb_typeof(${path}) = 'null' then 'null' else ${inner.render(path)} end)`,
+        // A scalar's text is already `null` for JSON null.
+        render: (path) =>
+          inner === scalar || inner === number
+            ? inner.render(path)
+            : `(case when jsonb_typeof(${path}) = 'null' then 'null' else ${inner.render(path)} end)`,
         check: (path) => {
           const check = inner.check(path);
           return check && `(jsonb_typeof(${path}) = 'null' or ${check})`;
@@ -181,14 +168,15 @@ function compileObject(
     },
     check(path) {
       const required = fields.filter((field) => !field.optional).map((field) => field.key);
-      const checks = [`jsonb_typeof(${path}) = 'object'`];
+      // Required keys present (so no field is silently left out); an object, unless it is corrupt.
+      const checks: string[] = [];
       if (required.length > 0) checks.push(`(${path}) ?& ${literal(`{${required.map(arrayItem).join(',')}}`)}::text[]`);
       for (const field of fields) {
         const at = `(${path}) -> ${literal(field.key)}`;
         const check = field.value.check(at);
         if (check) checks.push(field.optional ? `(${at} is null or ${check})` : check);
       }
-      return `(${checks.join(' and ')})`;
+      return checks.length === 0 ? undefined : `(${checks.join(' and ')})`;
     },
   };
 }
