@@ -2,11 +2,11 @@ import { createHash } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { RecordedEvent } from '../../events/envelope.ts';
-import { type AuditFilter, auditRecord, auditRecordWith, readOptions, walkTenantEvents } from '../audit.ts';
+import { type AuditFilter, auditRecord, readOptions, walkTenantEvents } from '../audit.ts';
 import type { Database } from '../db/database.ts';
 import type { EventLog } from '../event-log.ts';
 import type { StoredEvent } from '../event-store/port.ts';
-import { sqlAuditData } from './sql-data.ts';
+import { sqlAuditLine } from './sql-data.ts';
 
 /** What an export needs of SigID: the event log, and the database when the store lives in it. */
 export interface AuditExportSource {
@@ -31,6 +31,9 @@ export interface AuditExportResult {
   /** Whether it ran to the end (false when stopped by the signal or a closed output). */
   complete: boolean;
 }
+
+/** Pages PostgreSQL renders at once, each on a session of its own. */
+const PARALLEL_PAGES = 3;
 
 /** Node-rendered events are decoded in slices this long, so a long export lets other requests in. */
 const DECODE_SLICE = 256;
@@ -81,8 +84,8 @@ export async function exportAuditLogInNode(
   return { records, renderedInSql: 0, complete: !options.signal?.aborted };
 }
 
-/** A `sigid_events` row of the page: `data_json` when PostgreSQL rendered the data, else the stored `data`. */
-interface PageRow {
+/** A stored event the SQL left to Node, as the page query hands it over. */
+interface RawEvent {
   global_position: number;
   event_id: string;
   stream_name: string;
@@ -95,12 +98,27 @@ interface PageRow {
   correlation_id: string;
   causation_id: string | null;
   recorded_ms: number;
-  data_json: string | null;
   data: unknown;
 }
 
-/** What `auditRecordWith` writes before the data: `"data":0}` ends the placeholder record. */
-const DATA_PLACEHOLDER_TAIL = 2;
+/**
+ * The page query's rows: first one with the page's size, last position and the lines PostgreSQL
+ * rendered (joined, in order); then one per event left to Node, with its place in the page.
+ */
+interface PageRow {
+  events: number;
+  last_position: number | null;
+  lines: string | null;
+  ordinal: number | null;
+  event: RawEvent | null;
+}
+
+/** A page of the export: the events in positions `(from, to]`, at most `limit` of them. */
+interface Range {
+  from: number;
+  to: number;
+  rows: Promise<PageRow[]>;
+}
 
 async function exportAuditLogInSql(
   source: AuditExportSource,
@@ -111,57 +129,79 @@ async function exportAuditLogInSql(
 ): Promise<AuditExportResult> {
   const { log, db } = source;
   const head = await log.store.headPosition();
-  const limit = options.pageSize ?? 2000;
-  const { text, params } = pageQuery(sqlAuditData(log.catalog).expression, readOptions(tenantId, filter), limit);
+  const limit = Math.max(1, Math.floor(options.pageSize ?? 2000));
+  const { text, params } = pageQuery(log.catalog, readOptions(tenantId, filter), limit);
   const name = `sigid_audit_export_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
-  const read = (after: number) => db.query<PageRow>(text, [...params, after, head], name);
+  const read = (from: number, to: number): Range => ({
+    from,
+    to,
+    rows: db.query<PageRow>(text, [...params, from, to], name).then((result) => result.rows),
+  });
+  // PostgreSQL renders pages on several sessions at once (one core each) while Node writes them in
+  // order; embedded there is one session, so one page is read ahead.
+  const ahead = db.kind === 'postgres' ? PARALLEL_PAGES : 1;
+  const queue: Range[] = [];
+  let issuedTo = 0;
+  // Positions per page, adapted to how densely the tenant's (filtered) events lie in the store.
+  let span = limit;
+  const fill = () => {
+    while (queue.length < ahead && issuedTo < head) {
+      const to = Math.min(head, issuedTo + span);
+      queue.push(read(issuedTo, to));
+      issuedTo = to;
+    }
+  };
 
   let records = 0;
   let renderedInSql = 0;
-  if (head <= 0) return { records, renderedInSql, complete: true };
-  let next = read(0);
+  fill();
   try {
     while (!options.signal?.aborted) {
-      const { rows } = await next;
-      const last = rows[rows.length - 1]?.global_position ?? head;
-      const more = rows.length === limit && last < head;
-      // The next page is read while this one is written out.
-      if (more) next = read(last);
-      let chunk = '';
-      let decoded = 0;
-      for (const row of rows) {
-        const stored = toStored(row);
-        if (row.data_json !== null) {
-          // The envelope as auditRecord writes it, with the data PostgreSQL wrote in its place.
-          const record = JSON.stringify(auditRecordWith(stored, 0));
-          chunk += `${record.slice(0, -DATA_PLACEHOLDER_TAIL)}${row.data_json}}\n`;
-          renderedInSql++;
-          continue;
+      const range = queue.shift();
+      if (!range) return { records, renderedInSql, complete: true };
+      const [page, ...left] = await range.rows;
+      const events = page?.events ?? 0;
+      const last = page?.last_position ?? range.to;
+      // A full page may have left the rest of its range unread: that comes next, before the others.
+      if (events === limit && last < range.to) queue.unshift(read(last, range.to));
+      const covered = Math.max(1, (events === limit ? last : range.to) - range.from);
+      span = Math.max(limit, Math.min(limit * 1024, Math.round((limit * covered) / Math.max(1, events))));
+      fill();
+      let chunk = page?.lines ?? '';
+      renderedInSql += events - left.length;
+      if (left.length > 0) {
+        // Node's records go in their places between PostgreSQL's lines.
+        const rendered = chunk.split('\n');
+        const lines: string[] = [];
+        let next = 0;
+        for (const [index, row] of left.entries()) {
+          if (index > 0 && index % DECODE_SLICE === 0) await yieldToEventLoop();
+          while (lines.length < (row.ordinal as number) - 1) lines.push(rendered[next++] as string);
+          lines.push(JSON.stringify(auditRecord(await log.decode(toStored(row.event as RawEvent)))));
         }
-        if (++decoded % DECODE_SLICE === 0) await yieldToEventLoop();
-        chunk += `${JSON.stringify(auditRecord(await log.decode(stored)))}\n`;
+        while (lines.length < events) lines.push(rendered[next++] as string);
+        chunk = `${lines.join('\n')}\n`;
       }
       if (chunk !== '' && !(await write(out, chunk, options.signal))) {
         return { records, renderedInSql, complete: false };
       }
-      records += rows.length;
+      records += events;
       options.onProgress?.(last, head);
-      if (!more) return { records, renderedInSql, complete: true };
     }
     return { records, renderedInSql, complete: false };
   } finally {
-    // An export abandoned midway (client gone) must not leave a failing read unobserved.
-    next.catch(() => {});
+    // An export abandoned midway (client gone) must not leave failing reads unobserved.
+    for (const range of queue) range.rows.catch(() => {});
   }
 }
 
 /**
- * One page of the tenant's events after `$n-1` up to the head `$n`, with the same filters as
- * `EventStore.readAll`: each row's data as PostgreSQL rendered it, or its stored data where Node
- * must render it.
+ * One page of the tenant's events after position `$n-1` up to `$n` (never past the head), with the
+ * same filters as `EventStore.readAll`: the lines PostgreSQL rendered, joined in position order, and
+ * the stored events it left to Node with their ordinal in the page.
  */
 function pageQuery(
-  dataExpression: string,
+  catalog: EventLog['catalog'],
   filter: ReturnType<typeof readOptions>,
   limit: number,
 ): { text: string; params: unknown[] } {
@@ -171,6 +211,7 @@ function pageQuery(
     return `$${params.length}`;
   };
   const where = [`tenant_id = ${bind(filter.tenantId)}`];
+  const line = sqlAuditLine(catalog, `${bind(JSON.stringify(filter.tenantId))}::text`);
   if (filter.types?.length) where.push(`event_type = any(${bind(filter.types)}::text[])`);
   if (filter.actorId !== undefined) where.push(`actor_id = ${bind(filter.actorId)}`);
   if (filter.stream !== undefined) where.push(`stream_name = ${bind(filter.stream)}`);
@@ -178,17 +219,27 @@ function pageQuery(
   if (filter.until !== undefined) where.push(`recorded_at < ${bind(filter.until)}`);
   where.push(`global_position > $${params.length + 1}::bigint`, `global_position <= $${params.length + 2}::bigint`);
   const text = `
-    select global_position, event_id, stream_name, stream_revision, tenant_id, event_type, event_version,
-           actor_type, actor_id, correlation_id, causation_id, recorded_ms, data_json,
-           case when data_json is null then data end as data
-    from (select *, (extract(epoch from recorded_at) * 1000)::float8 as recorded_ms, ${dataExpression} as data_json
-          from sigid_events where ${where.join(' and ')}
-          order by global_position limit ${Math.max(1, Math.floor(limit))}) as page
-    order by global_position`;
+    with page as materialized (
+      select *, row_number() over (order by global_position) as ordinal
+      from (select *, ${line} as line from sigid_events where ${where.join(' and ')}
+            order by global_position limit ${limit}) as rows
+    )
+    select count(*)::int as events, max(global_position) as last_position,
+           string_agg(line, '' order by global_position) as lines, null::bigint as ordinal, null::json as event
+    from page
+    union all
+    select null, null, null, ordinal,
+           json_build_object('global_position', global_position, 'event_id', event_id, 'stream_name', stream_name,
+             'stream_revision', stream_revision, 'tenant_id', tenant_id, 'event_type', event_type,
+             'event_version', event_version, 'data', data, 'actor_type', actor_type, 'actor_id', actor_id,
+             'correlation_id', correlation_id, 'causation_id', causation_id,
+             'recorded_ms', (extract(epoch from recorded_at) * 1000)::float8)
+    from page where line is null
+    order by ordinal nulls first`;
   return { text, params };
 }
 
-function toStored(row: PageRow): StoredEvent {
+function toStored(row: RawEvent): StoredEvent {
   return {
     id: row.event_id,
     type: row.event_type,

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { EventCatalog } from '../../events/catalog.ts';
 import type { EventDefinition } from '../../events/envelope.ts';
+import { TARGET_TYPES } from '../audit.ts';
 
 /**
  * The `data` of an audit record written as SQL over a `sigid_events` row, so that PostgreSQL renders
@@ -55,6 +56,31 @@ function compileCatalog(catalog: EventCatalog): SqlAuditData {
     branches.push(`when ${literal(type)} then (case when ${when} then ${data.render} end)`);
   }
   return { expression: types.length === 0 ? 'null::text' : `(case event_type ${branches.join(' ')} end)`, types };
+}
+
+/**
+ * The whole NDJSON line of a `sigid_events` row's audit record (newline included), or null where
+ * Node must render it: byte for byte `JSON.stringify(auditRecord(event))` for the decoded event.
+ * `tenantJson` is the SQL for the tenant id already written as JSON (the export's one tenant).
+ */
+export function sqlAuditLine(catalog: EventCatalog, tenantJson: string): string {
+  const target = `substr(stream_name, strpos(stream_name, '-') + 1)`;
+  const prefix = `split_part(${target}, '_', 1)`;
+  const targetTypes = Object.entries(TARGET_TYPES)
+    .map(([key, name]) => `when ${literal(key)} then ${literal(JSON.stringify(name))}`)
+    .join(' ');
+  // `||` keeps a null data (a row left to Node) null for the whole line.
+  return `('{"id":"' || event_id::text
+    || '","object":"audit_log_entry","position":' || global_position::text
+    || ',"time":"' || to_char(recorded_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+    || '","action":' || to_json(event_type)::text
+    || ',"actor":{"type":' || to_json(actor_type)::text || ',"id":' || to_json(actor_id)::text
+    || '},"target":{"type":' || (case ${prefix} ${targetTypes} else to_json(${prefix})::text end)
+    || ',"id":' || to_json(${target})::text
+    || '},"tenant_id":' || ${tenantJson}
+    || ',"correlation_id":' || to_json(correlation_id)::text
+    || ',"causation_id":' || coalesce(to_json(causation_id)::text, 'null')
+    || ',"data":' || ${sqlAuditData(catalog).expression} || E'}\\n')`;
 }
 
 /**
