@@ -129,7 +129,7 @@ async function exportAuditLogInSql(
 ): Promise<AuditExportResult> {
   const { log, db } = source;
   const head = await log.store.headPosition();
-  const limit = Math.max(1, Math.floor(options.pageSize ?? 2000));
+  const limit = Number.isSafeInteger(options.pageSize) ? Math.max(1, options.pageSize as number) : 2000;
   const { text, params } = pageQuery(log.catalog, readOptions(tenantId, filter), limit);
   const name = `sigid_audit_export_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
   const read = (from: number, to: number): Range => ({

@@ -37,7 +37,7 @@ export function sqlAuditData(catalog: EventCatalog): SqlAuditData {
 }
 
 /** The SQL for the `data` of one event type, or undefined when it must be rendered in Node. */
-export function sqlEventData(definition: EventDefinition): { render: string; check: string | undefined } | undefined {
+function sqlEventData(definition: EventDefinition): { render: string; check: string | undefined } | undefined {
   if ((definition.personal?.fields.length ?? 0) > 0) return undefined;
   const compiled = compile(definition.schema, { alias: 0 });
   if (!compiled) return undefined;
