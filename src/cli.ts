@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { once } from 'node:events';
 import { createWriteStream, existsSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
@@ -10,7 +9,7 @@ import { slugSchema } from '../events/tenant.ts';
 import { listTenants, type TenantRow } from '../read-models/tenants.ts';
 import { useCase } from '../services/context.ts';
 import { createTenant, resolveTenant, updateTenant } from '../services/tenants.ts';
-import { auditRecord, walkTenantEvents } from './audit.ts';
+import { exportAuditLog } from './audit-export/export.ts';
 import { loadConfig } from './config.ts';
 import { createOperatorKey, hasOperatorKeys } from './credentials.ts';
 import { connectPostgres, openEmbedded } from './db/database.ts';
@@ -270,22 +269,22 @@ audit
       const tenant = await resolveTenant(sigid, options.tenant);
       const out = options.out ? createWriteStream(options.out) : process.stdout;
       const bar = progressBar('export');
-      const head = await sigid.store.headPosition();
-      bar.start(head, 0);
-      let count = 0;
-      for await (const events of walkTenantEvents(sigid.log, tenant.tenant_id, {
-        since: options.since,
-        until: options.until,
-      })) {
-        const chunk = events.map((event) => JSON.stringify(auditRecord(event))).join('\n');
-        if (!out.write(`${chunk}\n`)) await once(out, 'drain');
-        count += events.length;
-        bar.update((events[events.length - 1]?.position ?? 0) as number);
-      }
-      bar.update(head);
+      bar.start(await sigid.store.headPosition(), 0);
+      const { records } = await exportAuditLog(
+        sigid,
+        tenant.tenant_id,
+        { since: options.since, until: options.until },
+        out,
+        {
+          onProgress: (position, head) => {
+            bar.setTotal(head);
+            bar.update(Math.min(position, head));
+          },
+        },
+      );
       bar.stop();
       if (out !== process.stdout) await new Promise<void>((resolve) => out.end(() => resolve()));
-      console.error(`${count} records`);
+      console.error(`${records} records`);
     });
   });
 
