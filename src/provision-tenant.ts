@@ -77,7 +77,8 @@ async function orphanedReservation(sigid: Sigid, slugStream: string): Promise<st
 }
 
 /**
- * Issues a tenant admin key: makes it, stores only its hash, then records `api_key.created`.
+ * Issues a tenant admin key: makes it, stores only its hash (inactive), then records `api_key.created`,
+ * which activates it.
  * Returns the key itself, which is shown once and kept nowhere.
  */
 export async function issueApiKey(
@@ -86,7 +87,7 @@ export async function issueApiKey(
   context: WriteContext,
 ): Promise<{ keyId: string; token: string; position: number | null }> {
   const key = mintKey('sk');
-  await storeApiKeySecret(sigid.db, context.tenantId, key.keyId, key.hash);
+  await storeApiKeySecret(sigid.secrets, context.tenantId, key.keyId, key.hash);
   const issued = await handleCommand(
     sigid.log,
     apiKeyDecider,

@@ -3,9 +3,9 @@ import { z } from 'zod';
 import { apiKeyDecider } from '../../commands/api-key.ts';
 import { type ApiKeyRow, findApiKey, listApiKeys } from '../../read-models/api-keys.ts';
 import { handleCommand } from '../command-handler.ts';
-import { deleteApiKeySecret } from '../credentials.ts';
 import { NotFoundError } from '../errors.ts';
 import { streamName } from '../event-store/port.ts';
+import { failpoint } from '../failpoints.ts';
 import { isId } from '../ids.ts';
 import { issueApiKey } from '../provision-tenant.ts';
 import type { Sigid } from '../sigid.ts';
@@ -64,7 +64,8 @@ export function apiKeysRouter(sigid: Sigid): Router {
       { type: 'revoke_api_key' },
       writeContext(request, response),
     );
-    await deleteApiKeySecret(sigid.db, tenantId, keyId);
+    // The hash is deleted by the `secrets` reactor; `api_keys` marks the key revoked before the answer.
+    failpoint('api-key.revoked');
     await consistent(sigid, request, outcome.position);
     response.status(204).end();
   });

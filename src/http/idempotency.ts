@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { open, seal } from '../crypto/aead.ts';
 import { ConflictError, UnprocessableError, ValidationError } from '../errors.ts';
 import type { Sigid } from '../sigid.ts';
 import { principalOf } from './auth.ts';
 
 /**
- * `Idempotency-Key` on POST: the first successful answer is kept (sealed with the master key, since it
- * can hold a key shown once) and returned again for every retry with the same key and the same body.
+ * `Idempotency-Key` on POST: the first successful answer is kept (sealed through the sealed-secrets store, kind
+ * `idempotency`, since it can hold a key shown once) and returned again for every retry with the same key and the same body.
  * The same key with another body is a 422; a retry while the first is still running is a 409. An
  * error answer is not kept, so a corrected or later retry runs.
  */
@@ -21,7 +20,6 @@ export function idempotency(sigid: Sigid): RequestHandler {
     const requestHash = createHash('sha256')
       .update(JSON.stringify(request.body ?? null))
       .digest('hex');
-    const context = `sigid:idempotency:${scope}:${key}`;
     const ttl = `${sigid.config.idempotencyTtlHours} hours`;
     await sigid.db.query(
       `delete from idempotency_keys where scope = $1 and key = $2 and created_at < now() - $3::interval`,
@@ -37,10 +35,11 @@ export function idempotency(sigid: Sigid): RequestHandler {
         request_hash: string;
         status_code: number | null;
         response: Uint8Array | null;
-      }>('select request_hash, status_code, response from idempotency_keys where scope = $1 and key = $2', [
-        scope,
-        key,
-      ]);
+        response_key_id: string | null;
+      }>(
+        'select request_hash, status_code, response, response_key_id from idempotency_keys where scope = $1 and key = $2',
+        [scope, key],
+      );
       const row = rows[0];
       if (!row) throw new ConflictError('request_in_progress', 'A request with this Idempotency-Key is being handled.');
       if (row.request_hash !== requestHash) {
@@ -56,20 +55,20 @@ export function idempotency(sigid: Sigid): RequestHandler {
       response
         .status(row.status_code)
         .type('application/json')
-        .send(open(sigid.masterKey, row.response, context));
+        .send(sigid.secrets.open('idempotency', scope, key, row.response_key_id, row.response));
       return;
     }
     const json = response.json.bind(response);
     response.json = (body: unknown) => {
       const status = response.statusCode;
       const text = JSON.stringify(body);
-      const settle =
-        status < 400
-          ? sigid.db.query(
-              'update idempotency_keys set status_code = $3, response = $4 where scope = $1 and key = $2',
-              [scope, key, status, seal(sigid.masterKey, Buffer.from(text), context)],
-            )
-          : sigid.db.query('delete from idempotency_keys where scope = $1 and key = $2', [scope, key]);
+      const sealed = status < 400 ? sigid.secrets.seal('idempotency', scope, key, Buffer.from(text)) : undefined;
+      const settle = sealed
+        ? sigid.db.query(
+            'update idempotency_keys set status_code = $3, response = $4, response_key_id = $5 where scope = $1 and key = $2',
+            [scope, key, status, sealed.sealed, sealed.keyId],
+          )
+        : sigid.db.query('delete from idempotency_keys where scope = $1 and key = $2', [scope, key]);
       settle.then(
         () => json(body),
         (error: unknown) => {

@@ -17,10 +17,11 @@ import { findWebhookMessage, listWebhookMessages, type WebhookMessageRow } from 
 import { handleCommand } from '../command-handler.ts';
 import { NotFoundError, UnprocessableError, ValidationError } from '../errors.ts';
 import { streamName } from '../event-store/port.ts';
+import { failpoint } from '../failpoints.ts';
 import { isId, newId } from '../ids.ts';
 import type { Sigid } from '../sigid.ts';
 import { enqueueRedelivery, enqueueReplay } from '../webhooks/queue.ts';
-import { deleteWebhookSecrets, expireOtherSecrets, storeWebhookSecret } from '../webhooks/secrets.ts';
+import { storeWebhookSecret } from '../webhooks/secrets.ts';
 import { generateSecret } from '../webhooks/signature.ts';
 import { checkWebhookUrl, WebhookUrlRefused } from '../webhooks/ssrf.ts';
 import { tenantOf, writeContext } from './auth.ts';
@@ -205,7 +206,7 @@ export function webhooksRouter(sigid: Sigid): Router {
     const endpointId = newId('whk');
     const secret = generateSecret();
     const id = secretId();
-    await storeWebhookSecret(sigid.db, sigid.masterKey, { tenantId, endpointId, secretId: id, secret });
+    await storeWebhookSecret(sigid.secrets, { tenantId, endpointId, secretId: id, secret });
     await command(request, response, endpointId, {
       type: 'create_endpoint',
       endpoint_id: endpointId,
@@ -275,8 +276,16 @@ export function webhooksRouter(sigid: Sigid): Router {
   router.delete('/:id', async (request, response) => {
     const ifMatch = ifMatchRevision(request);
     const row = await loadEndpoint(response, request.params.id);
-    await command(request, response, row.endpoint_id, { type: 'delete_endpoint' }, ifMatch);
-    await deleteWebhookSecrets(sigid.db, row.tenant_id, row.endpoint_id);
+    const outcome = await handleCommand(
+      sigid.log,
+      webhookDecider,
+      streamName(row.tenant_id, row.endpoint_id),
+      { type: 'delete_endpoint' },
+      { ...writeContext(request, response), ifMatch },
+    );
+    // The `secrets` reactor deletes the endpoint's secrets, in its checkpoint's transaction.
+    failpoint('webhook.endpoint.deleted');
+    await consistent(sigid, request, outcome.position);
     response.status(204).end();
   });
 
@@ -290,7 +299,7 @@ export function webhooksRouter(sigid: Sigid): Router {
     const previousExpiresAt = new Date(Date.now() + overlapMs);
     const secret = generateSecret();
     const id = secretId();
-    await storeWebhookSecret(sigid.db, sigid.masterKey, {
+    await storeWebhookSecret(sigid.secrets, {
       tenantId: row.tenant_id,
       endpointId: row.endpoint_id,
       secretId: id,
@@ -301,7 +310,6 @@ export function webhooksRouter(sigid: Sigid): Router {
       secret_id: id,
       previous_secret_expires_at: previousExpiresAt.toISOString(),
     });
-    await expireOtherSecrets(sigid.db, row.tenant_id, row.endpoint_id, id, previousExpiresAt);
     response.json({
       object: 'webhook_secret',
       endpoint_id: row.endpoint_id,
