@@ -65,7 +65,9 @@ export async function rotateMasterKey(
           eb(eb.refTuple('tenant_id', 'kind', 'id'), '>', eb.tuple(...(after as [string, string, string]))),
         ),
       )
-      .orderBy(['tenant_id', 'kind', 'id'])
+      .orderBy('tenant_id')
+      .orderBy('kind')
+      .orderBy('id')
       .limit(batchSize)
       .execute();
     await db.transaction().execute(async (trx) => {
@@ -102,7 +104,8 @@ export async function rotateMasterKey(
           eb(eb.refTuple('tenant_id', 'subject_id'), '>', eb.tuple(...(afterSubject as [string, string]))),
         ),
       )
-      .orderBy(['tenant_id', 'subject_id'])
+      .orderBy('tenant_id')
+      .orderBy('subject_id')
       .limit(batchSize)
       .execute();
     await db.transaction().execute(async (trx) => {
@@ -137,7 +140,8 @@ export async function rotateMasterKey(
       .$if(afterAnswer !== undefined, (query) =>
         query.where((eb) => eb(eb.refTuple('scope', 'key'), '>', eb.tuple(...(afterAnswer as [string, string])))),
       )
-      .orderBy(['scope', 'key'])
+      .orderBy('scope')
+      .orderBy('key')
       .limit(batchSize)
       .execute();
     await db.transaction().execute(async (trx) => {
