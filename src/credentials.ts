@@ -1,4 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { CompiledQuery, InferResult, Kysely } from 'kysely';
+import type { ReadModels } from '../read-models/database.ts';
 import type { Queryable } from './db/database.ts';
 import { newId } from './ids.ts';
 import { SealedValueUnreadable } from './secrets/keyring.ts';
@@ -61,31 +63,59 @@ export async function deleteApiKeySecret(secrets: SealedSecrets, tenantId: strin
   await deleteSecret(secrets.db, tenantId, 'api-key', keyId);
 }
 
-/**
- * The tenant a tenant admin key belongs to, or null when the key is unknown, wrong, not yet
- * recorded, or revoked: its hash must be active in the store and its `api_keys` row must exist and
- * not be revoked, so the event log, not a separate delete, decides. One query.
- */
-export async function verifyApiKey(secrets: SealedSecrets, parsed: ParsedKey): Promise<string | null> {
-  if (parsed.kind !== 'sk') return null;
-  const row = await secrets.db
+/** Stands for the key id while kysely compiles the check once; replaced by the real one per call. */
+const KEY_ID_PARAMETER = '\u0000key_id';
+
+/** The check's one query: the active hash of this key, if its `api_keys` row exists and is not revoked. */
+const activeKeyQuery = (db: Kysely<ReadModels>) =>
+  db
     .selectFrom('sealed_secrets as s')
     .innerJoin('api_keys as k', (join) => join.onRef('k.tenant_id', '=', 's.tenant_id').onRef('k.key_id', '=', 's.id'))
     .select(['s.tenant_id', 's.kind', 's.id', 's.key_id', 's.sealed'])
     .where('s.kind', '=', 'api-key')
-    .where('s.id', '=', parsed.keyId)
+    .where('s.id', '=', KEY_ID_PARAMETER)
     .where('s.activated_at', 'is not', null)
-    .where('k.revoked_at', 'is', null)
-    .executeTakeFirst();
+    .where('k.revoked_at', 'is', null);
+
+let activeKeySql: CompiledQuery | undefined;
+/** Per store (so per keyring): opened hashes by key id, valid while the sealed bytes stay the same. Bounded. */
+const openedBy = new WeakMap<SealedSecrets, Map<string, { sealed: Buffer; hash: Buffer }>>();
+const OPENED_LIMIT = 10_000;
+
+/**
+ * The tenant a tenant admin key belongs to, or null when the key is unknown, wrong, not yet
+ * recorded, or revoked: its hash must be active in the store and its `api_keys` row must exist and
+ * not be revoked, so the event log, not a separate delete, decides. One prepared query per request;
+ * a hash once opened is kept in memory (a hash, never a key) while its sealed bytes stay the same.
+ */
+export async function verifyApiKey(secrets: SealedSecrets, parsed: ParsedKey): Promise<string | null> {
+  if (parsed.kind !== 'sk') return null;
+  activeKeySql ??= activeKeyQuery(secrets.db).compile();
+  const { rows } = await secrets.database.query<InferResult<ReturnType<typeof activeKeyQuery>>[number]>(
+    activeKeySql.sql,
+    activeKeySql.parameters.map((value) => (value === KEY_ID_PARAMETER ? parsed.keyId : value)),
+    'sigid_verify_api_key',
+  );
+  const row = rows[0];
   if (!row) return null;
-  let stored: Buffer;
-  try {
-    stored = secrets.openRow(row);
-  } catch (error) {
-    if (error instanceof SealedValueUnreadable) return null;
-    throw error;
+  const sealed = Buffer.from(row.sealed);
+  let opened = openedBy.get(secrets);
+  if (!opened) {
+    opened = new Map();
+    openedBy.set(secrets, opened);
   }
-  return sameHash(stored, parsed.secret) ? row.tenant_id : null;
+  let stored = opened.get(row.id);
+  if (!stored?.sealed.equals(sealed)) {
+    try {
+      stored = { sealed, hash: secrets.openRow(row) };
+    } catch (error) {
+      if (error instanceof SealedValueUnreadable) return null;
+      throw error;
+    }
+    if (opened.size >= OPENED_LIMIT) opened.delete(opened.keys().next().value as string);
+    opened.set(row.id, stored);
+  }
+  return sameHash(stored.hash, parsed.secret) ? row.tenant_id : null;
 }
 
 export async function createOperatorKey(db: Queryable): Promise<{ keyId: string; token: string }> {

@@ -72,7 +72,7 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
     if (options.migrate !== false) await migrateToLatest(db);
     const keyring = resolveMasterKeys(config);
     const masterKey = keyring.current.key;
-    const secrets = new SealedSecrets(db.kysely<ReadModels>(), keyring);
+    const secrets = new SealedSecrets(db, keyring);
     await secrets.sealMigrated();
     const store = config.eventStoreUrl
       ? await (await import('./event-store/esdb.ts')).connectEventStoreDb(config.eventStoreUrl)

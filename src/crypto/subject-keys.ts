@@ -77,7 +77,7 @@ export class SubjectKeys {
 
 /** Subject keys on `db` under one master key, outside a whole Sigid (tools, tests, benches). */
 export function subjectKeysFor(db: Database, masterKey: Uint8Array = randomBytes(32)): SubjectKeys {
-  return new SubjectKeys(new SealedSecrets(db.kysely<ReadModels>(), new MasterKeyRing(masterKey)));
+  return new SubjectKeys(new SealedSecrets(db, new MasterKeyRing(masterKey)));
 }
 
 const cacheKey = (tenantId: string, subjectId: string) => `${tenantId}\u0000${subjectId}`;

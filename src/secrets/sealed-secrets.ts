@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { ReadModels } from '../../read-models/database.ts';
 import type { SealedSecretRow } from '../../read-models/sealed-secrets.ts';
+import type { Database, Queryable } from '../db/database.ts';
 import type { MasterKeyRing } from './keyring.ts';
 
 /**
@@ -39,10 +40,13 @@ export interface PutOptions {
  */
 export class SealedSecrets {
   readonly db: Kysely<ReadModels>;
+  /** The same database, for statements on hot paths that kysely built once and PostgreSQL prepares. */
+  readonly database: Queryable;
   readonly keyring: MasterKeyRing;
 
-  constructor(db: Kysely<ReadModels>, keyring: MasterKeyRing) {
-    this.db = db;
+  constructor(database: Database, keyring: MasterKeyRing) {
+    this.db = database.kysely<ReadModels>();
+    this.database = database;
     this.keyring = keyring;
   }
 
