@@ -70,6 +70,26 @@ describe.each(backends)('secrets driven by their events (%s)', (backend) => {
     expect(await signingKeys(t.sigid.secrets, tenant.tenantId, created.body.id)).toHaveLength(1);
   });
 
+  it('deletes every secret of a deleted tenant', async () => {
+    const tenant = await t.createTenant('Deleted with its secrets');
+    await t.http
+      .post('/api/v1/webhooks')
+      .set('Authorization', `Bearer ${tenant.key}`)
+      .send({ url: 'http://127.0.0.1:9/hooks', event_types: ['tenant.*'] })
+      .expect(201);
+    await t.issueKeys(tenant.key, 1);
+    const kinds = () =>
+      t.sigid.readModels
+        .selectFrom('sealed_secrets')
+        .select('kind')
+        .where('tenant_id', '=', tenant.tenantId)
+        .orderBy('kind')
+        .execute();
+    expect((await kinds()).map((row) => row.kind)).toEqual(['api-key', 'api-key', 'webhook-secret']);
+    await t.http.delete(`/api/v1/tenants/${tenant.tenantId}`).set('Authorization', t.operator).expect(204);
+    expect(await kinds()).toEqual([]);
+  });
+
   it('never signs with a secret whose event did not land', async () => {
     const tenant = await t.createTenant('Orphan secret');
     const created = await t.http
