@@ -83,8 +83,7 @@ describe('webhook endpoints API', () => {
       .where('kind', '=', 'webhook-secret')
       .execute();
     expect(sealed.length).toBeGreaterThan(0);
-    for (const row of sealed)
-      expect(Buffer.from(row.sealed).toString('latin1')).not.toContain(secret.slice(6, 30));
+    for (const row of sealed) expect(Buffer.from(row.sealed).toString('latin1')).not.toContain(secret.slice(6, 30));
   });
 
   it('updates with If-Match, refuses a stale ETag, and audits the change with the previous values', async () => {
