@@ -72,5 +72,6 @@ describe('sigid master-key rotate, embedded', () => {
     } finally {
       await server.kill();
     }
-  });
+    // Four cold PGlite starts, each several seconds on a busy machine.
+  }, 180_000);
 });

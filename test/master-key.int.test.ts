@@ -22,6 +22,9 @@ import { createPostgresDatabase, postgresReachable } from './support/databases.t
 import { OPERATOR_KEY } from './support/sigid.ts';
 
 /**
+ * (Several SigID processes open each database in turn; on PGlite each open is a few seconds, more
+ * under a full parallel run, hence the longer test timeouts.)
+ *
  * The sealed-secrets store across its migration and across a master-key rotation, on both
  * backends, judged by what a user notices: old keys still authenticate, secrets still sign, personal
  * data still reads, stored answers still replay; and after a rotation the old key opens nothing.
@@ -141,7 +144,7 @@ describe.each(backends)('sealed secrets (%s)', (backend) => {
     } finally {
       await sigid.close();
     }
-  });
+  }, 180_000);
 
   it('rotates the master key: everything re-wrapped, resumably; the new key reads it all, the old one nothing', async () => {
     const target = await newTarget(backend);
@@ -173,11 +176,10 @@ describe.each(backends)('sealed secrets (%s)', (backend) => {
     const dataKey = await sigid.subjectKeys.keyFor(tenantId, 'usr_rotating');
     await sigid.close();
 
-    /** What a user would notice of each kind of sealed value, read by a process with these keys. */
-    async function readEverything(current: Buffer, previous: Buffer[] = []) {
-      const reader = await openSigid(target, current, previous);
+    /** What a user would notice of each kind of sealed value, read by `reader`. */
+    async function readEverything(reader: Sigid) {
       const client = supertest(createApp(reader));
-      try {
+      {
         const authenticated = (await client.get('/api/v1/api-keys').set('Authorization', tenantKey)).status;
         const signing = await signingKeys(reader.secrets, tenantId, endpoint.body.id).then(
           (keys) => keys.map((key) => key.export().toString('base64')),
@@ -190,6 +192,13 @@ describe.each(backends)('sealed secrets (%s)', (backend) => {
           .set('Idempotency-Key', 'rotate-me')
           .send({ name: 'made once' });
         return { authenticated, signing, subjectKey, replayed };
+      }
+    }
+    /** The same, by a process of its own with these keys. */
+    async function readEverythingWith(current: Buffer, previous: Buffer[] = []) {
+      const reader = await openSigid(target, current, previous);
+      try {
+        return await readEverything(reader);
       } finally {
         await reader.close();
       }
@@ -203,11 +212,10 @@ describe.each(backends)('sealed secrets (%s)', (backend) => {
       expect(read.replayed.body).toEqual(answer.body);
     };
 
-    // Switched, not yet re-wrapped: a process with both keys reads both.
-    expectReadable(await readEverything(newKey, [oldKey]));
-
     sigid = await openSigid(target, newKey, [oldKey]);
     try {
+      // Switched, not yet re-wrapped: a process with both keys reads both.
+      expectReadable(await readEverything(sigid));
       // A rotation that dies after its first batch, then runs again and finishes.
       await expect(
         rotateMasterKey(sigid.secrets, {
@@ -230,12 +238,12 @@ describe.each(backends)('sealed secrets (%s)', (backend) => {
       await sigid.close();
     }
 
-    expectReadable(await readEverything(newKey));
-    const stale = await readEverything(oldKey);
+    expectReadable(await readEverythingWith(newKey));
+    const stale = await readEverythingWith(oldKey);
     expect(stale.authenticated).toBe(401);
     expect(stale.signing).toBeInstanceOf(SealedValueUnreadable);
     expect(stale.subjectKey).toBeInstanceOf(SealedValueUnreadable);
     expect(stale.replayed.status).toBeGreaterThanOrEqual(400);
     expect(JSON.stringify(stale.replayed.body)).not.toContain('sigid_sk_');
-  });
+  }, 180_000);
 });
