@@ -73,7 +73,8 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
     const keyring = resolveMasterKeys(config);
     const masterKey = keyring.current.key;
     const secrets = new SealedSecrets(db, keyring);
-    await secrets.sealMigrated();
+    // API key hashes a migration moved in bare are sealed once, here (a no-op afterwards).
+    if (options.migrate !== false) await secrets.sealMigrated();
     const store = config.eventStoreUrl
       ? await (await import('./event-store/esdb.ts')).connectEventStoreDb(config.eventStoreUrl)
       : await new PostgresEventStore(db).start();

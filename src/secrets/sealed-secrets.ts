@@ -168,17 +168,6 @@ export async function activateSecret(
     .execute();
 }
 
-/** Makes a secret expire at `at` (sooner, if it already expires sooner). */
-export async function expireSecret(db: Kysely<ReadModels>, tenantId: string, kind: SecretKind, id: string, at: Date) {
-  await db
-    .updateTable('sealed_secrets')
-    .set((eb) => ({ expires_at: eb.fn('least', [eb.fn.coalesce('expires_at', eb.val(at)), eb.val(at)]) }))
-    .where('tenant_id', '=', tenantId)
-    .where('kind', '=', kind)
-    .where('id', '=', id)
-    .execute();
-}
-
 /**
  * Makes every secret of `ownerId` that was activated before global `position` expire at `at`
  * (sooner, if it already expires sooner): a rotation retires the secrets in use before it, and
@@ -203,6 +192,7 @@ export async function expireOwnedBefore(
     .execute();
 }
 
+/** Deletes one secret (a revoked API key's hash). */
 export async function deleteSecret(db: Kysely<ReadModels>, tenantId: string, kind: SecretKind, id: string) {
   await db
     .deleteFrom('sealed_secrets')
