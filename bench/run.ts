@@ -14,6 +14,7 @@ const benches = [
   'webhook-signing.bench.ts',
   'webhook-dispatch.bench.ts',
   'webhook-latency.bench.ts',
+  'api-key-check.bench.ts',
 ];
 const only = process.argv.slice(2);
 const selected = benches.filter((file) => only.length === 0 || only.some((word) => file.includes(word)));

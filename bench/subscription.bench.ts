@@ -13,13 +13,12 @@
  * Scale: BENCH_EVENTS (default 1,000,000), BENCH_PROJECTION_EVENTS, BENCH_STREAMS, BENCH_TENANTS,
  * BENCH_PAGE_SIZE, BENCH_RUNS.
  */
-import { randomBytes } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { EventCatalog } from '../events/catalog.ts';
 import type { Projection } from '../projections/projection.ts';
 import type { ReadModels } from '../read-models/database.ts';
-import { SubjectKeys } from '../src/crypto/subject-keys.ts';
+import { subjectKeysFor } from '../src/crypto/subject-keys.ts';
 import { connectPostgres } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { EventLog } from '../src/event-log.ts';
@@ -173,7 +172,7 @@ main(async () => {
 
   const runnerDb = connectPostgres(url, { max: 4 });
   const runnerStore = new PostgresEventStore(runnerDb);
-  const log = new EventLog(runnerStore, new EventCatalog([benchRecorded]), new SubjectKeys(runnerDb, randomBytes(32)));
+  const log = new EventLog(runnerStore, new EventCatalog([benchRecorded]), subjectKeysFor(runnerDb));
   const runner = new ProjectionRunner(runnerDb, log, [streamHeads, noop]);
   /** `ProjectionRunner.catchUp` (the CLI's rebuild path) from zero, stopped once PROJECTION_EVENTS are applied. */
   const projectionContender = (label: string, target: Projection) => ({

@@ -20,7 +20,6 @@ import { streamName } from '../src/event-store/port.ts';
 import { newId } from '../src/ids.ts';
 import { WebhookDispatcher } from '../src/webhooks/dispatcher.ts';
 import { WebhookFanout } from '../src/webhooks/fanout.ts';
-import { storeWebhookSecret } from '../src/webhooks/secrets.ts';
 import { WebhookSender } from '../src/webhooks/sender.ts';
 import { generateSecret, secretKey, signedHeaders } from '../src/webhooks/signature.ts';
 import { parseAllowlist } from '../src/webhooks/ssrf.ts';
@@ -86,7 +85,11 @@ main(async () => {
   for (let index = 0; index < ENDPOINTS; index++) {
     const endpointId = newId('whk');
     const secretId = `whsec_bench_${index}`;
-    await storeWebhookSecret(sigid.db, sigid.masterKey, { tenantId, endpointId, secretId, secret: generateSecret() });
+    // Active at once: this bench runs no projections to see the endpoint's creating event.
+    await sigid.secrets.put(tenantId, 'webhook-secret', secretId, Buffer.from(generateSecret()), {
+      ownerId: endpointId,
+      active: true,
+    });
     await handleCommand(
       sigid.log,
       webhookEndpointAggregate,
@@ -147,7 +150,7 @@ main(async () => {
         const dispatcher = new WebhookDispatcher(sigid.db, sigid.log, {
           sender,
           schedule: sigid.config.webhooks.retrySchedule,
-          masterKey: sigid.masterKey,
+          secrets: sigid.secrets,
           disableAfterMs: 3_600_000,
           pollMs: sigid.config.webhooks.pollMs,
           maxConcurrentEndpoints: ENDPOINTS,

@@ -65,12 +65,7 @@ main(async () => {
   const tenantId = newId('ten');
   const context = { tenantId, actor: { type: 'system' as const, id: 'bench' }, correlationId: 'bench' };
   const endpointId = newId('whk');
-  await storeWebhookSecret(sigid.db, sigid.masterKey, {
-    tenantId,
-    endpointId,
-    secretId: 'whsec_bench',
-    secret: generateSecret(),
-  });
+  await storeWebhookSecret(sigid.secrets, { tenantId, endpointId, secretId: 'whsec_bench', secret: generateSecret() });
   await handleCommand(
     sigid.log,
     webhookEndpointAggregate,

@@ -1,5 +1,8 @@
 import type { ApiKeysTable } from './api-keys.ts';
+import type { IdempotencyKeysTable } from './idempotency-keys.ts';
 import type { ProjectionCheckpointsTable, ProjectionFailuresTable } from './projection-checkpoints.ts';
+import type { SealedSecretsTable } from './sealed-secrets.ts';
+import type { SubjectKeysTable } from './subject-keys.ts';
 import type { TenantsTable } from './tenants.ts';
 import type { WebhookAttemptsTable } from './webhook-attempts.ts';
 import type { WebhookEndpointsTable } from './webhook-endpoints.ts';
@@ -15,4 +18,7 @@ export interface ReadModels {
   webhook_messages: WebhookMessagesTable;
   webhook_attempts: WebhookAttemptsTable;
   webhook_subscriptions: WebhookSubscriptionsTable;
+  sealed_secrets: SealedSecretsTable;
+  subject_keys: SubjectKeysTable;
+  idempotency_keys: IdempotencyKeysTable;
 }

@@ -1,6 +1,6 @@
 import { apiKeyAggregate } from '../commands/api-key.ts';
 import { handleCommand } from '../src/command-handler.ts';
-import { deleteApiKeySecret, mintKey, storeApiKeySecret } from '../src/credentials.ts';
+import { mintKey, storeApiKeySecret } from '../src/credentials.ts';
 import { failpoint } from '../src/failpoints.ts';
 import type { Sigid } from '../src/sigid.ts';
 import type { UseCase, Written } from './context.ts';
@@ -16,7 +16,7 @@ export async function issueApiKey(
   context: UseCase,
 ): Promise<{ keyId: string; token: string; written: Written }> {
   const key = mintKey('sk', context.random);
-  await storeApiKeySecret(sigid.db, context.tenantId, key.keyId, key.hash);
+  await storeApiKeySecret(sigid.secrets, context.tenantId, key.keyId, key.hash);
   failpoint('api-key.issue:after-secret');
   const issued = await handleCommand(
     sigid.log,
@@ -28,9 +28,13 @@ export async function issueApiKey(
   return { keyId: key.keyId, token: key.token, written: issued };
 }
 
-/** Revokes a tenant admin key: refused from the moment `api_key.revoked` is in the log. */
+/**
+ * Revokes a tenant admin key: one append. The key is refused from the moment `api_keys` shows it
+ * revoked (before this answers: read your writes), and the `secrets` reactor deletes its hash — so a
+ * crash right after the append still leaves the key refused, and the hash deleted on restart.
+ */
 export async function revokeApiKey(sigid: Sigid, keyId: string, context: UseCase): Promise<Written> {
   const outcome = await handleCommand(sigid.log, apiKeyAggregate, keyId, { type: 'revoke_api_key' }, context);
-  await deleteApiKeySecret(sigid.db, context.tenantId, keyId);
+  failpoint('api-key.revoked');
   return outcome;
 }

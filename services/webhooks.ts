@@ -5,7 +5,7 @@ import { UnprocessableError, ValidationError } from '../src/errors.ts';
 import { failpoint } from '../src/failpoints.ts';
 import type { Sigid } from '../src/sigid.ts';
 import { enqueueRedelivery, enqueueReplay } from '../src/webhooks/queue.ts';
-import { deleteWebhookSecrets, expireOtherSecrets, storeWebhookSecret } from '../src/webhooks/secrets.ts';
+import { storeWebhookSecret } from '../src/webhooks/secrets.ts';
 import { generateSecret } from '../src/webhooks/signature.ts';
 import { checkWebhookUrl, WebhookUrlRefused } from '../src/webhooks/ssrf.ts';
 import type { UseCase, Written } from './context.ts';
@@ -41,7 +41,7 @@ export async function createWebhookEndpoint(
   await checkUrl(sigid, input.url);
   const endpointId = context.random.id('whk');
   const { secretId, secret } = newSecret(context);
-  await storeWebhookSecret(sigid.db, sigid.masterKey, { tenantId: context.tenantId, endpointId, secretId, secret });
+  await storeWebhookSecret(sigid.secrets, { tenantId: context.tenantId, endpointId, secretId, secret });
   failpoint('webhook.create:after-secret');
   const written = await handleCommand(
     sigid.log,
@@ -94,7 +94,10 @@ export async function enableWebhookEndpoint(sigid: Sigid, endpointId: string, co
   return written;
 }
 
-/** Deletes an endpoint for good, with its signing secrets. */
+/**
+ * Deletes an endpoint for good: one append. Its signing secrets are deleted by the `secrets` reactor
+ * from that event (in its checkpoint's transaction), so a crash right after the append loses nothing.
+ */
 export async function deleteWebhookEndpoint(sigid: Sigid, endpointId: string, context: Change): Promise<Written> {
   const written = await handleCommand(
     sigid.log,
@@ -103,13 +106,15 @@ export async function deleteWebhookEndpoint(sigid: Sigid, endpointId: string, co
     { type: 'delete_endpoint' },
     context,
   );
-  await deleteWebhookSecrets(sigid.db, context.tenantId, endpointId);
+  failpoint('webhook.endpoint.deleted');
   return written;
 }
 
 /**
  * Replaces an endpoint's signing secret; the previous one keeps signing for `overlapMs`
- * (default SIGID_WEBHOOK_SECRET_OVERLAP). Returns the new secret, shown once.
+ * (default SIGID_WEBHOOK_SECRET_OVERLAP). Returns the new secret, shown once. The new secret is
+ * stored inactive; the `secrets` reactor activates it from `secret_rotated` and expires the older
+ * ones, decided by the event's order — so concurrent rotations each leave a working current secret.
  */
 export async function rotateWebhookSecret(
   sigid: Sigid,
@@ -119,7 +124,7 @@ export async function rotateWebhookSecret(
 ): Promise<{ secret: string; previousExpiresAt: Date; written: Written }> {
   const previousExpiresAt = new Date(Date.now() + (overlapMs ?? sigid.config.webhooks.secretOverlapMs));
   const { secretId, secret } = newSecret(context);
-  await storeWebhookSecret(sigid.db, sigid.masterKey, { tenantId: context.tenantId, endpointId, secretId, secret });
+  await storeWebhookSecret(sigid.secrets, { tenantId: context.tenantId, endpointId, secretId, secret });
   failpoint('webhook.rotate:after-secret');
   const written = await handleCommand(
     sigid.log,
@@ -128,7 +133,6 @@ export async function rotateWebhookSecret(
     { type: 'rotate_secret', secret_id: secretId, previous_secret_expires_at: previousExpiresAt.toISOString() },
     context,
   );
-  await expireOtherSecrets(sigid.db, context.tenantId, endpointId, secretId, previousExpiresAt);
   return { secret, previousExpiresAt, written };
 }
 

@@ -8,6 +8,12 @@ import { Command, InvalidArgumentError } from 'commander';
 import { slugSchema } from '../events/tenant.ts';
 import { listTenants, type TenantRow } from '../read-models/tenants.ts';
 import { useCase } from '../services/context.ts';
+import {
+  finishEmbeddedRotation,
+  rotateMasterKey,
+  sealedValuesByKey,
+  stageEmbeddedMasterKey,
+} from '../services/master-key.ts';
 import { createTenant, resolveTenant, updateTenant } from '../services/tenants.ts';
 import { exportAuditLog } from './audit-export/export.ts';
 import { loadConfig } from './config.ts';
@@ -18,7 +24,7 @@ import { ProblemError } from './errors.ts';
 import { createApp } from './http/app.ts';
 import { tenantJson } from './http/tenants.ts';
 import { newId } from './ids.ts';
-import { createLogger, createSigid, type Sigid } from './sigid.ts';
+import { createLogger, createSigid, embeddedMasterKeyPath, type Sigid } from './sigid.ts';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -285,6 +291,50 @@ audit
       bar.stop();
       if (out !== process.stdout) await new Promise<void>((resolve) => out.end(() => resolve()));
       console.error(`${records} records`);
+    });
+  });
+
+const masterKey = program.command('master-key').description('the master key that seals every secret and subject key');
+masterKey
+  .command('rotate')
+  .description(
+    're-wrap every sealed value under the current key (SIGID_MASTER_KEY), reading the old ones with SIGID_MASTER_KEY_PREVIOUS; embedded, make a new key first (stop the server). Resumable',
+  )
+  .option('--batch-size <n>', 'values per transaction', (value) => {
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError('a positive integer');
+    return parsed;
+  })
+  .action(async (options: { batchSize?: number }) => {
+    const config = loadConfig();
+    const embeddedKey = !config.masterKey && !config.databaseUrl && config.dataDir;
+    const keyPath = embeddedKey ? embeddedMasterKeyPath(config.dataDir as string) : undefined;
+    if (keyPath && existsSync(keyPath)) {
+      const staged = stageEmbeddedMasterKey(keyPath);
+      console.error(staged.made ? `made a new master key ${staged.keyId}` : `resuming the rotation to ${staged.keyId}`);
+    }
+    await withSigid(async (sigid) => {
+      const result = await rotateMasterKey(sigid.secrets, {
+        ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+        onProgress: (progress) => console.error(`${progress.table}: ${progress.rewrapped} re-wrapped`),
+      });
+      const left = (await sealedValuesByKey(sigid.readModels)).filter((row) => row.key_id !== result.keyId);
+      console.log(JSON.stringify({ key_id: result.keyId, rewrapped: result.rewrapped, left }, null, 2));
+      if (left.length > 0) {
+        console.error(
+          'some values are still under another key: configure that key in SIGID_MASTER_KEY_PREVIOUS and run this again',
+        );
+        process.exitCode = 1;
+      } else if (keyPath) finishEmbeddedRotation(keyPath);
+    });
+  });
+masterKey
+  .command('status')
+  .description('how many sealed values each table holds under each master key id')
+  .action(async () => {
+    await withSigid(async (sigid) => {
+      console.log(`current key: ${sigid.secrets.keyring.current.id}`);
+      console.table(await sealedValuesByKey(sigid.readModels));
     });
   });
 

@@ -14,6 +14,7 @@ const configSchema = z.object({
   SIGID_DATA_DIR: z.string().default('./data'),
   SIGID_OPERATOR_KEY: z.string().min(32, 'SIGID_OPERATOR_KEY must be at least 32 characters').optional(),
   SIGID_MASTER_KEY: z.string().optional(),
+  SIGID_MASTER_KEY_PREVIOUS: z.string().optional(),
   SIGID_BODY_LIMIT: z.string().default('100kb'),
   SIGID_READ_YOUR_WRITES_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   SIGID_READY_MAX_LAG: z.coerce.number().int().min(0).default(10_000),
@@ -34,6 +35,8 @@ export interface Config {
   dataDir: string | undefined;
   operatorKey: string | undefined;
   masterKey: string | undefined;
+  /** Keys still read but never sealed with (comma-separated base64), during a master-key rotation. */
+  previousMasterKeys: string[];
   bodyLimit: string;
   readYourWritesTimeoutMs: number;
   readyMaxLag: number;
@@ -65,6 +68,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: value.SIGID_DATA_DIR,
     operatorKey: value.SIGID_OPERATOR_KEY,
     masterKey: value.SIGID_MASTER_KEY,
+    previousMasterKeys: (value.SIGID_MASTER_KEY_PREVIOUS ?? '')
+      .split(',')
+      .map((key) => key.trim())
+      .filter(Boolean),
     bodyLimit: value.SIGID_BODY_LIMIT,
     readYourWritesTimeoutMs: value.SIGID_READ_YOUR_WRITES_TIMEOUT_MS,
     readyMaxLag: value.SIGID_READY_MAX_LAG,

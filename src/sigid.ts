@@ -16,6 +16,8 @@ import { EventLog } from './event-log.ts';
 import type { EventStore } from './event-store/port.ts';
 import { PostgresEventStore } from './event-store/postgres.ts';
 import { ProjectionRunner } from './projection-runner.ts';
+import { MasterKeyRing } from './secrets/keyring.ts';
+import { SealedSecrets } from './secrets/sealed-secrets.ts';
 import { WebhookWorker } from './webhooks/worker.ts';
 
 /** Everything a SigID process runs on, wired once: the HTTP app, the CLI and the tests all use it. */
@@ -28,8 +30,10 @@ export interface Sigid {
   store: EventStore;
   log: EventLog;
   subjectKeys: SubjectKeys;
+  /** The sealed-secrets store: API key hashes, webhook signing secrets, and every later kind of secret. */
+  secrets: SealedSecrets;
   projections: ProjectionRunner;
-  /** Wraps secrets kept at rest (stored idempotent responses, webhook signing secrets). Never logged. */
+  /** The current master key (`secrets.keyring.current`), for keys derived from it. Never logged. */
   masterKey: Buffer;
   /** Webhook delivery: fan-out off the event stream and the dispatcher (run when config.webhooks.worker). */
   webhooks: WebhookWorker;
@@ -62,18 +66,22 @@ export function createLogger(level: Config['logLevel']): Logger {
 export async function createSigid(config: Config, options: SigidOptions = {}): Promise<Sigid> {
   const logger = options.logger ?? createLogger(config.logLevel);
   // A missing or malformed master key must stop the process before it migrates someone's database.
-  if (config.databaseUrl) resolveMasterKey(config);
+  if (config.databaseUrl) resolveMasterKeys(config);
   const db = config.databaseUrl ? connectPostgres(config.databaseUrl) : await openEmbedded(config.dataDir);
   try {
     if (options.migrate !== false) await migrateToLatest(db);
-    const masterKey = resolveMasterKey(config);
+    const keyring = resolveMasterKeys(config);
+    const masterKey = keyring.current.key;
+    const secrets = new SealedSecrets(db, keyring);
+    // API key hashes a migration moved in bare are sealed once, here (a no-op afterwards).
+    if (options.migrate !== false) await secrets.sealMigrated();
     const store = config.eventStoreUrl
       ? await (await import('./event-store/esdb.ts')).connectEventStoreDb(config.eventStoreUrl)
       : await new PostgresEventStore(db).start();
-    const subjectKeys = new SubjectKeys(db, masterKey);
+    const subjectKeys = new SubjectKeys(secrets);
     const log = new EventLog(store, options.catalog ?? defaultCatalog, subjectKeys);
     const projections = new ProjectionRunner(db, log, options.projections ?? defaultProjections, { logger });
-    const webhooks = new WebhookWorker(db, log, config.webhooks, { masterKey, logger });
+    const webhooks = new WebhookWorker(db, log, config.webhooks, { secrets, logger });
     let started = false;
     return {
       config,
@@ -83,6 +91,7 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
       store,
       log,
       subjectKeys,
+      secrets,
       projections,
       masterKey,
       webhooks,
@@ -106,22 +115,30 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
 }
 
 /**
- * The key that wraps every subject key. Embedded, one is made on first start and kept (0600) in the
- * data dir; with an external database it must be configured, since losing it loses all personal data.
+ * The master keys: SIGID_MASTER_KEY seals, SIGID_MASTER_KEY_PREVIOUS is still read. Embedded, a key
+ * is made on first start and kept (0600) in the data dir as `master.key`, with `master.key.previous`
+ * while a rotation (`sigid master-key rotate`) is under way; with an external database the key must
+ * be configured, since losing it loses every secret and all personal data.
  */
-function resolveMasterKey(config: Config): Buffer {
-  if (config.masterKey) return parseMasterKey(config.masterKey);
+export function resolveMasterKeys(config: Config): MasterKeyRing {
+  const previous = config.previousMasterKeys.map((key) => parseMasterKey(key, 'SIGID_MASTER_KEY_PREVIOUS'));
+  if (config.masterKey) return new MasterKeyRing(parseMasterKey(config.masterKey), previous);
   if (config.databaseUrl) {
     throw new Error(
       'SIGID_MASTER_KEY is required with DATABASE_URL (32 random bytes, base64): `openssl rand -base64 32`',
     );
   }
-  if (!config.dataDir) return randomBytes(32);
-  const path = join(config.dataDir, 'master.key');
+  if (!config.dataDir) return new MasterKeyRing(randomBytes(32), previous);
+  const path = embeddedMasterKeyPath(config.dataDir);
   if (!existsSync(path)) {
     mkdirSync(config.dataDir, { recursive: true });
     writeFileSync(path, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
     chmodSync(path, 0o600);
   }
-  return parseMasterKey(readFileSync(path, 'utf8').trim());
+  const previousPath = `${path}.previous`;
+  if (existsSync(previousPath)) previous.push(parseMasterKey(readFileSync(previousPath, 'utf8').trim()));
+  return new MasterKeyRing(parseMasterKey(readFileSync(path, 'utf8').trim()), previous);
 }
+
+/** Where an embedded install keeps its master key. */
+export const embeddedMasterKeyPath = (dataDir: string) => join(dataDir, 'master.key');

@@ -1,9 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalog } from '../events/catalog.ts';
 import type { Projection } from '../projections/projection.ts';
-import { SubjectKeys } from '../src/crypto/subject-keys.ts';
+import { subjectKeysFor } from '../src/crypto/subject-keys.ts';
 import { connectPostgres, type Database } from '../src/db/database.ts';
 import { EventLog } from '../src/event-log.ts';
 import { PostgresEventStore } from '../src/event-store/postgres.ts';
@@ -46,7 +46,7 @@ describe.each(backends)('projection runner ($name)', (backend: Backend) => {
     ({ db, drop } = await backend.open());
     await db.query('create table test_counts (stream text primary key, count integer not null)');
     store = await new PostgresEventStore(db).start();
-    log = new EventLog(store, catalog, new SubjectKeys(db, randomBytes(32)));
+    log = new EventLog(store, catalog, subjectKeysFor(db));
   });
   afterAll(async () => {
     await store?.close();
@@ -117,7 +117,7 @@ describe.each(backends)('projection runner ($name)', (backend: Backend) => {
       const url = (await db.query<{ db: string }>('select current_database() as db')).rows[0]?.db as string;
       const otherDb = connectPostgres(`postgres://postgres@127.0.0.1:5432/${url}`);
       const otherStore = await new PostgresEventStore(otherDb).start();
-      const otherLog = new EventLog(otherStore, catalog, new SubjectKeys(otherDb, randomBytes(32)));
+      const otherLog = new EventLog(otherStore, catalog, subjectKeysFor(otherDb));
       const first = new ProjectionRunner(db, log, [countingProjection(2)], { pollMs: 20 });
       const second = new ProjectionRunner(otherDb, otherLog, [countingProjection(2)], { pollMs: 20 });
       try {

@@ -86,9 +86,13 @@ describe('webhook endpoints API', () => {
     expect(ids.rows[0]?.data.secret_id).toMatch(/^wss_[0-9a-z]{26}$/);
     const exported = await t.http.get('/api/v1/audit-logs/export').set('Authorization', auth()).expect(200);
     expect(exported.text).not.toContain('whsec_');
-    const sealed = await t.sigid.db.query<{ sealed: Uint8Array }>('select sealed from webhook_secrets');
-    for (const row of sealed.rows)
-      expect(Buffer.from(row.sealed).toString('latin1')).not.toContain(secret.slice(6, 30));
+    const sealed = await t.sigid.readModels
+      .selectFrom('sealed_secrets')
+      .select('sealed')
+      .where('kind', '=', 'webhook-secret')
+      .execute();
+    expect(sealed.length).toBeGreaterThan(0);
+    for (const row of sealed) expect(Buffer.from(row.sealed).toString('latin1')).not.toContain(secret.slice(6, 30));
   });
 
   it('updates with If-Match, refuses a stale ETag, and audits the change with the previous values', async () => {
@@ -127,8 +131,12 @@ describe('webhook endpoints API', () => {
     expect(enabled.body).toMatchObject({ status: 'enabled', disabled_reason: null });
     await t.http.delete(`/api/v1/webhooks/${body.id}`).set('Authorization', auth()).expect(204);
     await t.http.get(`/api/v1/webhooks/${body.id}`).set('Authorization', auth()).expect(404);
-    const { rows } = await t.sigid.db.query('select 1 from webhook_secrets where endpoint_id = $1', [body.id]);
-    expect(rows).toHaveLength(0);
+    const secrets = await t.sigid.readModels
+      .selectFrom('sealed_secrets')
+      .select('id')
+      .where('owner_id', '=', body.id)
+      .execute();
+    expect(secrets).toHaveLength(0);
     const actions = (await auditActions())
       .filter((record) => record.target.id === body.id)
       .map((record) => record.action)

@@ -21,8 +21,8 @@ export function open(key: Uint8Array, sealed: Uint8Array, context: string): Buff
   return Buffer.concat([decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)), decipher.final()]);
 }
 
-export function parseMasterKey(encoded: string): Buffer {
+export function parseMasterKey(encoded: string, setting = 'SIGID_MASTER_KEY'): Buffer {
   const key = Buffer.from(encoded, 'base64');
-  if (key.length !== 32) throw new Error('SIGID_MASTER_KEY must be 32 bytes, base64-encoded');
+  if (key.length !== 32) throw new Error(`${setting} must be 32 bytes, base64-encoded`);
   return key;
 }

@@ -1,35 +1,39 @@
 import { randomBytes } from 'node:crypto';
-import type { Queryable } from '../db/database.ts';
-import { open, seal } from './aead.ts';
+import type { Kysely } from 'kysely';
+import type { ReadModels } from '../../read-models/database.ts';
+import type { Database } from '../db/database.ts';
+import { MasterKeyRing } from '../secrets/keyring.ts';
+import { SealedSecrets } from '../secrets/sealed-secrets.ts';
 
 const CACHE_LIMIT = 10_000;
 
 /**
- * One data key per data subject, stored wrapped by the master key. Destroying a subject's key is
- * crypto-shredding: every personal field ever written about them becomes unreadable, in every copy
- * of the stream, while the events themselves stay whole and in order.
+ * One data key per data subject, stored wrapped by the master key (through the sealed-secrets
+ * store's keyring, kind `subject-key`, with the id of the key that wrapped it). Destroying a
+ * subject's key is crypto-shredding: every personal field ever written about them becomes
+ * unreadable, in every copy of the stream, while the events themselves stay whole and in order.
  */
 export class SubjectKeys {
-  readonly #db: Queryable;
-  readonly #masterKey: Buffer;
-  /** Unwrapped keys (null: destroyed). Dropped on destroy; bounded. */
+  readonly #db: Kysely<ReadModels>;
+  readonly #secrets: SealedSecrets;
+  /** Unwrapped keys (null: destroyed). Dropped on destroy; bounded. A re-wrap leaves them valid. */
   readonly #cache = new Map<string, Buffer | null>();
 
-  constructor(db: Queryable, masterKey: Buffer) {
-    this.#db = db;
-    this.#masterKey = masterKey;
+  constructor(secrets: SealedSecrets) {
+    this.#db = secrets.db;
+    this.#secrets = secrets;
   }
 
   /** The subject's key, made on first use. Null when it was destroyed: nothing new is written about them. */
   async keyFor(tenantId: string, subjectId: string): Promise<Buffer | null> {
     const existing = await this.find(tenantId, subjectId);
     if (existing !== undefined) return existing;
-    const key = randomBytes(32);
-    await this.#db.query(
-      `insert into subject_keys (tenant_id, subject_id, wrapped_key) values ($1, $2, $3)
-       on conflict (tenant_id, subject_id) do nothing`,
-      [tenantId, subjectId, seal(this.#masterKey, key, wrapContext(tenantId, subjectId))],
-    );
+    const { keyId, sealed } = this.#secrets.seal('subject-key', tenantId, subjectId, randomBytes(32));
+    await this.#db
+      .insertInto('subject_keys')
+      .values({ tenant_id: tenantId, subject_id: subjectId, wrapped_key: sealed, key_id: keyId, destroyed_at: null })
+      .onConflict((oc) => oc.columns(['tenant_id', 'subject_id']).doNothing())
+      .execute();
     this.#cache.delete(cacheKey(tenantId, subjectId));
     return (await this.find(tenantId, subjectId)) ?? null;
   }
@@ -38,13 +42,16 @@ export class SubjectKeys {
   async find(tenantId: string, subjectId: string): Promise<Buffer | null | undefined> {
     const id = cacheKey(tenantId, subjectId);
     if (this.#cache.has(id)) return this.#cache.get(id);
-    const { rows } = await this.#db.query<{ wrapped_key: Uint8Array | null }>(
-      'select wrapped_key from subject_keys where tenant_id = $1 and subject_id = $2',
-      [tenantId, subjectId],
-    );
-    const row = rows[0];
+    const row = await this.#db
+      .selectFrom('subject_keys')
+      .select(['wrapped_key', 'key_id'])
+      .where('tenant_id', '=', tenantId)
+      .where('subject_id', '=', subjectId)
+      .executeTakeFirst();
     if (!row) return undefined;
-    const key = row.wrapped_key ? open(this.#masterKey, row.wrapped_key, wrapContext(tenantId, subjectId)) : null;
+    const key = row.wrapped_key
+      ? this.#secrets.open('subject-key', tenantId, subjectId, row.key_id, row.wrapped_key)
+      : null;
     if (this.#cache.size >= CACHE_LIMIT) this.#cache.delete(this.#cache.keys().next().value as string);
     this.#cache.set(id, key);
     return key;
@@ -52,15 +59,25 @@ export class SubjectKeys {
 
   /** Destroys the subject's key for good. Returns false when there was none to destroy. */
   async destroy(tenantId: string, subjectId: string): Promise<boolean> {
-    const { rowCount } = await this.#db.query(
-      `insert into subject_keys (tenant_id, subject_id, wrapped_key, destroyed_at) values ($1, $2, null, now())
-       on conflict (tenant_id, subject_id) do update set wrapped_key = null, destroyed_at = coalesce(subject_keys.destroyed_at, now())`,
-      [tenantId, subjectId],
-    );
+    const result = await this.#db
+      .insertInto('subject_keys')
+      .values({ tenant_id: tenantId, subject_id: subjectId, wrapped_key: null, key_id: null, destroyed_at: new Date() })
+      .onConflict((oc) =>
+        oc.columns(['tenant_id', 'subject_id']).doUpdateSet((eb) => ({
+          wrapped_key: null,
+          key_id: null,
+          destroyed_at: eb.fn.coalesce('subject_keys.destroyed_at', eb.val(new Date())),
+        })),
+      )
+      .executeTakeFirst();
     this.#cache.set(cacheKey(tenantId, subjectId), null);
-    return rowCount > 0;
+    return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
   }
 }
 
+/** Subject keys on `db` under one master key, outside a whole Sigid (tools, tests, benches). */
+export function subjectKeysFor(db: Database, masterKey: Uint8Array = randomBytes(32)): SubjectKeys {
+  return new SubjectKeys(new SealedSecrets(db, new MasterKeyRing(masterKey)));
+}
+
 const cacheKey = (tenantId: string, subjectId: string) => `${tenantId}\u0000${subjectId}`;
-const wrapContext = (tenantId: string, subjectId: string) => `sigid:subject-key:${tenantId}:${subjectId}`;

@@ -31,7 +31,7 @@ export function requireOperator(sigid: Sigid): RequestHandler {
 export function requireTenantKey(sigid: Sigid): RequestHandler {
   return async (request, response, next) => {
     const parsed = parseKey(bearer(request));
-    const tenantId = parsed ? await verifyApiKey(sigid.db, parsed) : null;
+    const tenantId = parsed ? await verifyApiKey(sigid.secrets, parsed) : null;
     if (!parsed || !tenantId) throw new UnauthorizedError('The API key is missing, wrong or revoked.');
     const tenant = await findTenant(sigid.readModels, tenantId);
     if (!tenant || tenant.status === 'deleted')

@@ -1,15 +1,16 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { RequestHandler, Response } from 'express';
-import { open, seal } from '../crypto/aead.ts';
+import { sql } from 'kysely';
 import { ConflictError, UnprocessableError, ValidationError } from '../errors.ts';
 import { type RandomSource, seededRandom, systemRandom } from '../random.ts';
 import type { Sigid } from '../sigid.ts';
 import { principalOf } from './auth.ts';
 
 /**
- * `Idempotency-Key` on POST. The first successful answer is kept (sealed with the master key, since
- * it can hold a key shown once) and returned again for every retry with the same key and body; the
- * same key with another body is a 422; an error answer is not kept, so a corrected retry runs.
+ * `Idempotency-Key` on POST. The first successful answer is kept (sealed through the sealed-secrets
+ * store, kind `idempotency`, since it can hold a key shown once) and returned again for every retry
+ * with the same key and body; the same key with another body is a 422; an error answer is not kept,
+ * so a corrected retry runs.
  *
  * A request holds its key for a short lease (SIGID_IDEMPOTENCY_LEASE_MS). A retry while the lease
  * runs is a 409 with `Retry-After`; once it has run out (the first handler crashed), the retry takes
@@ -18,6 +19,7 @@ import { principalOf } from './auth.ts';
  * finished is then a no-op, and the answer (a shown-once key included) is the one it would have given.
  */
 export function idempotency(sigid: Sigid): RequestHandler {
+  const db = sigid.readModels;
   return async (request, response, next) => {
     const key = request.get('idempotency-key');
     if (request.method !== 'POST' || key === undefined) return next();
@@ -27,35 +29,41 @@ export function idempotency(sigid: Sigid): RequestHandler {
     const requestHash = createHash('sha256')
       .update(JSON.stringify(request.body ?? null))
       .digest('hex');
-    const context = `sigid:idempotency:${scope}:${key}`;
     const ttl = `${sigid.config.idempotencyTtlHours} hours`;
     const lease = `${sigid.config.idempotencyLeaseMs} milliseconds`;
-    await sigid.db.query(
-      `delete from idempotency_keys where scope = $1 and key = $2 and created_at < now() - $3::interval`,
-      [scope, key, ttl],
-    );
+    const thisKey = db.selectFrom('idempotency_keys').where('scope', '=', scope).where('key', '=', key);
+    await db
+      .deleteFrom('idempotency_keys')
+      .where('scope', '=', scope)
+      .where('key', '=', key)
+      .where('created_at', '<', sql<Date>`now() - ${ttl}::interval`)
+      .execute();
     // Ours when new, or when its last holder gave it up or died (unanswered, lease run out).
-    const claimed = await sigid.db.query<{ created_at: Date }>(
-      `insert into idempotency_keys (scope, key, request_hash, locked_until) values ($1, $2, $3, now() + $4::interval)
-       on conflict (scope, key) do update set request_hash = excluded.request_hash, locked_until = excluded.locked_until
-         where idempotency_keys.status_code is null and idempotency_keys.locked_until <= now()
-       returning created_at`,
-      [scope, key, requestHash, lease],
-    );
-    const mine = claimed.rows[0];
+    const mine = await db
+      .insertInto('idempotency_keys')
+      .values({ scope, key, request_hash: requestHash, locked_until: sql<Date>`now() + ${lease}::interval` })
+      .onConflict((oc) =>
+        oc
+          .columns(['scope', 'key'])
+          .doUpdateSet((eb) => ({
+            request_hash: eb.ref('excluded.request_hash'),
+            locked_until: eb.ref('excluded.locked_until'),
+          }))
+          .where('idempotency_keys.status_code', 'is', null)
+          .where('idempotency_keys.locked_until', '<=', sql<Date>`now()`),
+      )
+      .returning('created_at')
+      .executeTakeFirst();
     if (!mine) {
-      const { rows } = await sigid.db.query<{
-        request_hash: string;
-        status_code: number | null;
-        response: Uint8Array | null;
-        retry_after: number;
-      }>(
-        `select request_hash, status_code, response,
-                greatest(1, ceil(extract(epoch from locked_until - now())))::int as retry_after
-         from idempotency_keys where scope = $1 and key = $2`,
-        [scope, key],
-      );
-      const row = rows[0];
+      const row = await thisKey
+        .select([
+          'request_hash',
+          'status_code',
+          'response',
+          'response_key_id',
+          sql<number>`greatest(1, ceil(extract(epoch from locked_until - now())))::int`.as('retry_after'),
+        ])
+        .executeTakeFirst();
       if (row && row.request_hash !== requestHash) {
         throw new UnprocessableError(
           'idempotency_key_reused',
@@ -70,25 +78,36 @@ export function idempotency(sigid: Sigid): RequestHandler {
       response
         .status(row.status_code)
         .type('application/json')
-        .send(open(sigid.masterKey, row.response, context));
+        .send(sigid.secrets.open('idempotency', scope, key, row.response_key_id, row.response));
       return;
     }
     const seed = createHmac('sha256', sigid.masterKey)
-      .update(`sigid:idempotency-seed:${context}:${requestHash}:${mine.created_at.toISOString()}`)
+      .update(`sigid:idempotency-seed:${scope}:${key}:${requestHash}:${mine.created_at.toISOString()}`)
       .digest();
     response.locals.random = seededRandom(seed, mine.created_at) satisfies RandomSource;
+    /** Gives an unanswered key back at once (the request failed): a retry runs again, with the same ids. */
+    const release = () =>
+      db
+        .updateTable('idempotency_keys')
+        .set({ locked_until: sql<Date>`now()` })
+        .where('scope', '=', scope)
+        .where('key', '=', key)
+        .where('status_code', 'is', null)
+        .execute();
     const json = response.json.bind(response);
     response.json = (body: unknown) => {
       const status = response.statusCode;
-      const text = JSON.stringify(body);
-      const settle =
-        status < 400
-          ? sigid.db.query(
-              'update idempotency_keys set status_code = $3, response = $4 where scope = $1 and key = $2',
-              [scope, key, status, seal(sigid.masterKey, Buffer.from(text), context)],
-            )
-          : release(sigid, scope, key);
-      settle.then(
+      const settle = async () => {
+        if (status >= 400) return void (await release());
+        const sealed = sigid.secrets.seal('idempotency', scope, key, Buffer.from(JSON.stringify(body)));
+        await db
+          .updateTable('idempotency_keys')
+          .set({ status_code: status, response: sealed.sealed, response_key_id: sealed.keyId })
+          .where('scope', '=', scope)
+          .where('key', '=', key)
+          .execute();
+      };
+      settle().then(
         () => json(body),
         (error: unknown) => {
           request.log?.error({ err: error }, 'could not store the idempotent response');
@@ -99,18 +118,10 @@ export function idempotency(sigid: Sigid): RequestHandler {
     };
     // An error answer (problem+json) does not go through res.json: release the key so a retry can run.
     response.on('finish', () => {
-      if (response.statusCode >= 400) release(sigid, scope, key).catch(() => {});
+      if (response.statusCode >= 400) release().catch(() => {});
     });
     next();
   };
-}
-
-/** Gives an unanswered key back at once (the request failed): a retry runs again, with the same ids. */
-function release(sigid: Sigid, scope: string, key: string) {
-  return sigid.db.query(
-    'update idempotency_keys set locked_until = now() where scope = $1 and key = $2 and status_code is null',
-    [scope, key],
-  );
 }
 
 /** The request's source of ids and secrets: seeded under an Idempotency-Key, else the system's. */

@@ -6,6 +6,7 @@ import type { RecordedEvent } from '../../events/envelope.ts';
 import type { Database } from '../db/database.ts';
 import type { EventLog } from '../event-log.ts';
 import { sleep } from '../event-store/subscription.ts';
+import type { SealedSecrets } from '../secrets/sealed-secrets.ts';
 import { maxAttempts, nextDelay, type RetrySchedule } from './retry-schedule.ts';
 import { signingKeys } from './secrets.ts';
 import type { SendResult, WebhookSender } from './sender.ts';
@@ -28,7 +29,8 @@ const ERROR_CHARS = 500;
 export interface DispatcherOptions {
   sender: WebhookSender;
   schedule: RetrySchedule;
-  masterKey: Uint8Array;
+  /** Where the endpoints' signing secrets are kept. */
+  secrets: SealedSecrets;
   disableAfterMs: number;
   pollMs: number;
   maxConcurrentEndpoints: number;
@@ -220,7 +222,7 @@ export class WebhookDispatcher {
         if (atHead && lane.next_attempt_at && lane.next_attempt_at.getTime() > Date.now()) return;
         for (let next = 0; next < queue.length && !signal.aborted; ) {
           if (Date.now() - keysAt > KEYS_TTL_MS) {
-            keys = await signingKeys(this.#db, this.#options.masterKey, tenantId, endpointId);
+            keys = await signingKeys(this.#options.secrets, tenantId, endpointId);
             keysAt = Date.now();
           }
           if (keys.length === 0) return;

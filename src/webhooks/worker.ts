@@ -4,6 +4,7 @@ import { handleCommand } from '../command-handler.ts';
 import type { Database } from '../db/database.ts';
 import type { EventLog } from '../event-log.ts';
 import { newId } from '../ids.ts';
+import type { SealedSecrets } from '../secrets/sealed-secrets.ts';
 import type { WebhookConfig } from './config.ts';
 import { WebhookDispatcher } from './dispatcher.ts';
 import { WebhookFanout } from './fanout.ts';
@@ -29,7 +30,12 @@ export class WebhookWorker {
   #pruning: { stop: () => Promise<void> } | undefined;
   #started = false;
 
-  constructor(db: Database, log: EventLog, config: WebhookConfig, options: { masterKey: Uint8Array; logger?: Logger }) {
+  constructor(
+    db: Database,
+    log: EventLog,
+    config: WebhookConfig,
+    options: { secrets: SealedSecrets; logger?: Logger },
+  ) {
     this.#db = db;
     this.sender = new WebhookSender({
       allowlist: config.allowlist,
@@ -40,7 +46,7 @@ export class WebhookWorker {
     this.dispatcher = new WebhookDispatcher(db, log, {
       sender: this.sender,
       schedule: config.retrySchedule,
-      masterKey: options.masterKey,
+      secrets: options.secrets,
       disableAfterMs: config.disableAfterMs,
       pollMs: config.pollMs,
       maxConcurrentEndpoints: config.maxConcurrentEndpoints,
