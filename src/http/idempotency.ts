@@ -10,7 +10,7 @@ import { principalOf } from './auth.ts';
  * `Idempotency-Key` on POST. The first successful answer is kept (sealed through the sealed-secrets
  * store, kind `idempotency`, since it can hold a key shown once) and returned again for every retry
  * with the same key and body; the same key with another body is a 422; an error answer is not kept,
- * so a corrected retry runs.
+ * so a corrected retry runs (a refusal leaves no row at all).
  *
  * A request holds its key for a short lease (SIGID_IDEMPOTENCY_LEASE_MS). A retry while the lease
  * runs is a 409 with `Retry-After`; once it has run out (the first handler crashed), the retry takes
@@ -85,15 +85,26 @@ export function idempotency(sigid: Sigid): RequestHandler {
       .update(`sigid:idempotency-seed:${scope}:${key}:${requestHash}:${mine.created_at.toISOString()}`)
       .digest();
     response.locals.random = seededRandom(seed, mine.created_at) satisfies RandomSource;
-    /** Gives an unanswered key back at once (the request failed): a retry runs again, with the same ids. */
+    /**
+     * After an error answer. A refusal (4xx) wrote nothing, so the key is forgotten: a refused request
+     * leaves no row, and a corrected retry runs afresh. A failure (5xx) may have landed some steps, so
+     * the key is only given back, keeping its seed: a retry runs again with the same ids.
+     */
     const release = () =>
-      db
-        .updateTable('idempotency_keys')
-        .set({ locked_until: sql<Date>`now()` })
-        .where('scope', '=', scope)
-        .where('key', '=', key)
-        .where('status_code', 'is', null)
-        .execute();
+      response.statusCode < 500
+        ? db
+            .deleteFrom('idempotency_keys')
+            .where('scope', '=', scope)
+            .where('key', '=', key)
+            .where('status_code', 'is', null)
+            .execute()
+        : db
+            .updateTable('idempotency_keys')
+            .set({ locked_until: sql<Date>`now()` })
+            .where('scope', '=', scope)
+            .where('key', '=', key)
+            .where('status_code', 'is', null)
+            .execute();
     const json = response.json.bind(response);
     response.json = (body: unknown) => {
       const status = response.statusCode;
