@@ -1,9 +1,10 @@
-import { z } from 'zod';
 import { slugSchema, type TenantEvent } from '../events/tenant.ts';
 import { ConflictError, NotFoundError } from '../src/errors.ts';
+import { lineSchema } from '../src/text.ts';
 import type { Decider } from './decider.ts';
 
-export const tenantNameSchema = z.string().trim().min(1).max(200);
+/** A tenant's display name: one line of text SigID accepts. */
+export const tenantNameSchema = lineSchema.trim().min(1).max(200);
 
 export type TenantCommand =
   /** Creates the tenant; its slug must already be reserved for it. */

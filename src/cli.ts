@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
+import { tenantNameSchema } from '../commands/tenant.ts';
 import { slugSchema } from '../events/tenant.ts';
 import { auditRecord, walkTenantEvents } from './audit.ts';
 import { loadConfig } from './config.ts';
@@ -107,7 +108,11 @@ const tenants = program.command('tenants').description('tenants');
 tenants
   .command('create')
   .description('create a tenant and print its first admin API key (shown once)')
-  .requiredOption('--name <name>', 'display name')
+  .requiredOption('--name <name>', 'display name', (value) => {
+    const parsed = tenantNameSchema.safeParse(value);
+    if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues.map((issue) => issue.message).join('; '));
+    return parsed.data;
+  })
   .requiredOption('--slug <slug>', 'unique, permanent slug (part of the OIDC issuer)', (value) => {
     const parsed = slugSchema.safeParse(value);
     if (!parsed.success) throw new InvalidArgumentError('lowercase letters, digits and inner hyphens, 3 to 40');

@@ -10,12 +10,13 @@ import { streamName } from '../event-store/port.ts';
 import { isId } from '../ids.ts';
 import { INITIAL_KEY_NAME, issueApiKey, provisionTenant } from '../provision-tenant.ts';
 import type { Sigid } from '../sigid.ts';
+import { textSchema } from '../text.ts';
 import { apiKeyJson, createApiKeyBody } from './api-keys.ts';
 import { actorOf, requireOperator } from './auth.ts';
 import { idempotency } from './idempotency.ts';
 import { listQuery, page } from './pagination.ts';
 import { consistent } from './read-your-writes.ts';
-import { etag, ifMatchRevision, parseBody, parseQuery } from './validate.ts';
+import { etag, ifMatchRevision, noQuery, parseBody, parseQuery } from './validate.ts';
 
 const createTenantBody = z.strictObject({
   name: tenantNameSchema,
@@ -26,7 +27,7 @@ const updateTenantBody = z
   .strictObject({
     name: tenantNameSchema.optional(),
     status: z.enum(['active', 'suspended']).optional(),
-    suspension_reason: z.string().max(500).optional(),
+    suspension_reason: textSchema.max(500).optional(),
   })
   .refine((body) => Object.keys(body).length > 0, 'Send at least one field to change.');
 
@@ -88,6 +89,7 @@ export function tenantsRouter(sigid: Sigid): Router {
   });
 
   router.get('/:id', async (request, response) => {
+    parseQuery(noQuery, request);
     const tenant = await loadTenant(request.params.id);
     response.set('ETag', etag(tenant.revision)).json(tenantJson(sigid, tenant));
   });

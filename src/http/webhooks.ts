@@ -19,6 +19,7 @@ import { NotFoundError, UnprocessableError, ValidationError } from '../errors.ts
 import { streamName } from '../event-store/port.ts';
 import { isId, newId } from '../ids.ts';
 import type { Sigid } from '../sigid.ts';
+import { lineSchema, textSchema } from '../text.ts';
 import { enqueueRedelivery, enqueueReplay } from '../webhooks/queue.ts';
 import { deleteWebhookSecrets, expireOtherSecrets, storeWebhookSecret } from '../webhooks/secrets.ts';
 import { generateSecret } from '../webhooks/signature.ts';
@@ -26,11 +27,11 @@ import { checkWebhookUrl, WebhookUrlRefused } from '../webhooks/ssrf.ts';
 import { tenantOf, writeContext } from './auth.ts';
 import { listQuery, page } from './pagination.ts';
 import { consistent } from './read-your-writes.ts';
-import { etag, ifMatchRevision, parseBody, parseQuery } from './validate.ts';
+import { etag, ifMatchRevision, noQuery, parseBody, parseQuery } from './validate.ts';
 
-const urlField = z.string().trim().min(1).max(2048);
+const urlField = lineSchema.trim().min(1).max(2048);
 const eventTypesField = z.array(eventTypePatternSchema).min(1).max(100);
-const descriptionField = z.string().trim().max(500);
+const descriptionField = textSchema.trim().max(500);
 
 /** Exact types must be in the catalog; wildcards may name families that have no event yet (`agent.*`). */
 function bodySchemas(catalog: Sigid['log']['catalog']) {
@@ -194,7 +195,8 @@ export function webhooksRouter(sigid: Sigid): Router {
       .json({ ...endpointJson(row), ...extra });
   }
 
-  router.get('/event-types', (_request, response) => {
+  router.get('/event-types', (request, response) => {
+    parseQuery(noQuery, request);
     response.json({ object: 'list', data: sigid.log.catalog.describe(), has_more: false, next_cursor: null });
   });
 
@@ -228,6 +230,7 @@ export function webhooksRouter(sigid: Sigid): Router {
   });
 
   router.get('/:id', async (request, response) => {
+    parseQuery(noQuery, request);
     await respondWithEndpoint(response, (await loadEndpoint(response, request.params.id)).endpoint_id);
   });
 
@@ -336,6 +339,7 @@ export function webhooksRouter(sigid: Sigid): Router {
   }
 
   router.get('/:id/messages/:messageId', async (request, response) => {
+    parseQuery(noQuery, request);
     const endpoint = await loadEndpoint(response, request.params.id);
     const message = await loadMessage(endpoint, request.params.messageId);
     const attempts = await listMessageAttempts(sigid.readModels, endpoint.tenant_id, message.message_id);

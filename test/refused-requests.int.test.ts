@@ -1,0 +1,308 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_JSON_DEPTH } from '../src/http/input-guard.ts';
+import { newId } from '../src/ids.ts';
+import { loadWebhookConfig } from '../src/webhooks/config.ts';
+import { startSigid, type TestSigid } from './support/sigid.ts';
+
+const problem = /^application\/problem\+json/;
+
+/** What the write routes act on: one tenant with a spare key and a webhook endpoint. */
+interface Fixture {
+  tenantId: string;
+  tenantKey: string;
+  keyId: string;
+  endpointId: string;
+  messageId: string;
+  operator: string;
+}
+
+/** A write route, and a body it accepts (whose fields the bad requests corrupt one at a time). */
+interface WriteRoute {
+  method: 'post' | 'patch' | 'delete';
+  path: (f: Fixture) => string;
+  auth: (f: Fixture) => string;
+  body?: (f: Fixture, label: string) => Record<string, unknown>;
+}
+
+const operatorAuth = (f: Fixture) => f.operator;
+const tenantAuth = (f: Fixture) => `Bearer ${f.tenantKey}`;
+const slugFor = (label: string) =>
+  `refused-${label
+    .replace(/[^a-z0-9]+/gi, '-')
+    .toLowerCase()
+    .slice(0, 24)}`.replace(/-+$/, '');
+
+/** Every write route of the API. A new write route is one more row here. */
+const writeRoutes: Record<string, WriteRoute> = {
+  'POST /tenants': {
+    method: 'post',
+    path: () => '/api/v1/tenants',
+    auth: operatorAuth,
+    body: (_f, label) => ({ name: 'Refused Inc', slug: slugFor(label) }),
+  },
+  'PATCH /tenants/{id}': {
+    method: 'patch',
+    path: (f) => `/api/v1/tenants/${f.tenantId}`,
+    auth: operatorAuth,
+    body: () => ({ name: 'Renamed', status: 'suspended', suspension_reason: 'unpaid' }),
+  },
+  'DELETE /tenants/{id}': { method: 'delete', path: (f) => `/api/v1/tenants/${f.tenantId}`, auth: operatorAuth },
+  'POST /tenants/{id}/api-keys': {
+    method: 'post',
+    path: (f) => `/api/v1/tenants/${f.tenantId}/api-keys`,
+    auth: operatorAuth,
+    body: () => ({ name: 'break-glass' }),
+  },
+  'POST /api-keys': { method: 'post', path: () => '/api/v1/api-keys', auth: tenantAuth, body: () => ({ name: 'ci' }) },
+  'DELETE /api-keys/{id}': { method: 'delete', path: (f) => `/api/v1/api-keys/${f.keyId}`, auth: tenantAuth },
+  'POST /webhooks': {
+    method: 'post',
+    path: () => '/api/v1/webhooks',
+    auth: tenantAuth,
+    body: () => ({ url: 'http://127.0.0.1:9/hooks', event_types: ['tenant.renamed'], description: 'CRM' }),
+  },
+  'PATCH /webhooks/{id}': {
+    method: 'patch',
+    path: (f) => `/api/v1/webhooks/${f.endpointId}`,
+    auth: tenantAuth,
+    body: () => ({ url: 'http://127.0.0.1:9/other', event_types: ['*'], description: 'changed' }),
+  },
+  'DELETE /webhooks/{id}': { method: 'delete', path: (f) => `/api/v1/webhooks/${f.endpointId}`, auth: tenantAuth },
+  'POST /webhooks/{id}/disable': {
+    method: 'post',
+    path: (f) => `/api/v1/webhooks/${f.endpointId}/disable`,
+    auth: tenantAuth,
+  },
+  'POST /webhooks/{id}/enable': {
+    method: 'post',
+    path: (f) => `/api/v1/webhooks/${f.endpointId}/enable`,
+    auth: tenantAuth,
+  },
+  'POST /webhooks/{id}/rotate-secret': {
+    method: 'post',
+    path: (f) => `/api/v1/webhooks/${f.endpointId}/rotate-secret`,
+    auth: tenantAuth,
+    body: () => ({ overlap_seconds: 0 }),
+  },
+  'POST /webhooks/{id}/replay': {
+    method: 'post',
+    path: (f) => `/api/v1/webhooks/${f.endpointId}/replay`,
+    auth: tenantAuth,
+    body: () => ({ after_position: 0 }),
+  },
+  'POST /webhooks/{id}/messages/{id}/redeliver': {
+    method: 'post',
+    path: (f) => `/api/v1/webhooks/${f.endpointId}/messages/${f.messageId}/redeliver`,
+    auth: tenantAuth,
+  },
+};
+
+/** Strings no field may hold: NUL, lone and reversed surrogates, other controls, a noncharacter. */
+const hostileStrings = ['\u0000', 'Acme\u0000', '\ud800', 'a\udc00b', '\udc00\ud800', 'bell\u0007', '\u009b', '\ufffe'];
+
+const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+
+interface BadRequest {
+  label: string;
+  /** Raw JSON text, so keys such as `__proto__` and escapes such as `\ud800` go out exactly as written. */
+  json?: string;
+  query?: string;
+}
+
+/** The bad requests for one route: hostile text, deep nesting, wrong shapes and types, unknown fields and parameters. */
+function badRequests(route: WriteRoute, f: Fixture): BadRequest[] {
+  const sample = route.body?.(f, 'sample') ?? {};
+  const fields = Object.keys(sample);
+  const bodyFor = (label: string) => route.body?.(f, label) ?? {};
+  const cases: BadRequest[] = [];
+  const textFields = fields.filter((field) => typeof sample[field] === 'string' || Array.isArray(sample[field]));
+  for (const field of textFields.length > 0 ? textFields : ['note']) {
+    hostileStrings.forEach((hostile, index) => {
+      const label = `${field} hostile ${index}`;
+      const value = Array.isArray(sample[field]) ? [hostile] : hostile;
+      cases.push({ label, json: JSON.stringify({ ...bodyFor(label), [field]: value }) });
+    });
+  }
+  cases.push(
+    { label: 'key nul', json: JSON.stringify({ ...bodyFor('key nul'), 'na\u0000me': 'x' }) },
+    { label: 'key surrogate', json: JSON.stringify({ ...bodyFor('key surrogate'), '\ud800': 'x' }) },
+    {
+      label: 'proto',
+      json: `{"__proto__":{"polluted":true}${JSON.stringify(bodyFor('proto'))
+        .slice(1, -1)
+        .replace(/^(?=.)/, ',')}}`,
+    },
+    { label: 'deep 5000', json: `{"${fields[0] ?? 'note'}":${nested(5000)}}` },
+    { label: 'deep limit', json: `{"${fields[0] ?? 'note'}":${nested(MAX_JSON_DEPTH)}}` },
+    { label: 'top-level array', json: JSON.stringify([bodyFor('top-level array')]) },
+    { label: 'query nul', query: 'x=%00' },
+    { label: 'query repeated', query: 'limit=1&limit=2' },
+    { label: 'query object', query: 'a[b]=c' },
+    { label: 'query unknown', query: 'dry_run=true' },
+  );
+  if (route.body) {
+    for (const field of fields) {
+      for (const [kind, value] of [
+        ['number', 12345],
+        ['object', { a: 1 }],
+        ['boolean', true],
+        ['long', 'x'.repeat(5000)],
+      ] as const) {
+        const label = `${field} ${kind}`;
+        const body = bodyFor(label);
+        // A number field given a number is fine: give it a string instead.
+        const wrong = typeof body[field] === 'number' && kind === 'number' ? 'twelve' : value;
+        cases.push({ label, json: JSON.stringify({ ...body, [field]: wrong }) });
+      }
+    }
+    cases.push({ label: 'unknown field', json: JSON.stringify({ ...bodyFor('unknown field'), extra: 'x' }) });
+  }
+  return cases;
+}
+
+describe('a refused request writes nothing anywhere', () => {
+  let t: TestSigid;
+  let f: Fixture;
+
+  beforeAll(async () => {
+    t = await startSigid({
+      config: { webhooks: { ...loadWebhookConfig({ SIGID_WEBHOOK_ALLOWLIST: '127.0.0.1' }), worker: false } },
+    });
+    const tenant = await t.createTenant('Refusals');
+    const [keyId] = await t.issueKeys(tenant.key, 1, 'spare');
+    const endpoint = await t.http
+      .post('/api/v1/webhooks')
+      .set('Authorization', `Bearer ${tenant.key}`)
+      .send({ url: 'http://127.0.0.1:9/hooks', event_types: ['*'] })
+      .expect(201);
+    f = {
+      tenantId: tenant.tenantId,
+      tenantKey: tenant.key,
+      keyId: keyId as string,
+      endpointId: endpoint.body.id,
+      messageId: newId('msg'),
+      operator: t.operator,
+    };
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  /** Rows in every table: events, streams (slug reservations), secrets, idempotency keys, read models. */
+  async function footprint(): Promise<Record<string, number>> {
+    const { rows: tables } = await t.sigid.db.query<{ name: string }>(
+      `select table_name as name from information_schema.tables
+       where table_schema = current_schema() and table_type = 'BASE TABLE' order by table_name`,
+    );
+    const counts: Record<string, number> = {};
+    for (const { name } of tables) {
+      const { rows } = await t.sigid.db.query<{ count: number }>(`select count(*)::int as count from "${name}"`);
+      counts[name] = rows[0]?.count ?? 0;
+    }
+    return counts;
+  }
+
+  it('answers 400 to every bad request on every write route, with and without Idempotency-Key, and nothing changes', async () => {
+    const before = await footprint();
+    const tenantBefore = await t.http.get(`/api/v1/tenants/${f.tenantId}`).set('Authorization', t.operator);
+    const endpointBefore = await t.http
+      .get(`/api/v1/webhooks/${f.endpointId}`)
+      .set('Authorization', `Bearer ${f.tenantKey}`);
+    const wrong: string[] = [];
+    let sent = 0;
+    let idempotencyKey = 0;
+    for (const [name, route] of Object.entries(writeRoutes)) {
+      for (const bad of badRequests(route, f)) {
+        for (const withKey of [false, true]) {
+          let request = t.http[route.method](`${route.path(f)}${bad.query ? `?${bad.query}` : ''}`).set(
+            'Authorization',
+            route.auth(f),
+          );
+          if (withKey) request = request.set('Idempotency-Key', `refused-${++idempotencyKey}`);
+          if (bad.json !== undefined) request = request.set('Content-Type', 'application/json').send(bad.json);
+          const response = await request;
+          sent++;
+          const isProblem = problem.test(response.headers['content-type'] ?? '');
+          if (response.status !== 400 || !isProblem || response.body.code !== 'invalid_request') {
+            wrong.push(
+              `${name} ${bad.label}${withKey ? ' (Idempotency-Key)' : ''}: ${response.status} ${response.body?.code}`,
+            );
+          }
+        }
+      }
+    }
+    expect(sent).toBeGreaterThan(500);
+    expect(wrong).toEqual([]);
+    expect(await footprint()).toEqual(before);
+    const tenantAfter = await t.http.get(`/api/v1/tenants/${f.tenantId}`).set('Authorization', t.operator);
+    expect(tenantAfter.body).toEqual(tenantBefore.body);
+    const endpointAfter = await t.http
+      .get(`/api/v1/webhooks/${f.endpointId}`)
+      .set('Authorization', `Bearer ${f.tenantKey}`);
+    expect(endpointAfter.body).toEqual(endpointBefore.body);
+  });
+
+  it('leaves no slug reserved: a clean create of every slug a refused create named succeeds at once', async () => {
+    const route = writeRoutes['POST /tenants'] as WriteRoute;
+    const slugs = new Set(
+      badRequests(route, f)
+        .filter((bad) => bad.json?.includes('"slug"'))
+        .map((bad) => (JSON.parse(bad.json as string) as { slug?: unknown }).slug)
+        .filter((slug): slug is string => typeof slug === 'string' && /^refused-/.test(slug)),
+    );
+    expect(slugs.size).toBeGreaterThan(10);
+    for (const slug of slugs) {
+      await t.http.post('/api/v1/tenants').set('Authorization', t.operator).send({ name: 'Clean', slug }).expect(201);
+    }
+  });
+
+  it('names the offending path in errors[]', async () => {
+    const renamed = await t.http
+      .patch(`/api/v1/tenants/${f.tenantId}`)
+      .set('Authorization', t.operator)
+      .set('Content-Type', 'application/json')
+      .send('{"name":"Fine","suspension_reason":"\\ud800","status":"suspended"}')
+      .expect(400);
+    expect(renamed.body.errors).toEqual([expect.objectContaining({ path: 'suspension_reason' })]);
+    const webhook = await t.http
+      .post('/api/v1/webhooks')
+      .set('Authorization', `Bearer ${f.tenantKey}`)
+      .send({ url: 'http://127.0.0.1:9/hooks', event_types: ['*', 'tenant.\u0000'] })
+      .expect(400);
+    expect(webhook.body.errors).toEqual([expect.objectContaining({ path: 'event_types.1' })]);
+    const deep = await t.http
+      .post('/api/v1/api-keys')
+      .set('Authorization', `Bearer ${f.tenantKey}`)
+      .set('Idempotency-Key', 'deep-one')
+      .set('Content-Type', 'application/json')
+      .send(`{"name":${nested(5000)}}`)
+      .expect(400);
+    expect(deep.body.errors[0]).toMatchObject({
+      code: 'too_big',
+      message: expect.stringContaining(`${MAX_JSON_DEPTH}`),
+    });
+    expect(deep.body.errors[0].path).toMatch(/^name(\.0)+$/);
+  });
+
+  it('accepts every text SigID promises to: other scripts, emoji, combining marks, line breaks in free text', async () => {
+    const name = 'Ünïcødé 株式会社 مرحبا 👩🏽‍💻 e\u0301';
+    const created = await t.http
+      .post('/api/v1/api-keys')
+      .set('Authorization', `Bearer ${f.tenantKey}`)
+      .send({ name })
+      .expect(201);
+    expect(created.body.name).toBe(name);
+    const described = await t.http
+      .patch(`/api/v1/webhooks/${f.endpointId}`)
+      .set('Authorization', `Bearer ${f.tenantKey}`)
+      .send({ description: 'line one\nline two\tand a tab' })
+      .expect(200);
+    expect(described.body.description).toBe('line one\nline two\tand a tab');
+    // A name is one line.
+    await t.http
+      .post('/api/v1/api-keys')
+      .set('Authorization', `Bearer ${f.tenantKey}`)
+      .send({ name: 'two\nlines' })
+      .expect(400);
+  });
+});
