@@ -3,7 +3,7 @@ import https from 'node:https';
 import { isIP } from 'node:net';
 import { parseRetryAfter } from './retry-schedule.ts';
 import type { SignedHeaders } from './signature.ts';
-import { type Allowlist, addressRefusal, isAllowlisted, pinnedLookup, type Resolver, systemResolver } from './ssrf.ts';
+import { type Allowlist, connectionRefusal, pinnedLookup, type Resolver, systemResolver } from './ssrf.ts';
 
 /**
  * The HTTP client deliveries go through. Enforces:
@@ -198,14 +198,9 @@ export class WebhookSender {
     } else {
       const scheme = url.protocol;
       const host = url.hostname.replace(/^\[|\]$/g, '');
-      const refusal = !isIP(host)
-        ? null
-        : (addressRefusal(this.#allowlist, host, host) ??
-          (scheme === 'http:' && !isAllowlisted(this.#allowlist, host, host)
-            ? `plain http to ${host} is not allowlisted`
-            : null));
+      const refusal = isIP(host) ? connectionRefusal(this.#allowlist, scheme, host, host) : null;
       verdict = refusal
-        ? { refused: refusal }
+        ? { refused: refusal.message }
         : {
             scheme,
             target: {
