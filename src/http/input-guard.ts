@@ -1,5 +1,6 @@
 import type { Request, RequestHandler } from 'express';
-import { ProblemError } from '../errors.ts';
+import type { z } from 'zod';
+import { ValidationError } from '../errors.ts';
 import { textRefusal } from '../text.ts';
 
 /**
@@ -24,41 +25,36 @@ const MAX_ISSUES = 20;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const READ_HEADERS = ['authorization', 'idempotency-key', 'if-match'] as const;
 
-interface Issue {
-  path: string;
-  message: string;
-  code: string;
-}
+/** An issue in zod's shape, so it renders like every other `invalid_request` (`errors[].path` dotted). */
+type Issue = z.core.$ZodIssueCustom;
+type Path = (string | number)[];
 
-class InputRefused extends ProblemError {
-  constructor(detail: string, issues: Issue[]) {
-    super(400, 'invalid_request', 'Invalid request', detail, issues);
-  }
-}
-
-const join = (path: string, key: string | number) => (path === '' ? String(key) : `${path}.${key}`);
+const issue = (path: Path, message: string): Issue => ({ code: 'custom', path, message, input: undefined });
 
 /** Every issue with a JSON body, walked iteratively; stops at the first value nested too deep. */
 export function jsonBodyIssues(body: unknown): Issue[] {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    return [{ path: '', message: 'the body must be a JSON object', code: 'invalid_type' }];
+    return [issue([], 'the body must be a JSON object')];
   }
   const issues: Issue[] = [];
-  const stack: { value: unknown; path: string; depth: number }[] = [{ value: body, path: '', depth: 1 }];
+  const stack: { value: unknown; path: Path; depth: number }[] = [{ value: body, path: [], depth: 1 }];
   while (stack.length > 0 && issues.length < MAX_ISSUES) {
     const { value, path, depth } = stack.pop() as (typeof stack)[number];
     if (typeof value === 'string') {
       const refusal = textRefusal(value, 'text');
-      if (refusal) issues.push({ path, message: refusal, code: 'invalid_format' });
+      if (refusal) issues.push(issue(path, refusal));
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
     if (depth > MAX_JSON_DEPTH) {
-      return [{ path, message: `nested deeper than ${MAX_JSON_DEPTH} levels`, code: 'too_big' }];
+      return [issue(path, `nested deeper than ${MAX_JSON_DEPTH} levels`)];
     }
     if (Array.isArray(value)) {
       for (let index = value.length - 1; index >= 0; index--) {
-        stack.push({ value: value[index], path: join(path, index), depth: depth + 1 });
+        const child: unknown = value[index];
+        if (typeof child === 'string' || (child !== null && typeof child === 'object')) {
+          stack.push({ value: child, path: [...path, index], depth: depth + 1 });
+        }
       }
       continue;
     }
@@ -69,10 +65,10 @@ export function jsonBodyIssues(body: unknown): Issue[] {
         ? `"${key}" is not a field name SigID accepts`
         : textRefusal(key, 'line');
       if (keyRefusal) {
-        issues.push({ path: join(path, key), message: `the key ${keyRefusal}`, code: 'invalid_key' });
+        issues.push(issue([...path, key], `the key ${keyRefusal}`));
         continue;
       }
-      stack.push({ value: child, path: join(path, key), depth: depth + 1 });
+      stack.push({ value: child, path: [...path, key], depth: depth + 1 });
     }
   }
   return issues;
@@ -85,14 +81,12 @@ export function queryIssues(method: string, query: Record<string, unknown>): Iss
   for (const [key, value] of Object.entries(query)) {
     if (issues.length >= MAX_ISSUES) break;
     const keyRefusal = textRefusal(key, 'line');
-    if (keyRefusal) issues.push({ path: key, message: `the parameter name ${keyRefusal}`, code: 'invalid_key' });
-    else if (!readsQuery) {
-      issues.push({ path: key, message: `${method} takes no query parameters`, code: 'unrecognized_keys' });
-    } else if (typeof value !== 'string') {
-      issues.push({ path: key, message: 'give each query parameter once, as a plain value', code: 'invalid_type' });
-    } else {
+    if (keyRefusal) issues.push(issue([key], `the parameter name ${keyRefusal}`));
+    else if (!readsQuery) issues.push(issue([key], `${method} takes no query parameters`));
+    else if (typeof value !== 'string') issues.push(issue([key], 'give each query parameter once, as a plain value'));
+    else {
       const refusal = textRefusal(value, 'line');
-      if (refusal) issues.push({ path: key, message: refusal, code: 'invalid_format' });
+      if (refusal) issues.push(issue([key], refusal));
     }
   }
   return issues;
@@ -104,7 +98,7 @@ function headerIssues(request: Request): Issue[] {
     const value = request.headers[name];
     if (value === undefined) continue;
     const refusal = textRefusal(Array.isArray(value) ? value.join(', ') : value, 'line');
-    if (refusal) issues.push({ path: name, message: refusal, code: 'invalid_format' });
+    if (refusal) issues.push(issue([name], refusal));
   }
   return issues;
 }
@@ -113,12 +107,12 @@ function headerIssues(request: Request): Issue[] {
 export function inputGuard(): RequestHandler {
   return (request, _response, next) => {
     const headers = headerIssues(request);
-    if (headers.length > 0) throw new InputRefused('The request headers are not valid.', headers);
+    if (headers.length > 0) throw new ValidationError('The request headers are not valid.', headers);
     const query = queryIssues(request.method, request.query as Record<string, unknown>);
-    if (query.length > 0) throw new InputRefused('The query parameters are not valid.', query);
+    if (query.length > 0) throw new ValidationError('The query parameters are not valid.', query);
     if (request.body !== undefined) {
       const body = jsonBodyIssues(request.body);
-      if (body.length > 0) throw new InputRefused('The request body is not valid.', body);
+      if (body.length > 0) throw new ValidationError('The request body is not valid.', body);
     }
     next();
   };
