@@ -37,9 +37,16 @@ export function jsonBodyIssues(body: unknown): Issue[] {
     return [issue([], 'the body must be a JSON object')];
   }
   const issues: Issue[] = [];
-  const stack: { value: unknown; path: Path; depth: number }[] = [{ value: body, path: [], depth: 1 }];
+  // Children are pushed last-first, so issues come out in document order.
+  const stack: { value: unknown; path: Path; depth: number; refusal?: string }[] = [
+    { value: body, path: [], depth: 1 },
+  ];
   while (stack.length > 0 && issues.length < MAX_ISSUES) {
-    const { value, path, depth } = stack.pop() as (typeof stack)[number];
+    const { value, path, depth, refusal: keyRefusal } = stack.pop() as (typeof stack)[number];
+    if (keyRefusal) {
+      issues.push(issue(path, `the key ${keyRefusal}`));
+      continue;
+    }
     if (typeof value === 'string') {
       const refusal = textRefusal(value, 'text');
       if (refusal) issues.push(issue(path, refusal));
@@ -61,14 +68,8 @@ export function jsonBodyIssues(body: unknown): Issue[] {
     const entries = Object.entries(value);
     for (let index = entries.length - 1; index >= 0; index--) {
       const [key, child] = entries[index] as [string, unknown];
-      const keyRefusal = FORBIDDEN_KEYS.has(key)
-        ? `"${key}" is not a field name SigID accepts`
-        : textRefusal(key, 'line');
-      if (keyRefusal) {
-        issues.push(issue([...path, key], `the key ${keyRefusal}`));
-        continue;
-      }
-      stack.push({ value: child, path: [...path, key], depth: depth + 1 });
+      const refusal = FORBIDDEN_KEYS.has(key) ? `"${key}" is not a field name SigID accepts` : textRefusal(key, 'line');
+      stack.push({ value: child, path: [...path, key], depth: depth + 1, ...(refusal ? { refusal } : {}) });
     }
   }
   return issues;
