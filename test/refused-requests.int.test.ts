@@ -174,6 +174,14 @@ describe('a refused request writes nothing anywhere', () => {
       .expect(400);
     expect(deep.body.errors[0].message).toBe(`nested deeper than ${MAX_JSON_DEPTH} levels`);
     expect(deep.body.errors[0].path).toMatch(/^name(\.0)+$/);
+    // A header SigID reads: HTTP lets bytes 0x80-0xFF through as Latin-1, so a C1 control arrives.
+    const header = await t.http
+      .post('/api/v1/api-keys')
+      .set('Authorization', `Bearer ${f.tenantKey}`)
+      .set('Idempotency-Key', 'retry\u009b1')
+      .send({ name: 'fine' })
+      .expect(400);
+    expect(header.body.errors).toEqual([expect.objectContaining({ path: 'idempotency-key' })]);
   });
 
   it('accepts every text SigID promises to: other scripts, emoji, combining marks, line breaks in free text', async () => {
