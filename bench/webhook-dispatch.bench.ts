@@ -14,7 +14,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { webhookDecider } from '../commands/webhook.ts';
+import { webhookEndpointAggregate } from '../commands/webhook.ts';
 import { handleCommand } from '../src/command-handler.ts';
 import { streamName } from '../src/event-store/port.ts';
 import { newId } from '../src/ids.ts';
@@ -89,8 +89,8 @@ main(async () => {
     await storeWebhookSecret(sigid.db, sigid.masterKey, { tenantId, endpointId, secretId, secret: generateSecret() });
     await handleCommand(
       sigid.log,
-      webhookDecider,
-      streamName(tenantId, endpointId),
+      webhookEndpointAggregate,
+      endpointId,
       {
         type: 'create_endpoint',
         endpoint_id: endpointId,

@@ -1,5 +1,6 @@
 import type { ApiKeyEvent } from '../events/api-key.ts';
 import { ConflictError, NotFoundError } from '../src/errors.ts';
+import { defineAggregate } from './aggregate.ts';
 import type { Decider } from './decider.ts';
 
 export type ApiKeyCommand =
@@ -29,7 +30,11 @@ export const apiKeyDecider: Decider<ApiKeyCommand, ApiKeyState, ApiKeyEvent> = {
   decide(command, state) {
     switch (command.type) {
       case 'create_api_key':
-        if (state.status !== 'absent') throw new ConflictError('api_key_exists', 'The API key already exists.');
+        if (state.status !== 'absent') {
+          // The same create again (a retried request, with the same ids): already done.
+          if (state.key_id === command.key_id && state.name === command.name) return [];
+          throw new ConflictError('api_key_exists', 'The API key already exists.');
+        }
         return [{ type: 'api_key.created', data: { key_id: command.key_id, name: command.name } }];
       case 'revoke_api_key':
         if (state.status === 'absent') throw new NotFoundError('The API key');
@@ -41,3 +46,6 @@ export const apiKeyDecider: Decider<ApiKeyCommand, ApiKeyState, ApiKeyEvent> = {
     }
   },
 };
+
+/** A tenant admin API key: its stream is `{tenant_id}-{key_id}`. */
+export const apiKeyAggregate = defineAggregate('api_key', apiKeyDecider);

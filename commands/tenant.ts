@@ -1,10 +1,14 @@
-import { slugSchema, type TenantEvent } from '../events/tenant.ts';
+import type { TenantEvent } from '../events/tenant.ts';
 import { ConflictError, NotFoundError } from '../src/errors.ts';
-import { lineSchema } from '../src/text.ts';
+import { lineSchema, textSchema } from '../src/text.ts';
+import { defineAggregate } from './aggregate.ts';
 import type { Decider } from './decider.ts';
 
 /** A tenant's display name: one line of text SigID accepts. */
 export const tenantNameSchema = lineSchema.trim().min(1).max(200);
+
+/** Why a tenant is suspended, shown in its audit log: free text SigID accepts. */
+export const suspensionReasonSchema = textSchema.max(500);
 
 export type TenantCommand =
   /** Creates the tenant; its slug must already be reserved for it. */
@@ -37,7 +41,7 @@ export const tenantDecider: Decider<TenantCommand, TenantState, TenantEvent> = {
         return state.status === 'absent' ? state : { ...state, status: 'active' };
       case 'tenant.deleted':
         return state.status === 'absent' ? state : { ...state, status: 'deleted' };
-      case 'tenant.slug.reserved':
+      case 'tenant.slug.reserved': // in slug reservation streams only (see commands/reservation.ts)
         return state;
       default: {
         const unhandled: never = event;
@@ -48,7 +52,13 @@ export const tenantDecider: Decider<TenantCommand, TenantState, TenantEvent> = {
 
   decide(command, state) {
     if (command.type === 'create_tenant') {
-      if (state.status !== 'absent') throw new ConflictError('tenant_exists', 'The tenant already exists.');
+      if (state.status !== 'absent') {
+        // The same create again (a retried request, with the same ids): already done.
+        if (state.tenant_id === command.tenant_id && state.slug === command.slug && state.name === command.name) {
+          return [];
+        }
+        throw new ConflictError('tenant_exists', 'The tenant already exists.');
+      }
       return [
         { type: 'tenant.created', data: { tenant_id: command.tenant_id, slug: command.slug, name: command.name } },
       ];
@@ -73,25 +83,8 @@ export const tenantDecider: Decider<TenantCommand, TenantState, TenantEvent> = {
   },
 };
 
-export type TenantSlugCommand = { type: 'reserve_slug'; slug: string; tenant_id: string };
-export type TenantSlugState = { reserved_for: string | null };
-
-/**
- * One stream per slug, platform-wide: reserving it appends to a stream that must not exist yet, so two
- * tenants can never hold one slug, whatever the read models say.
- */
-export const tenantSlugDecider: Decider<TenantSlugCommand, TenantSlugState, TenantEvent> = {
-  initialState: () => ({ reserved_for: null }),
-  evolve: (state, event) => (event.type === 'tenant.slug.reserved' ? { reserved_for: event.data.tenant_id } : state),
-  decide(command, state) {
-    if (state.reserved_for === command.tenant_id) return [];
-    if (state.reserved_for !== null) {
-      throw new ConflictError('slug_taken', `The slug "${command.slug}" is already taken.`);
-    }
-    slugSchema.parse(command.slug);
-    return [{ type: 'tenant.slug.reserved', data: { slug: command.slug, tenant_id: command.tenant_id } }];
-  },
-};
+/** A tenant: its stream is `{tenant_id}-{tenant_id}`. */
+export const tenantAggregate = defineAggregate('tenant', tenantDecider);
 
 /** The tenant id under which platform-wide streams (slug reservations) are kept. */
 export const PLATFORM_TENANT = 'platform';

@@ -1,5 +1,6 @@
 import type { WebhookEvent } from '../events/webhook.ts';
 import { ConflictError, NotFoundError } from '../src/errors.ts';
+import { defineAggregate } from './aggregate.ts';
 import type { Decider } from './decider.ts';
 
 export type DisabledReason = 'manual' | 'gone' | 'failing';
@@ -86,7 +87,11 @@ export const webhookDecider: Decider<WebhookCommand, WebhookState, WebhookEvent>
 
   decide(command, state) {
     if (command.type === 'create_endpoint') {
-      if (state.status !== 'absent') throw new ConflictError('webhook_exists', 'The webhook endpoint already exists.');
+      if (state.status !== 'absent') {
+        // The same create again (a retried request, with the same ids): already done.
+        if (state.endpoint_id === command.endpoint_id && state.secret_id === command.secret_id) return [];
+        throw new ConflictError('webhook_exists', 'The webhook endpoint already exists.');
+      }
       return [
         {
           type: 'webhook.endpoint.created',
@@ -136,6 +141,8 @@ export const webhookDecider: Decider<WebhookCommand, WebhookState, WebhookEvent>
       case 'delete_endpoint':
         return [{ type: 'webhook.endpoint.deleted', data: { endpoint_id } }];
       case 'rotate_secret':
+        // The rotation this command names is the current one already (a retried request).
+        if (state.secret_id === command.secret_id) return [];
         return [
           {
             type: 'webhook.endpoint.secret_rotated',
@@ -168,3 +175,6 @@ export const webhookDecider: Decider<WebhookCommand, WebhookState, WebhookEvent>
     }
   },
 };
+
+/** A webhook endpoint: its stream is `{tenant_id}-{endpoint_id}`. */
+export const webhookEndpointAggregate = defineAggregate('webhook_endpoint', webhookDecider);

@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { apiKeyEvents } from './api-key.ts';
+import { type ApiKeyEvent, apiKeyEvents } from './api-key.ts';
 import type { EventDefinition, Upcaster } from './envelope.ts';
-import { subjectEvents } from './subject.ts';
-import { tenantEvents } from './tenant.ts';
-import { webhookEvents } from './webhook.ts';
+import { type ReservationEvent, reservationEvents } from './reservation.ts';
+import { type SubjectEvent, subjectEvents } from './subject.ts';
+import { type TenantEvent, tenantEvents } from './tenant.ts';
+import { type WebhookEvent, webhookEvents } from './webhook.ts';
 
 /**
  * The registry of every event type: the latest definition of each, and the upcasters that bring
@@ -83,10 +84,19 @@ function readSchema(definition: EventDefinition): z.ZodObject {
 }
 
 /** Every event SigID writes. */
-export const catalog = new EventCatalog([...tenantEvents, ...apiKeyEvents, ...subjectEvents, ...webhookEvents]);
+export const catalog = new EventCatalog([
+  ...tenantEvents,
+  ...apiKeyEvents,
+  ...subjectEvents,
+  ...webhookEvents,
+  ...reservationEvents,
+]);
 
 /** Every domain event SigID writes, as a union: switches over it end in a `never` check. */
+export type SigidEvent = TenantEvent | ApiKeyEvent | SubjectEvent | WebhookEvent | ReservationEvent;
+
 export type { ApiKeyEvent } from './api-key.ts';
+export type { ReservationEvent } from './reservation.ts';
 export type { SubjectEvent } from './subject.ts';
 export type { TenantEvent } from './tenant.ts';
 export type { WebhookEvent } from './webhook.ts';

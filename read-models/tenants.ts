@@ -23,6 +23,10 @@ export function findTenant(db: Kysely<ReadModels>, tenantId: string): Promise<Te
   return db.selectFrom('tenants').selectAll().where('tenant_id', '=', tenantId).executeTakeFirst();
 }
 
+export function findTenantBySlug(db: Kysely<ReadModels>, slug: string): Promise<TenantRow | undefined> {
+  return db.selectFrom('tenants').selectAll().where('slug', '=', slug).executeTakeFirst();
+}
+
 export function listTenants(
   db: Kysely<ReadModels>,
   options: { limit: number; after?: string | undefined; includeDeleted?: boolean },

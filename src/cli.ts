@@ -2,22 +2,57 @@
 import { once } from 'node:events';
 import { createWriteStream, existsSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
-import { tenantNameSchema } from '../commands/tenant.ts';
+import { suspensionReasonSchema, tenantNameSchema } from '../commands/tenant.ts';
 import { slugSchema } from '../events/tenant.ts';
+import { listTenants, type TenantRow } from '../read-models/tenants.ts';
+import { useCase } from '../services/context.ts';
+import { createTenant, resolveTenant, updateTenant } from '../services/tenants.ts';
 import { auditRecord, walkTenantEvents } from './audit.ts';
 import { loadConfig } from './config.ts';
 import { createOperatorKey, hasOperatorKeys } from './credentials.ts';
 import { connectPostgres, openEmbedded } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
+import { ProblemError } from './errors.ts';
 import { createApp } from './http/app.ts';
+import { tenantJson } from './http/tenants.ts';
 import { newId } from './ids.ts';
-import { provisionTenant } from './provision-tenant.ts';
 import { createLogger, createSigid, type Sigid } from './sigid.ts';
 
-const program = new Command('sigid').description('SigID: the identity control plane for people and AI agents');
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+const program = new Command('sigid')
+  .description('SigID: the identity control plane for people and AI agents')
+  .version(version, '-V, --version', 'print the version');
+
+/** The operator the CLI writes as: the audit log shows `operator:cli`. */
+const CLI_ACTOR = { type: 'operator', id: 'cli' } as const;
+
+/** Rows as a plain table with aligned columns, for people (`--json` is for scripts). */
+function printTable(rows: readonly Record<string, unknown>[], columns: readonly string[]): void {
+  const cells = rows.map((row) => columns.map((column) => String(row[column] ?? '')));
+  const widths = columns.map((column, index) =>
+    Math.max(column.length, ...cells.map((row) => (row[index] ?? '').length)),
+  );
+  const line = (values: readonly string[]) =>
+    values
+      .map((value, index) => value.padEnd(widths[index] ?? 0))
+      .join('  ')
+      .trimEnd();
+  console.log(line(columns));
+  for (const row of cells) console.log(line(row));
+}
+
+/** Runs a write's use case as the CLI operator, then waits until the read models show it. */
+async function asOperator<T extends { position: number | null }>(sigid: Sigid, write: () => Promise<T>): Promise<T> {
+  sigid.projections.start(); // for read-your-writes; this short-lived process delivers no webhooks
+  const written = await write();
+  if (written.position !== null) await sigid.projections.waitFor(written.position);
+  return written;
+}
 
 function progressBar(label: string): SingleBar {
   return new SingleBar({
@@ -120,22 +155,86 @@ tenants
   })
   .action(async (options: { name: string; slug: string }) => {
     await withSigid(async (sigid) => {
-      sigid.projections.start(); // for read-your-writes; this short-lived process delivers no webhooks
-      const created = await provisionTenant(sigid, options, { type: 'operator', id: 'cli' }, newId('req'));
-      if (created.position !== null) await sigid.projections.waitFor(created.position);
+      const context = useCase({ tenantId: '', actor: CLI_ACTOR, correlationId: newId('req') });
+      const created = await createTenant(sigid, options, context);
+      await asOperator(sigid, async () => created.written);
       console.log(
         JSON.stringify({ tenant_id: created.tenantId, api_key: { id: created.keyId, key: created.token } }, null, 2),
       );
     });
   });
+tenants
+  .command('list')
+  .description('every tenant (deleted ones with --all)')
+  .option('--all', 'include deleted tenants')
+  .option('--json', 'one JSON object per line, for scripts')
+  .action(async (options: { all?: boolean; json?: boolean }) => {
+    await withSigid(async (sigid) => {
+      const rows: TenantRow[] = [];
+      for (let after: string | undefined; ; ) {
+        const batch = await listTenants(sigid.readModels, { limit: 500, after, includeDeleted: options.all === true });
+        rows.push(...batch);
+        if (batch.length < 500) break;
+        after = batch[batch.length - 1]?.tenant_id;
+      }
+      const shown = rows.map((row) => tenantJson(sigid, row));
+      if (options.json) for (const tenant of shown) console.log(JSON.stringify(tenant));
+      else printTable(shown, ['id', 'slug', 'name', 'status', 'created_at']);
+    });
+  });
+tenants
+  .command('get')
+  .argument('<tenant>', 'the tenant: its id (ten_…) or its slug')
+  .description("one tenant's details, as JSON")
+  .action(async (idOrSlug: string) => {
+    await withSigid(async (sigid) => {
+      console.log(JSON.stringify(tenantJson(sigid, await resolveTenant(sigid, idOrSlug)), null, 2));
+    });
+  });
+for (const [name, status, description] of [
+  ['suspend', 'suspended', 'stop every API key of the tenant from working until it is reactivated'],
+  ['reactivate', 'active', 'lift a suspension'],
+] as const) {
+  const command = tenants
+    .command(name)
+    .argument('<tenant>', 'the tenant: its id (ten_…) or its slug')
+    .description(description);
+  if (status === 'suspended') {
+    command.option('--reason <reason>', 'why (shown in the audit log)', (value) => {
+      const parsed = suspensionReasonSchema.safeParse(value);
+      if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues.map((issue) => issue.message).join('; '));
+      return parsed.data;
+    });
+  }
+  command.action(async (idOrSlug: string, options: { reason?: string }) => {
+    await withSigid(async (sigid) => {
+      const tenant = await resolveTenant(sigid, idOrSlug);
+      const context = useCase({ tenantId: tenant.tenant_id, actor: CLI_ACTOR, correlationId: newId('req') });
+      const written = await asOperator(sigid, () =>
+        updateTenant(sigid, tenant.tenant_id, { status, suspensionReason: options.reason }, context),
+      );
+      console.error(
+        written.position === null ? `${tenant.slug} is already ${status}` : `${tenant.slug} is now ${status}`,
+      );
+    });
+  });
+}
 
 const projections = program.command('projections').description('read-model projections');
 projections
   .command('status')
   .description('checkpoint, lag and set-aside events of every projection')
-  .action(async () => {
+  .option('--json', 'one JSON object per line, for scripts')
+  .action(async (options: { json?: boolean }) => {
     await withSigid(async (sigid) => {
-      console.table(await sigid.projections.status());
+      const status = await sigid.projections.status();
+      if (options.json) for (const projection of status) console.log(JSON.stringify(projection));
+      else {
+        printTable(
+          status.map((projection) => ({ ...projection, running_here: projection.running_here ? 'yes' : 'no' })),
+          ['name', 'version', 'position', 'lag', 'failures', 'running_here'],
+        );
+      }
     });
   });
 projections
@@ -173,18 +272,19 @@ const audit = program.command('audit').description('the audit log');
 audit
   .command('export')
   .description("write a tenant's audit log as NDJSON")
-  .requiredOption('--tenant <tenant_id>', 'the tenant')
+  .requiredOption('--tenant <tenant>', 'the tenant: its id (ten_…) or its slug')
   .option('--since <time>', 'from this time (inclusive)', date)
   .option('--until <time>', 'up to this time (exclusive)', date)
   .option('--out <file>', 'write here instead of standard output')
   .action(async (options: { tenant: string; since?: Date; until?: Date; out?: string }) => {
     await withSigid(async (sigid) => {
+      const tenant = await resolveTenant(sigid, options.tenant);
       const out = options.out ? createWriteStream(options.out) : process.stdout;
       const bar = progressBar('export');
       const head = await sigid.store.headPosition();
       bar.start(head, 0);
       let count = 0;
-      for await (const events of walkTenantEvents(sigid.log, options.tenant, {
+      for await (const events of walkTenantEvents(sigid.log, tenant.tenant_id, {
         since: options.since,
         until: options.until,
       })) {
@@ -215,6 +315,9 @@ async function bootstrapOperatorKey(sigid: Sigid): Promise<void> {
 }
 
 await program.parseAsync(process.argv).catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
+  // A refusal (unknown tenant, bad input) is the user's to fix: its message, no stack.
+  console.error(
+    error instanceof ProblemError ? `sigid: ${error.message}` : error instanceof Error ? error.message : error,
+  );
   process.exit(1);
 });

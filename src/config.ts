@@ -19,6 +19,7 @@ const configSchema = z.object({
   SIGID_READY_MAX_LAG: z.coerce.number().int().min(0).default(10_000),
   SIGID_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   SIGID_IDEMPOTENCY_TTL_HOURS: z.coerce.number().int().min(1).default(24),
+  SIGID_IDEMPOTENCY_LEASE_MS: z.coerce.number().int().min(100).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -38,6 +39,8 @@ export interface Config {
   readyMaxLag: number;
   shutdownTimeoutMs: number;
   idempotencyTtlHours: number;
+  /** How long a request holds its Idempotency-Key before a retry may take it over (it died). */
+  idempotencyLeaseMs: number;
   logLevel: z.infer<typeof configSchema>['LOG_LEVEL'];
   webhooks: WebhookConfig;
 }
@@ -67,6 +70,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     readyMaxLag: value.SIGID_READY_MAX_LAG,
     shutdownTimeoutMs: value.SIGID_SHUTDOWN_TIMEOUT_MS,
     idempotencyTtlHours: value.SIGID_IDEMPOTENCY_TTL_HOURS,
+    idempotencyLeaseMs: value.SIGID_IDEMPOTENCY_LEASE_MS,
     logLevel: value.LOG_LEVEL,
     webhooks: loadWebhookConfig(env),
   };

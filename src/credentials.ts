@@ -1,6 +1,6 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Queryable } from './db/database.ts';
-import { newId } from './ids.ts';
+import { type RandomSource, systemRandom } from './random.ts';
 
 /**
  * Bearer credentials. A key is `sigid_sk_<id>_<secret>` (tenant admin) or `sigid_op_<id>_<secret>`
@@ -31,20 +31,23 @@ function sameHash(stored: Uint8Array, secret: string): boolean {
   return stored.length === candidate.length && timingSafeEqual(Buffer.from(stored), candidate);
 }
 
-export function mintKey(kind: 'sk' | 'op'): { keyId: string; token: string; hash: Buffer } {
-  const keyId = newId(kind === 'sk' ? 'key' : 'op');
-  const secret = randomBytes(32).toString('base64url');
+export function mintKey(
+  kind: 'sk' | 'op',
+  random: RandomSource = systemRandom,
+): { keyId: string; token: string; hash: Buffer } {
+  const keyId = random.id(kind === 'sk' ? 'key' : 'op');
+  const secret = random.bytes(32).toString('base64url');
   const token = `sigid_${kind}_${keyId.slice(keyId.indexOf('_') + 1)}_${secret}`;
   return { keyId, token, hash: hashSecret(secret) };
 }
 
 /** Stores a tenant key's hash; called before its `api_key.created` event is appended. */
 export async function storeApiKeySecret(db: Queryable, tenantId: string, keyId: string, hash: Buffer): Promise<void> {
-  await db.query('insert into api_key_secrets (key_id, tenant_id, secret_hash) values ($1, $2, $3)', [
-    keyId,
-    tenantId,
-    hash,
-  ]);
+  // A retried request stores the same hash again (its ids and secret are the same): no conflict.
+  await db.query(
+    'insert into api_key_secrets (key_id, tenant_id, secret_hash) values ($1, $2, $3) on conflict do nothing',
+    [keyId, tenantId, hash],
+  );
 }
 
 /** Forgets a tenant key's hash: revocation takes effect on every node at once. */

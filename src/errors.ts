@@ -1,27 +1,71 @@
 import type { z } from 'zod';
 
 /**
- * The few errors SigID answers with. Each has an HTTP status and a stable `code` that clients can
- * switch on; the HTTP edge renders them as RFC 9457 problem+json.
+ * Every problem `code` SigID can answer with, each with its one HTTP status and title: the closed
+ * set clients switch on (after jose's `src/util/errors.ts`). A new code is added here first; the
+ * error classes, the problem+json renderer and the OpenAPI document accept only these, and
+ * `test/errors.unit.test.ts` checks that docs/api.md lists exactly this table.
+ */
+export const problemCodes = {
+  invalid_request: { status: 400, title: 'Invalid request' },
+  malformed_json: { status: 400, title: 'Malformed JSON' },
+  request_aborted: { status: 400, title: 'Request aborted' },
+  bad_request: { status: 400, title: 'Bad request' },
+  unauthorized: { status: 401, title: 'Unauthorized' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  not_found: { status: 404, title: 'Not found' },
+  route_not_found: { status: 404, title: 'Not found' },
+  slug_taken: { status: 409, title: 'Conflict' },
+  tenant_exists: { status: 409, title: 'Conflict' },
+  api_key_exists: { status: 409, title: 'Conflict' },
+  webhook_exists: { status: 409, title: 'Conflict' },
+  request_in_progress: { status: 409, title: 'Conflict' },
+  concurrent_modification: { status: 409, title: 'Conflict' },
+  precondition_failed: { status: 412, title: 'Precondition failed' },
+  payload_too_large: { status: 413, title: 'Payload too large' },
+  unsupported_encoding: { status: 415, title: 'Unsupported encoding' },
+  unsupported_charset: { status: 415, title: 'Unsupported charset' },
+  idempotency_key_reused: { status: 422, title: 'Unprocessable request' },
+  scheme_not_allowed: { status: 422, title: 'Unprocessable request' },
+  forbidden_address: { status: 422, title: 'Unprocessable request' },
+  unresolvable_host: { status: 422, title: 'Unprocessable request' },
+  internal_error: { status: 500, title: 'Internal server error' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+/** A problem code SigID answers with: a member of `problemCodes`, nothing else. */
+export type ProblemCode = keyof typeof problemCodes;
+
+/** The codes answered with HTTP status `S` (`ProblemCodeOf<409>` is every conflict). */
+export type ProblemCodeOf<S extends number> = {
+  [C in ProblemCode]: (typeof problemCodes)[C]['status'] extends S ? C : never;
+}[ProblemCode];
+
+/** Every code, in the table's order. */
+export const allProblemCodes = Object.keys(problemCodes) as ProblemCode[];
+
+/** One issue of an invalid request: where (a dotted path), what, and zod's issue code. */
+export interface ProblemIssue {
+  path: string;
+  message: string;
+  code: string;
+}
+
+/**
+ * The few errors SigID answers with. Each carries a `code` of the closed union, whose status and
+ * title come from `problemCodes`; the HTTP edge renders them as RFC 9457 problem+json.
  */
 export class ProblemError extends Error {
   readonly status: number;
-  readonly code: string;
+  readonly code: ProblemCode;
   readonly title: string;
-  readonly errors: readonly { path: string; message: string; code: string }[] | undefined;
+  readonly errors: readonly ProblemIssue[] | undefined;
 
-  constructor(
-    status: number,
-    code: string,
-    title: string,
-    detail: string,
-    errors?: readonly { path: string; message: string; code: string }[],
-  ) {
+  constructor(code: ProblemCode, detail: string, errors?: readonly ProblemIssue[]) {
     super(detail);
     this.name = new.target.name;
-    this.status = status;
+    this.status = problemCodes[code].status;
     this.code = code;
-    this.title = title;
+    this.title = problemCodes[code].title;
     this.errors = errors;
   }
 }
@@ -29,9 +73,7 @@ export class ProblemError extends Error {
 export class ValidationError extends ProblemError {
   constructor(detail: string, issues: readonly z.core.$ZodIssue[] = []) {
     super(
-      400,
       'invalid_request',
-      'Invalid request',
       detail,
       issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message, code: issue.code })),
     );
@@ -40,36 +82,36 @@ export class ValidationError extends ProblemError {
 
 export class UnauthorizedError extends ProblemError {
   constructor(detail = 'A valid API key is required: send it as "Authorization: Bearer <key>".') {
-    super(401, 'unauthorized', 'Unauthorized', detail);
+    super('unauthorized', detail);
   }
 }
 
 export class ForbiddenError extends ProblemError {
   constructor(detail: string) {
-    super(403, 'forbidden', 'Forbidden', detail);
+    super('forbidden', detail);
   }
 }
 
 export class NotFoundError extends ProblemError {
   constructor(what: string) {
-    super(404, 'not_found', 'Not found', `${what} was not found.`);
+    super('not_found', `${what} was not found.`);
   }
 }
 
 export class ConflictError extends ProblemError {
-  constructor(code: string, detail: string) {
-    super(409, code, 'Conflict', detail);
+  constructor(code: ProblemCodeOf<409>, detail: string) {
+    super(code, detail);
   }
 }
 
 export class PreconditionFailedError extends ProblemError {
   constructor(detail: string) {
-    super(412, 'precondition_failed', 'Precondition failed', detail);
+    super('precondition_failed', detail);
   }
 }
 
 export class UnprocessableError extends ProblemError {
-  constructor(code: string, detail: string) {
-    super(422, code, 'Unprocessable request', detail);
+  constructor(code: ProblemCodeOf<422>, detail: string) {
+    super(code, detail);
   }
 }

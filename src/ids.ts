@@ -3,12 +3,16 @@ import { v7 as uuidv7 } from 'uuid';
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
 /** The type prefixes of SigID's ids; an id says what it names (`ten_…` is a tenant). */
-export type IdPrefix = 'ten' | 'key' | 'op' | 'whk' | 'msg' | 'req';
+export type IdPrefix = 'ten' | 'key' | 'op' | 'whk' | 'wss' | 'msg' | 'req';
 
 /** A new id: the prefix, then a time-ordered UUIDv7 in lowercase Crockford base32 (26 characters). */
 export function newId(prefix: IdPrefix): string {
-  const bytes = Buffer.from(uuidv7().replaceAll('-', ''), 'hex');
-  let value = BigInt(`0x${bytes.toString('hex')}`);
+  return encodeId(prefix, uuidv7());
+}
+
+/** `prefix_` and the UUID in lowercase Crockford base32. */
+export function encodeId(prefix: IdPrefix, uuid: string): string {
+  let value = BigInt(`0x${uuid.replaceAll('-', '')}`);
   let body = '';
   for (let index = 0; index < 26; index++) {
     body = ALPHABET[Number(value & 31n)] + body;

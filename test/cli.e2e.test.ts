@@ -558,28 +558,82 @@ describe.runIf(postgresReachable)('sigid CLI against PostgreSQL (DATABASE_URL)',
     expect(names.sort()).toEqual(['Globex', 'Other']);
   });
 
+  step('tenants list, get, suspend and reactivate take an id or a slug; an unknown tenant is an error', async () => {
+    const version = await runCli(['--version'], settings);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+
+    const listed = await runCli(['tenants', 'list'], settings);
+    expect(listed.code).toBe(0);
+    const [header, ...lines] = listed.stdout.trimEnd().split('\n');
+    expect(header?.split(/\s+/)).toEqual(['id', 'slug', 'name', 'status', 'created_at']);
+    expect(lines.map((line) => line.split(/\s+/).slice(0, 2)).sort()).toEqual(
+      [
+        [tenant.id, tenant.slug],
+        [otherTenantId, expect.any(String)],
+      ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    );
+    const json = await runCli(['tenants', 'list', '--json'], settings);
+    expect(
+      json.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line).id)
+        .sort(),
+    ).toEqual([tenant.id, otherTenantId].sort());
+
+    for (const name of [tenant.id, tenant.slug]) {
+      const got = await runCli(['tenants', 'get', name], settings);
+      expect(got.code).toBe(0);
+      expect(JSON.parse(got.stdout)).toMatchObject({ id: tenant.id, slug: tenant.slug, name: 'Globex' });
+    }
+
+    const suspended = await runCli(['tenants', 'suspend', otherTenantId, '--reason', 'unpaid'], settings);
+    expect(suspended.code).toBe(0);
+    if (!server) throw new Error('the serve process is not running');
+    expect((await api(server, `/api/v1/tenants/${otherTenantId}`, { key: operatorKey })).body.status).toBe('suspended');
+    const reactivated = await runCli(['tenants', 'reactivate', otherTenantId], settings);
+    expect(reactivated.code).toBe(0);
+    expect((await api(server, `/api/v1/tenants/${otherTenantId}`, { key: operatorKey })).body.status).toBe('active');
+
+    const unknown = await Promise.all([
+      runCli(['tenants', 'get', 'no-such-tenant'], settings),
+      runCli(['tenants', 'suspend', 'ten_00000000000000000000000000'], settings),
+      runCli(['audit', 'export', '--tenant', 'no-such-tenant'], settings),
+    ]);
+    for (const result of unknown) {
+      expect(result.code).toBe(1);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toMatch(/sigid: The tenant "[^"]+" was not found\./);
+    }
+  });
+
   step('projections status lists tenants and api_keys at the head with lag 0', async () => {
     const head = await headPosition();
     expect(head).toBeGreaterThan(0);
     const status = await runCli(['projections', 'status'], settings);
     expect(status.code).toBe(0);
-    // console.table: │ (index) │ name │ version │ position │ lag │ failures │ running_here │
-    const rows = status.stdout
-      .split('\n')
-      .filter((line) => line.includes("'"))
-      .map((line) =>
-        line
-          .split('│')
-          .map((cell) => cell.trim())
-          .filter(Boolean),
-      );
-    const byName = new Map(rows.map((row) => [row[1], { position: row[3], lag: row[4], failures: row[5] }]));
-    for (const name of ["'tenants'", "'api_keys'"]) {
+    // A plain aligned table: a header line, then one line per projection, columns split by spaces.
+    const [header, ...lines] = status.stdout.trimEnd().split('\n');
+    expect(header?.split(/\s+/)).toEqual(['name', 'version', 'position', 'lag', 'failures', 'running_here']);
+    const rows = lines.map((line) => line.split(/\s+/));
+    const byName = new Map(rows.map((row) => [row[0], { position: row[2], lag: row[3], failures: row[4] }]));
+    for (const name of ['tenants', 'api_keys']) {
       expect(byName.get(name)).toEqual({ position: String(head), lag: '0', failures: '0' });
     }
-    // Whatever other projections there are, none lags.
+    // Whatever other projections there are, none lags; the columns line up.
     expect(rows.length).toBeGreaterThanOrEqual(2);
-    for (const row of rows) expect(row[4]).toBe('0');
+    for (const row of rows) expect(row[3]).toBe('0');
+    const lagColumn = header?.indexOf('lag');
+    for (const line of lines) expect(line.slice(lagColumn, lagColumn === undefined ? 0 : lagColumn + 1)).toBe('0');
+
+    const json = await runCli(['projections', 'status', '--json'], settings);
+    expect(json.code).toBe(0);
+    const parsed = json.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { name: string; position: number; lag: number });
+    expect(parsed.find((row) => row.name === 'tenants')).toMatchObject({ position: head, lag: 0 });
   });
 
   /** Empties the read models behind the projections' backs: only a replay can bring the rows back. */
@@ -637,7 +691,8 @@ describe.runIf(postgresReachable)('sigid CLI against PostgreSQL (DATABASE_URL)',
     const dir = await mkdtemp(join(tmpdir(), 'sigid-cli-e2e-export-'));
     tempDirs.push(dir);
     const out = join(dir, 'audit.ndjson');
-    const exported = await runCli(['audit', 'export', '--tenant', tenant.id, '--out', out], settings);
+    // By slug: the same tenant as by id.
+    const exported = await runCli(['audit', 'export', '--tenant', tenant.slug, '--out', out], settings);
     expect(exported.code).toBe(0);
     expect(exported.stdout).toBe('');
     expect(exported.stderr).toMatch(/(^|\n)2 records\n$/);

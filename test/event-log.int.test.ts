@@ -5,9 +5,10 @@ import { z } from 'zod';
 import { apiKeyEvents } from '../events/api-key.ts';
 import { EventCatalog } from '../events/catalog.ts';
 import { defineEvent } from '../events/envelope.ts';
+import { reservationEvents } from '../events/reservation.ts';
 import { subjectEvents } from '../events/subject.ts';
 import { tenantEvents } from '../events/tenant.ts';
-import { erasePersonalData } from '../src/erasure.ts';
+import { erasePersonalData } from '../services/erasure.ts';
 import { streamName } from '../src/event-store/port.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
 
@@ -24,7 +25,7 @@ const personRegistered = defineEvent({
 });
 
 const catalog = new EventCatalog(
-  [...tenantEvents, ...apiKeyEvents, ...subjectEvents, personRegistered],
+  [...tenantEvents, ...apiKeyEvents, ...subjectEvents, ...reservationEvents, personRegistered],
   [
     {
       type: 'person.registered',

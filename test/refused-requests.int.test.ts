@@ -91,7 +91,12 @@ describe('a refused request writes nothing anywhere', () => {
     );
     const counts: Record<string, number> = {};
     for (const { name } of tables) {
-      const { rows } = await t.sigid.db.query<{ count: number }>(`select count(*)::int as count from "${name}"`);
+      // An Idempotency-Key a refused request claimed is given back at once (its row stays, unheld,
+      // so a retry draws the same ids): what must not remain is a key held or an answer kept.
+      const where = name === 'idempotency_keys' ? ' where status_code is not null or locked_until > now()' : '';
+      const { rows } = await t.sigid.db.query<{ count: number }>(
+        `select count(*)::int as count from "${name}"${where}`,
+      );
       counts[name] = rows[0]?.count ?? 0;
     }
     return counts;
@@ -131,6 +136,21 @@ describe('a refused request writes nothing anywhere', () => {
     expect(await footprint()).toEqual(before);
     const tenantAfter = await t.http.get(`/api/v1/tenants/${f.tenantId}`).set('Authorization', t.operator);
     expect(tenantAfter.body).toEqual(tenantBefore.body);
+    // A refused request's key is free at once: the corrected retry runs, no 409 request_in_progress.
+    for (const refused of [{ name: 12345 }, { name: 'nul\u0000' }]) {
+      await t.http
+        .post('/api/v1/api-keys')
+        .set('Authorization', `Bearer ${f.tenantKey}`)
+        .set('Idempotency-Key', 'corrected-later')
+        .send(refused)
+        .expect(400);
+    }
+    await t.http
+      .post('/api/v1/api-keys')
+      .set('Authorization', `Bearer ${f.tenantKey}`)
+      .set('Idempotency-Key', 'corrected-later')
+      .send({ name: 'corrected' })
+      .expect(201);
     const endpointAfter = await t.http
       .get(`/api/v1/webhooks/${f.endpointId}`)
       .set('Authorization', `Bearer ${f.tenantKey}`);

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { PLATFORM_TENANT, tenantSlugDecider } from '../commands/tenant.ts';
-import { handleCommand } from '../src/command-handler.ts';
+import { PLATFORM_TENANT } from '../commands/tenant.ts';
+import { claimReservation } from '../services/reservations.ts';
 import { newId } from '../src/ids.ts';
 import { backends } from './support/databases.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
@@ -108,12 +108,10 @@ describe.each(backends)('tenants and API keys over HTTP ($name)', ({ name }) => 
     const slug = `orphan-${name}`;
     const orphanId = newId('ten');
     // What a creator that died between the two appends leaves: the reservation, a minute ago.
-    await handleCommand(
-      t.sigid.log,
-      tenantSlugDecider,
-      `${PLATFORM_TENANT}-slug.${slug}`,
-      { type: 'reserve_slug', slug, tenant_id: orphanId },
-      { tenantId: PLATFORM_TENANT, actor: { type: 'operator', id: 'op_crashed' }, correlationId: 'crashed' },
+    await claimReservation(
+      t.sigid,
+      { scope: PLATFORM_TENANT, kind: 'slug', value: slug, ownerId: orphanId },
+      { actor: { type: 'operator', id: 'op_crashed' }, correlationId: 'crashed' },
     );
     const create = (tenantName: string) =>
       t.http.post('/api/v1/tenants').set('Authorization', t.operator).send({ name: tenantName, slug });

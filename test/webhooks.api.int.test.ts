@@ -77,6 +77,15 @@ describe('webhook endpoints API', () => {
     );
     expect(rows[0]?.hits).toBe(0);
     expect(JSON.stringify(entry)).not.toContain(secret.slice(6, 30));
+    // Secret ids have a prefix of their own: secret scanners flag `whsec_`, and an export or a
+    // webhook body carrying the id is no leak.
+    const ids = await t.sigid.db.query<{ data: { secret_id: string } }>(
+      `select data from sigid_events where event_type = 'webhook.endpoint.created' and data->>'endpoint_id' = $1`,
+      [created.body.id],
+    );
+    expect(ids.rows[0]?.data.secret_id).toMatch(/^wss_[0-9a-z]{26}$/);
+    const exported = await t.http.get('/api/v1/audit-logs/export').set('Authorization', auth()).expect(200);
+    expect(exported.text).not.toContain('whsec_');
     const sealed = await t.sigid.db.query<{ sealed: Uint8Array }>('select sealed from webhook_secrets');
     for (const row of sealed.rows)
       expect(Buffer.from(row.sealed).toString('latin1')).not.toContain(secret.slice(6, 30));

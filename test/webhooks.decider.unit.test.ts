@@ -25,8 +25,12 @@ describe('webhook endpoint decider', () => {
     webhook([])
       .when({ type: 'create_endpoint', ...created.data })
       .thenEmits([created]);
+    // The same create again (a retried request, the same ids): already done; another: refused.
     webhook([created])
       .when({ type: 'create_endpoint', ...created.data })
+      .thenEmits([]);
+    webhook([created])
+      .when({ type: 'create_endpoint', ...created.data, secret_id: 'whsec_b' })
       .thenThrows('webhook_exists');
   });
 

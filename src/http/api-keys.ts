@@ -1,16 +1,12 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { apiKeyDecider } from '../../commands/api-key.ts';
 import { type ApiKeyRow, findApiKey, listApiKeys } from '../../read-models/api-keys.ts';
-import { handleCommand } from '../command-handler.ts';
-import { deleteApiKeySecret } from '../credentials.ts';
+import { issueApiKey, revokeApiKey } from '../../services/api-keys.ts';
 import { NotFoundError } from '../errors.ts';
-import { streamName } from '../event-store/port.ts';
 import { isId } from '../ids.ts';
-import { issueApiKey } from '../provision-tenant.ts';
 import type { Sigid } from '../sigid.ts';
 import { lineSchema } from '../text.ts';
-import { tenantOf, writeContext } from './auth.ts';
+import { tenantOf, useCaseOf } from './auth.ts';
 import { listQuery, page } from './pagination.ts';
 import { consistent } from './read-your-writes.ts';
 import { parseBody, parseQuery } from './validate.ts';
@@ -34,8 +30,8 @@ export function apiKeysRouter(sigid: Sigid): Router {
   router.post('/', async (request, response) => {
     const body = parseBody(createApiKeyBody, request);
     const tenantId = tenantOf(response);
-    const key = await issueApiKey(sigid, body.name, writeContext(request, response));
-    await consistent(sigid, request, key.position);
+    const key = await issueApiKey(sigid, body.name, useCaseOf(request, response));
+    await consistent(sigid, request, key.written.position);
     const row = await findApiKey(sigid.readModels, tenantId, key.keyId);
     if (!row) throw new NotFoundError('The API key');
     response
@@ -58,15 +54,8 @@ export function apiKeysRouter(sigid: Sigid): Router {
     const keyId = request.params.id;
     const row = isId('key', keyId) ? await findApiKey(sigid.readModels, tenantId, keyId) : undefined;
     if (!row || row.revoked_at) throw new NotFoundError('The API key');
-    const outcome = await handleCommand(
-      sigid.log,
-      apiKeyDecider,
-      streamName(tenantId, keyId),
-      { type: 'revoke_api_key' },
-      writeContext(request, response),
-    );
-    await deleteApiKeySecret(sigid.db, tenantId, keyId);
-    await consistent(sigid, request, outcome.position);
+    const written = await revokeApiKey(sigid, keyId, useCaseOf(request, response));
+    await consistent(sigid, request, written.position);
     response.status(204).end();
   });
 

@@ -9,6 +9,7 @@ import { eventsRouter } from './events.ts';
 import { healthRouter } from './health.ts';
 import { idempotency } from './idempotency.ts';
 import { inputGuard } from './input-guard.ts';
+import { openApiRouter } from './openapi.ts';
 import { notFoundHandler, problemHandler } from './problem.ts';
 import { tenantsRouter } from './tenants.ts';
 import { webhooksRouter } from './webhooks.ts';
@@ -35,6 +36,7 @@ export function createApp(sigid: Sigid): Express {
     }),
   );
   app.use(healthRouter(sigid));
+  app.use(openApiRouter());
   const api = express.Router();
   api.use(
     express.json({ limit: sigid.config.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }),

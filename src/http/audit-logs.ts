@@ -15,7 +15,7 @@ const filterShape = {
   target: z.string().min(1).max(200).optional(),
 };
 
-const listQuery = z.strictObject({
+export const listQuery = z.strictObject({
   ...filterShape,
   limit: z.coerce.number().int().min(1).max(200).default(50),
   order: z.enum(['desc', 'asc']).default('desc'),
@@ -23,7 +23,7 @@ const listQuery = z.strictObject({
   ending_before: z.string().max(100).optional(),
 });
 
-const exportQuery = z.strictObject(filterShape);
+export const exportQuery = z.strictObject(filterShape);
 
 function toFilter(query: z.infer<typeof exportQuery>): AuditFilter {
   const since = query.since ? new Date(query.since) : undefined;

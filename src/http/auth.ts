@@ -1,10 +1,12 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { findTenant } from '../../read-models/tenants.ts';
+import { type UseCase, useCase } from '../../services/context.ts';
 import { parseKey, verifyApiKey, verifyOperatorKey } from '../credentials.ts';
 import { ForbiddenError, UnauthorizedError } from '../errors.ts';
 import type { WriteContext } from '../event-log.ts';
 import type { Actor } from '../event-store/port.ts';
 import type { Sigid } from '../sigid.ts';
+import { randomOf } from './idempotency.ts';
 
 export type Principal = { kind: 'operator'; id: string } | { kind: 'tenant'; tenantId: string; keyId: string };
 
@@ -58,6 +60,14 @@ export function actorOf(response: Response): Actor {
   return principal.kind === 'operator'
     ? { type: 'operator', id: principal.id }
     : { type: 'api_key', id: principal.keyId };
+}
+
+/**
+ * The use case a request runs: who writes, for which tenant, under which request, and its source of
+ * ids and secrets (seeded by the idempotency middleware when the request has an Idempotency-Key).
+ */
+export function useCaseOf(request: Request, response: Response, tenantId: string = tenantOf(response)): UseCase {
+  return useCase(writeContext(request, response, tenantId), randomOf(response));
 }
 
 /** Who writes, for which tenant, under which request: the metadata of the events a request appends. */

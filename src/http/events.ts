@@ -6,7 +6,7 @@ import { tenantOf } from './auth.ts';
 import { streamNdjson } from './ndjson.ts';
 import { parseQuery } from './validate.ts';
 
-const eventsQuery = z.strictObject({
+export const eventsQuery = z.strictObject({
   from_position: z.coerce.number().int().min(0).default(0),
   types: z.string().min(1).max(2000).optional(),
 });

@@ -1,33 +1,31 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { tenantDecider, tenantNameSchema } from '../../commands/tenant.ts';
+import { suspensionReasonSchema, tenantNameSchema } from '../../commands/tenant.ts';
 import { slugSchema } from '../../events/tenant.ts';
 import { findApiKey } from '../../read-models/api-keys.ts';
 import { findTenant, listTenants, type TenantRow } from '../../read-models/tenants.ts';
-import { handleCommand } from '../command-handler.ts';
+import { issueApiKey } from '../../services/api-keys.ts';
+import { createTenant, deleteTenant, INITIAL_KEY_NAME, updateTenant } from '../../services/tenants.ts';
 import { NotFoundError } from '../errors.ts';
-import { streamName } from '../event-store/port.ts';
 import { isId } from '../ids.ts';
-import { INITIAL_KEY_NAME, issueApiKey, provisionTenant } from '../provision-tenant.ts';
 import type { Sigid } from '../sigid.ts';
-import { textSchema } from '../text.ts';
 import { apiKeyJson, createApiKeyBody } from './api-keys.ts';
-import { actorOf, requireOperator } from './auth.ts';
-import { idempotency } from './idempotency.ts';
+import { actorOf, requireOperator, useCaseOf } from './auth.ts';
+import { idempotency, randomOf } from './idempotency.ts';
 import { listQuery, page } from './pagination.ts';
 import { consistent } from './read-your-writes.ts';
 import { etag, ifMatchRevision, noQuery, parseBody, parseQuery } from './validate.ts';
 
-const createTenantBody = z.strictObject({
+export const createTenantBody = z.strictObject({
   name: tenantNameSchema,
   slug: slugSchema,
 });
 
-const updateTenantBody = z
+export const updateTenantBody = z
   .strictObject({
     name: tenantNameSchema.optional(),
     status: z.enum(['active', 'suspended']).optional(),
-    suspension_reason: textSchema.max(500).optional(),
+    suspension_reason: suspensionReasonSchema.optional(),
   })
   .refine((body) => Object.keys(body).length > 0, 'Send at least one field to change.');
 
@@ -57,13 +55,12 @@ export function tenantsRouter(sigid: Sigid): Router {
 
   router.post('/', async (request, response) => {
     const body = parseBody(createTenantBody, request);
-    const { tenantId, keyId, token, position } = await provisionTenant(
-      sigid,
-      body,
-      actorOf(response),
-      String(request.id),
-    );
-    await consistent(sigid, request, position);
+    const { tenantId, keyId, token, written } = await createTenant(sigid, body, {
+      actor: actorOf(response),
+      correlationId: String(request.id),
+      random: randomOf(response),
+    });
+    await consistent(sigid, request, written.position);
     const tenant = await loadTenant(tenantId);
     response
       .status(201)
@@ -98,25 +95,13 @@ export function tenantsRouter(sigid: Sigid): Router {
     const ifMatch = ifMatchRevision(request);
     const body = parseBody(updateTenantBody, request);
     const tenant = await loadTenant(request.params.id);
-    const stream = streamName(tenant.tenant_id, tenant.tenant_id);
-    const context = { tenantId: tenant.tenant_id, actor: actorOf(response), correlationId: String(request.id) };
-    let expected = ifMatch;
-    let position: number | null = null;
-    const commands = [
-      ...(body.name !== undefined ? [{ type: 'rename_tenant' as const, name: body.name }] : []),
-      ...(body.status === 'suspended'
-        ? [{ type: 'suspend_tenant' as const, reason: body.suspension_reason ?? null }]
-        : body.status === 'active'
-          ? [{ type: 'reactivate_tenant' as const }]
-          : []),
-    ];
-    for (const command of commands) {
-      const outcome = await handleCommand(sigid.log, tenantDecider, stream, command, { ...context, ifMatch: expected });
-      position = outcome.position ?? position;
-      // The second change applies on top of the first, which this same request made.
-      if (expected !== undefined) expected = outcome.revision;
-    }
-    await consistent(sigid, request, position);
+    const written = await updateTenant(
+      sigid,
+      tenant.tenant_id,
+      { name: body.name, status: body.status, suspensionReason: body.suspension_reason },
+      { ...useCaseOf(request, response, tenant.tenant_id), ifMatch },
+    );
+    await consistent(sigid, request, written.position);
     const updated = await loadTenant(tenant.tenant_id);
     response.set('ETag', etag(updated.revision)).json(tenantJson(sigid, updated));
   });
@@ -126,12 +111,8 @@ export function tenantsRouter(sigid: Sigid): Router {
   router.post('/:id/api-keys', async (request, response) => {
     const body = parseBody(createApiKeyBody, request);
     const tenant = await loadTenant(request.params.id);
-    const key = await issueApiKey(sigid, body.name, {
-      tenantId: tenant.tenant_id,
-      actor: actorOf(response),
-      correlationId: String(request.id),
-    });
-    await consistent(sigid, request, key.position);
+    const key = await issueApiKey(sigid, body.name, useCaseOf(request, response, tenant.tenant_id));
+    await consistent(sigid, request, key.written.position);
     const row = await findApiKey(sigid.readModels, tenant.tenant_id, key.keyId);
     if (!row) throw new NotFoundError('The API key');
     response
@@ -143,14 +124,11 @@ export function tenantsRouter(sigid: Sigid): Router {
   router.delete('/:id', async (request, response) => {
     const ifMatch = ifMatchRevision(request);
     const tenant = await loadTenant(request.params.id);
-    const outcome = await handleCommand(
-      sigid.log,
-      tenantDecider,
-      streamName(tenant.tenant_id, tenant.tenant_id),
-      { type: 'delete_tenant' },
-      { tenantId: tenant.tenant_id, actor: actorOf(response), correlationId: String(request.id), ifMatch },
-    );
-    await consistent(sigid, request, outcome.position);
+    const written = await deleteTenant(sigid, tenant.tenant_id, {
+      ...useCaseOf(request, response, tenant.tenant_id),
+      ifMatch,
+    });
+    await consistent(sigid, request, written.position);
     response.status(204).end();
   });
 

@@ -1,7 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { type Request, type Response, Router } from 'express';
+import { type Response, Router } from 'express';
 import { z } from 'zod';
-import { webhookDecider } from '../../commands/webhook.ts';
 import { eventTypePatternSchema } from '../../events/webhook.ts';
 import {
   listEndpointAttempts,
@@ -14,17 +12,21 @@ import {
   type WebhookEndpointRow,
 } from '../../read-models/webhook-endpoints.ts';
 import { findWebhookMessage, listWebhookMessages, type WebhookMessageRow } from '../../read-models/webhook-messages.ts';
-import { handleCommand } from '../command-handler.ts';
-import { NotFoundError, UnprocessableError, ValidationError } from '../errors.ts';
-import { streamName } from '../event-store/port.ts';
-import { isId, newId } from '../ids.ts';
+import {
+  createWebhookEndpoint,
+  deleteWebhookEndpoint,
+  disableWebhookEndpoint,
+  enableWebhookEndpoint,
+  redeliverWebhookMessage,
+  replayWebhookEvents,
+  rotateWebhookSecret,
+  updateWebhookEndpoint,
+} from '../../services/webhooks.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
+import { isId } from '../ids.ts';
 import type { Sigid } from '../sigid.ts';
 import { lineSchema, textSchema } from '../text.ts';
-import { enqueueRedelivery, enqueueReplay } from '../webhooks/queue.ts';
-import { deleteWebhookSecrets, expireOtherSecrets, storeWebhookSecret } from '../webhooks/secrets.ts';
-import { generateSecret } from '../webhooks/signature.ts';
-import { checkWebhookUrl, WebhookUrlRefused } from '../webhooks/ssrf.ts';
-import { tenantOf, writeContext } from './auth.ts';
+import { tenantOf, useCaseOf } from './auth.ts';
 import { listQuery, page } from './pagination.ts';
 import { consistent } from './read-your-writes.ts';
 import { etag, ifMatchRevision, noQuery, parseBody, parseQuery } from './validate.ts';
@@ -34,7 +36,7 @@ const eventTypesField = z.array(eventTypePatternSchema).min(1).max(100);
 const descriptionField = textSchema.trim().max(500);
 
 /** Exact types must be in the catalog; wildcards may name families that have no event yet (`agent.*`). */
-function bodySchemas(catalog: Sigid['log']['catalog']) {
+export function bodySchemas(catalog: Sigid['log']['catalog']) {
   const eventTypes = eventTypesField.superRefine((types, context) => {
     types.forEach((type, index) => {
       if (!type.endsWith('*') && !catalog.has(type)) {
@@ -62,7 +64,7 @@ function bodySchemas(catalog: Sigid['log']['catalog']) {
   };
 }
 
-const rotateBody = z.strictObject({
+export const rotateBody = z.strictObject({
   /** How long the old secret keeps signing; default SIGID_WEBHOOK_SECRET_OVERLAP. 0 retires it at once. */
   overlap_seconds: z
     .number()
@@ -72,7 +74,7 @@ const rotateBody = z.strictObject({
     .optional(),
 });
 
-const replayBody = z
+export const replayBody = z
   .strictObject({
     since: z.iso.datetime({ offset: true }).optional(),
     after_position: z.number().int().min(0).optional(),
@@ -82,13 +84,13 @@ const replayBody = z
     'Send exactly one of `since` and `after_position`.',
   );
 
-const messagesQuery = z.strictObject({
+export const messagesQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   starting_after: z.string().max(100).optional(),
   status: z.enum(['pending', 'delivered', 'failed', 'cancelled']).optional(),
 });
 
-const attemptsQuery = z.strictObject({
+export const attemptsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   before: z.iso.datetime({ offset: true }).optional(),
 });
@@ -144,8 +146,6 @@ function attemptJson(row: WebhookAttemptRow) {
   };
 }
 
-const secretId = () => `whsec_${randomUUID().replaceAll('-', '')}`;
-
 /**
  * `/api/v1/webhooks`: a tenant's webhook endpoints (every change an event, so in the audit log),
  * their signing secrets (shown once, on create and on rotate), the delivery log, redelivery and
@@ -153,38 +153,12 @@ const secretId = () => `whsec_${randomUUID().replaceAll('-', '')}`;
  */
 export function webhooksRouter(sigid: Sigid): Router {
   const router = Router();
-  const { webhooks: settings } = sigid.config;
   const schemas = bodySchemas(sigid.log.catalog);
-
-  async function checkUrl(url: string) {
-    try {
-      await checkWebhookUrl(url, settings.allowlist, settings.resolve);
-    } catch (error) {
-      if (!(error instanceof WebhookUrlRefused)) throw error;
-      if (error.code === 'invalid_url') throw new ValidationError(error.message);
-      throw new UnprocessableError(error.code, error.message);
-    }
-  }
 
   async function loadEndpoint(response: Response, id: string) {
     const row = isId('whk', id) ? await findWebhookEndpoint(sigid.readModels, tenantOf(response), id) : undefined;
     if (!row) throw new NotFoundError('The webhook endpoint');
     return row;
-  }
-
-  async function command(
-    request: Request,
-    response: Response,
-    endpointId: string,
-    cmd: Parameters<typeof webhookDecider.decide>[0],
-    ifMatch?: number,
-  ) {
-    const outcome = await handleCommand(sigid.log, webhookDecider, streamName(tenantOf(response), endpointId), cmd, {
-      ...writeContext(request, response),
-      ifMatch,
-    });
-    await consistent(sigid, request, outcome.position);
-    return outcome;
   }
 
   async function respondWithEndpoint(response: Response, endpointId: string, status = 200, extra = {}) {
@@ -202,20 +176,12 @@ export function webhooksRouter(sigid: Sigid): Router {
 
   router.post('/', async (request, response) => {
     const body = parseBody(schemas.create, request);
-    await checkUrl(body.url);
-    const tenantId = tenantOf(response);
-    const endpointId = newId('whk');
-    const secret = generateSecret();
-    const id = secretId();
-    await storeWebhookSecret(sigid.db, sigid.masterKey, { tenantId, endpointId, secretId: id, secret });
-    await command(request, response, endpointId, {
-      type: 'create_endpoint',
-      endpoint_id: endpointId,
-      url: body.url,
-      event_types: body.event_types,
-      description: body.description ?? null,
-      secret_id: id,
-    });
+    const { endpointId, secret, written } = await createWebhookEndpoint(
+      sigid,
+      { url: body.url, event_types: body.event_types, description: body.description ?? null },
+      useCaseOf(request, response),
+    );
+    await consistent(sigid, request, written.position);
     response.location(`/api/v1/webhooks/${endpointId}`);
     await respondWithEndpoint(response, endpointId, 201, { secret });
   });
@@ -238,48 +204,35 @@ export function webhooksRouter(sigid: Sigid): Router {
     const ifMatch = ifMatchRevision(request);
     const body = parseBody(schemas.update, request);
     const row = await loadEndpoint(response, request.params.id);
-    if (body.url !== undefined) await checkUrl(body.url);
-    await command(
-      request,
-      response,
-      row.endpoint_id,
-      {
-        type: 'update_endpoint',
-        ...(body.url !== undefined ? { url: body.url } : {}),
-        ...(body.event_types !== undefined ? { event_types: body.event_types } : {}),
-        ...(body.description !== undefined ? { description: body.description } : {}),
-      },
+    const written = await updateWebhookEndpoint(sigid, row.endpoint_id, body, {
+      ...useCaseOf(request, response),
       ifMatch,
-    );
+    });
+    await consistent(sigid, request, written.position);
     await respondWithEndpoint(response, row.endpoint_id);
   });
 
   router.post('/:id/disable', async (request, response) => {
     const ifMatch = ifMatchRevision(request);
     const row = await loadEndpoint(response, request.params.id);
-    await command(
-      request,
-      response,
-      row.endpoint_id,
-      { type: 'disable_endpoint', reason: 'manual', detail: null },
-      ifMatch,
-    );
+    const written = await disableWebhookEndpoint(sigid, row.endpoint_id, { ...useCaseOf(request, response), ifMatch });
+    await consistent(sigid, request, written.position);
     await respondWithEndpoint(response, row.endpoint_id);
   });
 
   router.post('/:id/enable', async (request, response) => {
     const ifMatch = ifMatchRevision(request);
     const row = await loadEndpoint(response, request.params.id);
-    await command(request, response, row.endpoint_id, { type: 'enable_endpoint' }, ifMatch);
-    await sigid.webhooks.notify();
+    const written = await enableWebhookEndpoint(sigid, row.endpoint_id, { ...useCaseOf(request, response), ifMatch });
+    await consistent(sigid, request, written.position);
     await respondWithEndpoint(response, row.endpoint_id);
   });
 
   router.delete('/:id', async (request, response) => {
     const ifMatch = ifMatchRevision(request);
     const row = await loadEndpoint(response, request.params.id);
-    await command(request, response, row.endpoint_id, { type: 'delete_endpoint' }, ifMatch);
-    await deleteWebhookSecrets(sigid.db, row.tenant_id, row.endpoint_id);
+    const written = await deleteWebhookEndpoint(sigid, row.endpoint_id, { ...useCaseOf(request, response), ifMatch });
+    await consistent(sigid, request, written.position);
     response.status(204).end();
   });
 
@@ -289,22 +242,13 @@ export function webhooksRouter(sigid: Sigid): Router {
     if (!parsed.success) throw new ValidationError('The request body is not valid.', parsed.error.issues);
     const body = parsed.data;
     const row = await loadEndpoint(response, request.params.id);
-    const overlapMs = body.overlap_seconds !== undefined ? body.overlap_seconds * 1000 : settings.secretOverlapMs;
-    const previousExpiresAt = new Date(Date.now() + overlapMs);
-    const secret = generateSecret();
-    const id = secretId();
-    await storeWebhookSecret(sigid.db, sigid.masterKey, {
-      tenantId: row.tenant_id,
-      endpointId: row.endpoint_id,
-      secretId: id,
-      secret,
-    });
-    await command(request, response, row.endpoint_id, {
-      type: 'rotate_secret',
-      secret_id: id,
-      previous_secret_expires_at: previousExpiresAt.toISOString(),
-    });
-    await expireOtherSecrets(sigid.db, row.tenant_id, row.endpoint_id, id, previousExpiresAt);
+    const { secret, previousExpiresAt, written } = await rotateWebhookSecret(
+      sigid,
+      row.endpoint_id,
+      body.overlap_seconds !== undefined ? body.overlap_seconds * 1000 : undefined,
+      useCaseOf(request, response),
+    );
+    await consistent(sigid, request, written.position);
     response.json({
       object: 'webhook_secret',
       endpoint_id: row.endpoint_id,
@@ -349,18 +293,13 @@ export function webhooksRouter(sigid: Sigid): Router {
   router.post('/:id/messages/:messageId/redeliver', async (request, response) => {
     const endpoint = await loadEndpoint(response, request.params.id);
     const message = await loadMessage(endpoint, request.params.messageId);
-    await command(request, response, endpoint.endpoint_id, {
-      type: 'request_redelivery',
-      message_id: message.message_id,
-      event_id: message.event_id,
-    });
-    const messageId = await enqueueRedelivery(sigid.db, {
-      tenantId: endpoint.tenant_id,
-      endpointId: endpoint.endpoint_id,
-      eventId: message.event_id,
-      eventPosition: message.event_position,
-      eventType: message.event_type,
-    });
+    const { messageId, written } = await redeliverWebhookMessage(
+      sigid,
+      endpoint,
+      message,
+      useCaseOf(request, response),
+    );
+    await consistent(sigid, request, written.position);
     // As queued: read before the dispatcher is told, which may deliver it at once.
     const queued = await loadMessage(endpoint, messageId);
     await sigid.webhooks.notify();
@@ -370,21 +309,13 @@ export function webhooksRouter(sigid: Sigid): Router {
   router.post('/:id/replay', async (request, response) => {
     const body = parseBody(replayBody, request);
     const endpoint = await loadEndpoint(response, request.params.id);
-    const since = body.since ? new Date(body.since) : undefined;
-    if (since && since.getTime() > Date.now()) throw new ValidationError('`since` is in the future.');
-    await command(request, response, endpoint.endpoint_id, {
-      type: 'request_replay',
-      since: since?.toISOString() ?? null,
-      after_position: body.after_position ?? null,
-    });
-    const result = await enqueueReplay(sigid.db, sigid.log, {
-      tenantId: endpoint.tenant_id,
-      endpointId: endpoint.endpoint_id,
-      eventTypes: endpoint.event_types,
-      since,
-      afterPosition: body.after_position,
-    });
-    await sigid.webhooks.notify();
+    const result = await replayWebhookEvents(
+      sigid,
+      endpoint,
+      { since: body.since ? new Date(body.since) : undefined, afterPosition: body.after_position },
+      useCaseOf(request, response),
+    );
+    await consistent(sigid, request, result.written.position);
     response.status(202).json({
       object: 'webhook_replay',
       endpoint_id: endpoint.endpoint_id,

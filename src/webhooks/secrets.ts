@@ -16,12 +16,16 @@ export async function storeWebhookSecret(
   masterKey: Uint8Array,
   input: { tenantId: string; endpointId: string; secretId: string; secret: string },
 ): Promise<void> {
-  await db.query('insert into webhook_secrets (tenant_id, secret_id, endpoint_id, sealed) values ($1, $2, $3, $4)', [
-    input.tenantId,
-    input.secretId,
-    input.endpointId,
-    seal(masterKey, Buffer.from(input.secret), context(input.tenantId, input.secretId)),
-  ]);
+  // A retried request stores the same secret again: the first copy stays.
+  await db.query(
+    'insert into webhook_secrets (tenant_id, secret_id, endpoint_id, sealed) values ($1, $2, $3, $4) on conflict do nothing',
+    [
+      input.tenantId,
+      input.secretId,
+      input.endpointId,
+      seal(masterKey, Buffer.from(input.secret), context(input.tenantId, input.secretId)),
+    ],
+  );
 }
 
 /** Makes every other secret of the endpoint expire at `expiresAt` (sooner if it already expires sooner). */

@@ -15,8 +15,8 @@ const MIN_SECRET_BYTES = 24;
 const MAX_SECRET_BYTES = 64;
 
 /** A new signing secret, `whsec_` + base64 of 32 random bytes. Shown once; stored sealed. */
-export function generateSecret(): string {
-  return `${SECRET_PREFIX}${randomBytes(SECRET_BYTES).toString('base64')}`;
+export function generateSecret(random: (count: number) => Uint8Array = randomBytes): string {
+  return `${SECRET_PREFIX}${Buffer.from(random(SECRET_BYTES)).toString('base64')}`;
 }
 
 /** The HMAC key a `whsec_…` secret stands for; throws on anything else. */

@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
-import { type DisabledReason, webhookDecider } from '../../commands/webhook.ts';
+import { type DisabledReason, webhookEndpointAggregate } from '../../commands/webhook.ts';
 import { handleCommand } from '../command-handler.ts';
 import type { Database } from '../db/database.ts';
 import type { EventLog } from '../event-log.ts';
-import { streamName } from '../event-store/port.ts';
 import { newId } from '../ids.ts';
 import type { WebhookConfig } from './config.ts';
 import { WebhookDispatcher } from './dispatcher.ts';
@@ -49,8 +48,8 @@ export class WebhookWorker {
       async disableEndpoint(tenantId: string, endpointId: string, reason: DisabledReason, detail: string) {
         await handleCommand(
           log,
-          webhookDecider,
-          streamName(tenantId, endpointId),
+          webhookEndpointAggregate,
+          endpointId,
           { type: 'disable_endpoint', reason, detail },
           { tenantId, actor: DISPATCHER_ACTOR, correlationId: newId('req') },
         );

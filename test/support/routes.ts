@@ -118,6 +118,7 @@ export const readRoutes: ReadRoute[] = [
   { path: (f) => `/api/v1/webhooks/${f.endpointId}/attempts`, auth: tenantAuth, known: 'limit=5' },
   // No such message: 404 when the query is right, 400 when it is not.
   { path: (f) => `/api/v1/webhooks/${f.endpointId}/messages/${f.messageId}`, auth: tenantAuth, status: 404 },
+  { path: () => '/api/v1/openapi.json', auth: tenantAuth },
   { path: () => '/healthz', auth: tenantAuth },
   { path: () => '/readyz', auth: tenantAuth },
 ];

@@ -1,0 +1,111 @@
+import type { ReservationEvent } from '../events/reservation.ts';
+import type { TenantEvent } from '../events/tenant.ts';
+import { ConflictError, NotFoundError } from '../src/errors.ts';
+import { defineAggregate } from './aggregate.ts';
+import type { Decider } from './decider.ts';
+
+/**
+ * The kinds of value SigID keeps unique, each with its normalisation and the error a second claimant
+ * gets. Only public values may be reserved as they are: a kind whose values are personal data
+ * (e-mail addresses, usernames) must reserve a keyed hash of the value, never the value itself, since
+ * stream names and reservation events cannot be crypto-shredded.
+ */
+export const reservationKinds = {
+  /** A tenant's slug, platform-wide: part of its issuer URL, permanent. */
+  slug: { normalise: (value: string) => value.toLowerCase(), taken: 'slug_taken' },
+} as const satisfies Record<string, { normalise: (value: string) => string; taken: string }>;
+
+export type ReservationKind = keyof typeof reservationKinds;
+
+export type ReservationCommand =
+  /** Claims the value for `owner_id`; a no-op when that owner holds it already. */
+  | { type: 'claim'; kind: ReservationKind; value: string; owner_id: string }
+  /** Gives the value up, so it can be claimed again; only its owner may. */
+  | { type: 'release'; owner_id: string }
+  /** Hands the value to another owner without it ever being free. */
+  | { type: 'transfer'; from_owner_id: string; to_owner_id: string };
+
+export type ReservationState = { status: 'free' } | { status: 'held'; kind: string; value: string; owner_id: string };
+
+/** Before the reservation module, a slug's stream held `tenant.slug.reserved`: still read as a claim. */
+type ReservationStreamEvent = ReservationEvent | Extract<TenantEvent, { type: 'tenant.slug.reserved' }>;
+
+export const reservationDecider: Decider<ReservationCommand, ReservationState, ReservationStreamEvent> = {
+  initialState: () => ({ status: 'free' }),
+
+  evolve(state, event) {
+    switch (event.type) {
+      case 'tenant.slug.reserved':
+        return { status: 'held', kind: 'slug', value: event.data.slug, owner_id: event.data.tenant_id };
+      case 'reservation.claimed':
+        return { status: 'held', kind: event.data.kind, value: event.data.value, owner_id: event.data.owner_id };
+      case 'reservation.released':
+        return { status: 'free' };
+      case 'reservation.transferred':
+        return state.status === 'held' ? { ...state, owner_id: event.data.to_owner_id } : state;
+      default: {
+        const unhandled: never = event;
+        return unhandled;
+      }
+    }
+  },
+
+  decide(command, state) {
+    switch (command.type) {
+      case 'claim':
+        if (state.status === 'held') {
+          if (state.owner_id === command.owner_id) return [];
+          throw new ConflictError(
+            reservationKinds[command.kind].taken,
+            `The ${command.kind} "${command.value}" is already taken.`,
+          );
+        }
+        return [
+          {
+            type: 'reservation.claimed',
+            data: { kind: command.kind, value: command.value, owner_id: command.owner_id },
+          },
+        ];
+      case 'release':
+        if (state.status !== 'held' || state.owner_id !== command.owner_id) throw new NotFoundError('The reservation');
+        return [
+          {
+            type: 'reservation.released',
+            data: { kind: state.kind, value: state.value, owner_id: state.owner_id },
+          },
+        ];
+      case 'transfer':
+        if (state.status !== 'held' || state.owner_id !== command.from_owner_id) {
+          throw new NotFoundError('The reservation');
+        }
+        if (command.to_owner_id === state.owner_id) return [];
+        return [
+          {
+            type: 'reservation.transferred',
+            data: {
+              kind: state.kind,
+              value: state.value,
+              from_owner_id: state.owner_id,
+              to_owner_id: command.to_owner_id,
+            },
+          },
+        ];
+      default: {
+        const unhandled: never = command;
+        return unhandled;
+      }
+    }
+  },
+};
+
+/**
+ * Reservations: instance id `{kind}.{normalised value}` within a scope (a tenant id, or `platform`),
+ * so the stream is `{scope}-{kind}.{value}` — for slugs the very streams that held
+ * `tenant.slug.reserved` before this module existed.
+ */
+export const reservationAggregate = defineAggregate('reservation', reservationDecider);
+
+/** The instance id of a reservation: its kind and its normalised value. */
+export function reservationId(kind: ReservationKind, value: string): string {
+  return `${kind}.${reservationKinds[kind].normalise(value)}`;
+}

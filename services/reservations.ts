@@ -1,0 +1,98 @@
+import { type ReservationKind, reservationAggregate, reservationId } from '../commands/reservation.ts';
+import { handleCommand } from '../src/command-handler.ts';
+import { ConflictError } from '../src/errors.ts';
+import type { WriteContext } from '../src/event-log.ts';
+import type { Sigid } from '../src/sigid.ts';
+import type { Written } from './context.ts';
+
+/** A claim this old whose owner was never created was left by a creator that died (a create takes milliseconds). */
+export const ORPHAN_AFTER_MS = 60_000;
+
+export interface Claim {
+  /** A tenant id for tenant-scoped values (e-mail in a tenant), `platform` for platform-wide ones (slugs). */
+  scope: string;
+  kind: ReservationKind;
+  value: string;
+  ownerId: string;
+  /**
+   * Whether the owner a claim names exists. When it does not and the claim is older than
+   * ORPHAN_AFTER_MS, its creator died between claiming and creating: the caller adopts that owner id.
+   */
+  ownerExists?: (ownerId: string) => Promise<boolean>;
+}
+
+/**
+ * Claims a unique value for an owner, on the write side: appends to the value's own stream, which a
+ * second claimant finds taken whatever the read models say (a stream, so EventStoreDB keeps it too).
+ * A claim left by a creator that died before creating its owner (see `ownerExists`) is adopted:
+ * `ownerId` is then that orphan's id, `adopted` true, and the caller creates the owner under it,
+ * expecting its stream to be absent — so of two racing adopters exactly one wins.
+ */
+export async function claimReservation(
+  sigid: Sigid,
+  claim: Claim,
+  context: Omit<WriteContext, 'tenantId'>,
+): Promise<{ ownerId: string; adopted: boolean; written: Written }> {
+  const id = reservationId(claim.kind, claim.value);
+  const write = { ...context, tenantId: claim.scope };
+  try {
+    const outcome = await handleCommand(
+      sigid.log,
+      reservationAggregate,
+      id,
+      { type: 'claim', kind: claim.kind, value: claim.value, owner_id: claim.ownerId },
+      write,
+    );
+    return { ownerId: claim.ownerId, adopted: false, written: outcome };
+  } catch (error) {
+    if (!(error instanceof ConflictError) || !claim.ownerExists) throw error;
+    const history = await sigid.log.readStream(reservationAggregate.stream(claim.scope, id));
+    const last = history.at(-1);
+    const orphan = await orphanOwner(history, claim.ownerExists);
+    if (!orphan || !last || Date.now() - last.time.getTime() < ORPHAN_AFTER_MS) throw error;
+    return { ownerId: orphan, adopted: true, written: { position: null, types: [] } };
+  }
+}
+
+/** The owner the reservation's history ends with, when that owner was never created. */
+async function orphanOwner(
+  history: Awaited<ReturnType<Sigid['log']['readStream']>>,
+  ownerExists: (ownerId: string) => Promise<boolean>,
+): Promise<string | null> {
+  const state = history.reduce(
+    (current, event) => reservationAggregate.decider.evolve(current, event as never),
+    reservationAggregate.decider.initialState(),
+  );
+  if (state.status !== 'held') return null;
+  return (await ownerExists(state.owner_id)) ? null : state.owner_id;
+}
+
+/** Gives a value up (a deleted user's e-mail, a deleted application's client_id), so it can be claimed again. */
+export async function releaseReservation(
+  sigid: Sigid,
+  reservation: { scope: string; kind: ReservationKind; value: string; ownerId: string },
+  context: Omit<WriteContext, 'tenantId'>,
+): Promise<Written> {
+  return handleCommand(
+    sigid.log,
+    reservationAggregate,
+    reservationId(reservation.kind, reservation.value),
+    { type: 'release', owner_id: reservation.ownerId },
+    { ...context, tenantId: reservation.scope },
+  );
+}
+
+/** Hands a value to another owner without it ever being free (an account merge, a verified domain moving). */
+export async function transferReservation(
+  sigid: Sigid,
+  reservation: { scope: string; kind: ReservationKind; value: string; fromOwnerId: string; toOwnerId: string },
+  context: Omit<WriteContext, 'tenantId'>,
+): Promise<Written> {
+  return handleCommand(
+    sigid.log,
+    reservationAggregate,
+    reservationId(reservation.kind, reservation.value),
+    { type: 'transfer', from_owner_id: reservation.fromOwnerId, to_owner_id: reservation.toOwnerId },
+    { ...context, tenantId: reservation.scope },
+  );
+}

@@ -1,0 +1,160 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectPostgres, type Database } from '../src/db/database.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
+import { type ServerProcess, startServerProcess } from './support/server-process.ts';
+
+/**
+ * Writes of more than one durable step, killed (SIGKILL, from inside, at a named step) between the
+ * steps; then the client retries with the same Idempotency-Key against a fresh process on the same
+ * database. The retry must finish the write exactly once, within seconds, and answer as the first
+ * run would have: one tenant, one key that works, no duplicate.
+ */
+describe.runIf(postgresReachable)('multi-step writes killed between their steps', () => {
+  const operatorKey = `op-${randomBytes(24).toString('hex')}`;
+  let database: { url: string; drop: () => Promise<void> };
+  let db: Database;
+  let env: Record<string, string>;
+  const servers: ServerProcess[] = [];
+
+  beforeAll(async () => {
+    database = await createPostgresDatabase();
+    db = connectPostgres(database.url, { max: 2 });
+    await migrateToLatest(db);
+    env = {
+      DATABASE_URL: database.url,
+      SIGID_MASTER_KEY: randomBytes(32).toString('base64'),
+      SIGID_OPERATOR_KEY: operatorKey,
+      SIGID_IDEMPOTENCY_LEASE_MS: '1000',
+      SIGID_WEBHOOK_ALLOWLIST: '127.0.0.1',
+    };
+  });
+  afterAll(async () => {
+    for (const server of servers) await server.kill();
+    await db?.close();
+    await database?.drop();
+  });
+
+  async function start(failpoint?: string): Promise<ServerProcess> {
+    const server = await startServerProcess({ ...env, ...(failpoint ? { SIGID_FAILPOINTS: failpoint } : {}) });
+    servers.push(server);
+    return server;
+  }
+
+  function post(server: ServerProcess, path: string, key: string, body: unknown, idempotencyKey: string) {
+    return fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${key}`,
+        'content-type': 'application/json',
+        'idempotency-key': idempotencyKey,
+      },
+      body: JSON.stringify(body),
+    });
+  }
+
+  /** Sends the request to a server that dies at `failpoint`; the client sees the connection drop. */
+  async function dieAt(failpoint: string, send: (server: ServerProcess) => Promise<Response>) {
+    const doomed = await start(failpoint);
+    await expect(send(doomed)).rejects.toThrow();
+    expect(await doomed.exited).toBe('SIGKILL');
+  }
+
+  /** Retries until the dead request's lease has run out (a 409 with Retry-After meanwhile). */
+  async function retry(send: () => Promise<Response>): Promise<Response> {
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const response = await send();
+      if (response.status !== 409 || Date.now() > deadline) return response;
+      expect(response.headers.get('retry-after')).toMatch(/^\d+$/);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
+  async function events(type: string, tenantId?: string): Promise<Array<{ data: Record<string, unknown> }>> {
+    const { rows } = await db.query<{ data: Record<string, unknown> }>(
+      `select data from sigid_events where event_type = $1 and ($2::text is null or tenant_id = $2) order by global_position`,
+      [type, tenantId ?? null],
+    );
+    return rows;
+  }
+
+  for (const failpoint of ['tenant.create:after-slug', 'tenant.create:after-tenant', 'api-key.issue:after-secret']) {
+    it(`a tenant create killed at ${failpoint} is finished by its retry, once, with a working key`, async () => {
+      const slug = `crash-${randomBytes(4).toString('hex')}`;
+      const idempotencyKey = `create-${slug}`;
+      const body = { name: 'Crash-tested', slug };
+      await dieAt(failpoint, (server) => post(server, '/api/v1/tenants', operatorKey, body, idempotencyKey));
+
+      const server = await start();
+      const retried = await retry(() => post(server, '/api/v1/tenants', operatorKey, body, idempotencyKey));
+      expect(retried.status).toBe(201);
+      const created = (await retried.json()) as { tenant: { id: string; slug: string }; api_key: { key: string } };
+      expect(created.tenant.slug).toBe(slug);
+      const listed = await fetch(`${server.url}/api/v1/api-keys`, {
+        headers: { authorization: `Bearer ${created.api_key.key}` },
+      });
+      expect(listed.status).toBe(200);
+
+      // Exactly one tenant and one key came of it, and a further retry gives the same answer.
+      const tenants = (await events('tenant.created')).filter((event) => event.data.slug === slug);
+      expect(tenants).toHaveLength(1);
+      expect(await events('api_key.created', created.tenant.id)).toHaveLength(1);
+      const again = await post(server, '/api/v1/tenants', operatorKey, body, idempotencyKey);
+      expect(again.status).toBe(201);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(await again.json()).toEqual(created);
+    });
+  }
+
+  it('an API key issue whose answer died after its event landed is answered by its retry with that key', async () => {
+    const server = await start();
+    const made = await post(
+      server,
+      '/api/v1/tenants',
+      operatorKey,
+      { name: 'Keys', slug: `keys-${randomBytes(4).toString('hex')}` },
+      'k',
+    );
+    const tenant = (await made.json()) as { tenant: { id: string }; api_key: { key: string } };
+    await dieAt('after-append:api_key', (doomed) =>
+      post(doomed, '/api/v1/api-keys', tenant.api_key.key, { name: 'deploy' }, 'deploy-key'),
+    );
+    const landed = (await events('api_key.created', tenant.tenant.id)).filter((event) => event.data.name === 'deploy');
+    expect(landed).toHaveLength(1);
+
+    const retried = await retry(() =>
+      post(server, '/api/v1/api-keys', tenant.api_key.key, { name: 'deploy' }, 'deploy-key'),
+    );
+    expect(retried.status).toBe(201);
+    const key = (await retried.json()) as { id: string; key: string };
+    // The very key the event records, shown at last, and it works.
+    expect(key.id).toBe(landed[0]?.data.key_id);
+    const works = await fetch(`${server.url}/api/v1/api-keys`, { headers: { authorization: `Bearer ${key.key}` } });
+    expect(works.status).toBe(200);
+    expect(
+      (await events('api_key.created', tenant.tenant.id)).filter((event) => event.data.name === 'deploy'),
+    ).toHaveLength(1);
+  });
+
+  it('a webhook create killed after storing its secret is finished by its retry, once', async () => {
+    const server = await start();
+    const made = await post(
+      server,
+      '/api/v1/tenants',
+      operatorKey,
+      { name: 'Hooks', slug: `hooks-${randomBytes(4).toString('hex')}` },
+      'h',
+    );
+    const tenant = (await made.json()) as { tenant: { id: string }; api_key: { key: string } };
+    const body = { url: 'http://127.0.0.1:9/sigid', event_types: ['api_key.*'] };
+    const send = (target: ServerProcess) => post(target, '/api/v1/webhooks', tenant.api_key.key, body, 'hook-1');
+    await dieAt('webhook.create:after-secret', send);
+    const retried = await retry(() => send(server));
+    expect(retried.status).toBe(201);
+    const endpoint = (await retried.json()) as { id: string; secret: string };
+    expect(endpoint.secret).toMatch(/^whsec_/);
+    expect(await events('webhook.endpoint.created', tenant.tenant.id)).toHaveLength(1);
+  });
+});
