@@ -1,8 +1,13 @@
 /**
  * Audit export: `GET /api/v1/audit-logs/export` (NDJSON) of one tenant's N events, on a real listening
  * SigID server with the tenant's own API key, against `COPY (select ...) TO STDOUT` of the same rows
- * through psql (target ≥ 0.5×). The server's RSS is sampled every 20 ms during each export and printed
- * at 10%, 50% and 100% of the lines received: it should stay flat however long the export.
+ * through psql (target ≥ 0.5×), and against the export with every record rendered in Node (the code
+ * before records were rendered in SQL; what EventStoreDB still uses), served by the same process.
+ *
+ * During every export a client in a process of its own sends `GET /healthz` to the server every 10 ms
+ * and reports the latencies' p50/p99/max: how much the export holds up the API's event loop. The
+ * server's RSS is sampled every 20 ms during each export and printed at 10%, 50% and 100% of the
+ * lines received: it should stay flat however long the export.
  *
  * Seeding: the tenant and its key through the API; then one `INSERT ... SELECT generate_series`
  * straight into `sigid_events` and `sigid_streams`, the tenant's N events interleaved with N/4 of
@@ -13,13 +18,16 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import express from 'express';
 import pino from 'pino';
 import { apiKeyEvents } from '../events/api-key.ts';
 import { EventCatalog } from '../events/catalog.ts';
 import { subjectEvents } from '../events/subject.ts';
 import { tenantEvents } from '../events/tenant.ts';
+import { exportAuditLogInNode } from '../src/audit-export/export.ts';
 import { loadConfig } from '../src/config.ts';
 import { createApp } from '../src/http/app.ts';
+import { streamNdjsonFrom } from '../src/http/ndjson.ts';
 import { createSigid } from '../src/sigid.ts';
 import {
   alternate,
@@ -28,7 +36,9 @@ import {
   envInt,
   formatRate,
   main,
+  median,
   onCleanup,
+  percentile,
   RUNS,
   reportMedians,
   reportRatio,
@@ -42,6 +52,49 @@ const SEED_CHUNK = 100_000;
 const OPERATOR_KEY = randomBytes(24).toString('hex');
 
 const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
+
+/**
+ * A `GET /healthz` every 10 ms from a process of its own (so that its own work does not sit on the
+ * event loop it measures) until its stdin closes; then it prints the latencies in ms as JSON.
+ */
+const HEALTHZ_PROBE = `
+const http = require('node:http');
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const latencies = [];
+let stopping = false;
+process.stdin.on('end', () => { stopping = true; });
+process.stdin.resume();
+function probe() {
+  if (stopping) { process.stdout.write(JSON.stringify(latencies)); return; }
+  const started = performance.now();
+  http.get(process.argv[1], { agent }, (response) => {
+    response.resume();
+    response.on('end', () => {
+      latencies.push(performance.now() - started);
+      setTimeout(probe, Math.max(0, 10 - (performance.now() - started)));
+    });
+  }).on('error', (error) => { console.error(error); process.exit(1); });
+}
+probe();`;
+
+/** Starts the healthz probe; `stop()` resolves to its latencies. */
+function probeHealthz(url: string): { stop: () => Promise<number[]> } {
+  const child = spawn(process.execPath, ['-e', HEALTHZ_PROBE, url], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  return {
+    async stop() {
+      child.stdin.end();
+      await exited;
+      return JSON.parse(output) as number[];
+    },
+  };
+}
+
+const ms = (value: number) => `${value.toFixed(1)} ms`;
 
 main(async () => {
   console.log(
@@ -151,9 +204,23 @@ main(async () => {
     },
   };
 
+  // The export as it was before records were rendered in SQL, on a port of its own in the same process.
+  const nodeApp = express();
+  nodeApp.get('/export', (request, response) =>
+    streamNdjsonFrom(request, response, (out, signal) =>
+      exportAuditLogInNode(sigid.log, tenant.id, {}, out, { signal }),
+    ),
+  );
+  const nodeServer = nodeApp.listen(0, '127.0.0.1');
+  await new Promise((resolve) => nodeServer.once('listening', resolve));
+  onCleanup(() => new Promise<void>((resolve) => nodeServer.close(() => resolve())));
+  const nodeBase = `http://127.0.0.1:${(nodeServer.address() as AddressInfo).port}`;
+
   const rssTable: string[] = [];
-  const exporter = {
-    name: 'SigID GET /api/v1/audit-logs/export',
+  const healthz = new Map<string, number[][]>();
+  /** An export through curl (a process of its own, as psql is for the baseline), with RSS and healthz. */
+  const exporter = (name: string, url: string, headers: string[]) => ({
+    name,
     async run(round: number) {
       global.gc?.();
       const before = process.memoryUsage.rss();
@@ -163,17 +230,10 @@ main(async () => {
       }, 20);
       const marks: string[] = [];
       const checkpoints = [0.1, 0.5, 1];
+      const probe = probeHealthz(`${base}/healthz`);
       try {
         const t0 = performance.now();
-        // The client is curl, in a process of its own, as psql is for the baseline: the bench process
-        // is only the server (and counts lines, the same way for both).
-        const child = spawn(
-          'curl',
-          ['-sSfN', '-H', `authorization: Bearer ${apiKey.key}`, `${base}/api/v1/audit-logs/export`],
-          {
-            stdio: ['ignore', 'pipe', 'inherit'],
-          },
-        );
+        const child = spawn('curl', ['-sSfN', ...headers, url], { stdio: ['ignore', 'pipe', 'inherit'] });
         let count = 0;
         for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
           for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) count++;
@@ -192,30 +252,59 @@ main(async () => {
         if (code !== 0) throw new Error(`curl exited ${code}`);
         const seconds = (performance.now() - t0) / 1000;
         if (count !== lines) throw new Error(`export gave ${count} lines, expected ${lines}`);
-        rssTable.push(`run ${round + 1}: before ${mb(before)}; ${marks.join('; ')}`);
-        return { rate: count / seconds, extra: { peakRss: peak } };
+        const latencies = await probe.stop();
+        healthz.set(name, [...(healthz.get(name) ?? []), latencies]);
+        rssTable.push(`${name} run ${round + 1}: before ${mb(before)}; ${marks.join('; ')}; peak ${mb(peak)}`);
+        return { rate: count / seconds, p99: percentile(latencies, 99), extra: { peakRss: peak } };
       } finally {
         clearInterval(sampler);
+        await probe.stop().catch(() => []);
       }
     },
-  };
+  });
+  const sqlExporter = exporter('SigID GET /api/v1/audit-logs/export', `${base}/api/v1/audit-logs/export`, [
+    '-H',
+    `authorization: Bearer ${apiKey.key}`,
+  ]);
+  const nodeExporter = exporter('export rendered in Node (before)', `${nodeBase}/export`, []);
 
   // Untimed warm-up: caches, plans, JIT.
   await copy.run();
+  const idle = probeHealthz(`${base}/healthz`);
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const idleLatencies = await idle.stop();
 
   console.log(`\n## Exporting ${lines} events of one tenant (the store holds ${total})`);
-  const samples = await alternate('audit export', [exporter, copy]);
-  reportMedians('exported events/s', samples);
+  const samples = await alternate('audit export', [sqlExporter, copy, nodeExporter]);
+  reportMedians('exported events/s (p99: GET /healthz during the export)', samples);
   console.log('  server process RSS during each export (the client is curl, in its own process):');
   for (const line of rssTable) console.log(`    ${line}`);
-  const peaks = (samples.get(exporter.name) ?? []).map((sample) => sample.extra?.peakRss ?? 0);
-  console.log(`  peak RSS over all exports: ${mb(Math.max(...peaks))}`);
+  for (const contender of [sqlExporter, nodeExporter]) {
+    const peaks = (samples.get(contender.name) ?? []).map((sample) => sample.extra?.peakRss ?? 0);
+    console.log(`  peak RSS over all exports, ${contender.name}: ${mb(Math.max(...peaks))}`);
+  }
+  console.log('  GET /healthz every 10 ms from another process:');
+  console.log(
+    `    idle (3 s, no export): p50 ${ms(percentile(idleLatencies, 50))}, p99 ${ms(percentile(idleLatencies, 99))}, max ${ms(Math.max(...idleLatencies))}`,
+  );
+  for (const [name, runs] of healthz) {
+    const per = runs.map((latencies) => `${ms(percentile(latencies, 99))}`).join(', ');
+    console.log(
+      `    during ${name}: median p50 ${ms(median(runs.map((l) => percentile(l, 50))))}, median p99 ${ms(median(runs.map((l) => percentile(l, 99))))} (p99 per run: ${per}), max ${ms(Math.max(...runs.flat()))}`,
+    );
+  }
   reportRatio({
     label: 'audit export vs COPY TO STDOUT',
     samples,
-    subject: exporter.name,
+    subject: sqlExporter.name,
     baseline: copy.name,
     target: 0.5,
+  });
+  reportRatio({
+    label: 'export rendered in Node (before) vs COPY TO STDOUT',
+    samples,
+    subject: nodeExporter.name,
+    baseline: copy.name,
   });
   console.log(`  (${formatRate(lines)} = one export per second)`);
 });

@@ -1,10 +1,11 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { type AuditFilter, auditRecord, readOptions, walkTenantEvents } from '../audit.ts';
+import { type AuditFilter, auditRecord, readOptions } from '../audit.ts';
+import { exportAuditLog } from '../audit-export/export.ts';
 import { ValidationError } from '../errors.ts';
 import type { Sigid } from '../sigid.ts';
 import { tenantOf } from './auth.ts';
-import { streamNdjson } from './ndjson.ts';
+import { streamNdjsonFrom } from './ndjson.ts';
 import { parseQuery } from './validate.ts';
 
 const filterShape = {
@@ -94,11 +95,8 @@ export function auditLogsRouter(sigid: Sigid): Router {
   router.get('/export', async (request, response) => {
     const filter = toFilter(parseQuery(exportQuery, request));
     const tenantId = tenantOf(response);
-    await streamNdjson(
-      request,
-      response,
-      (signal) => walkTenantEvents(sigid.log, tenantId, filter, { signal }),
-      auditRecord,
+    await streamNdjsonFrom(request, response, (out, signal) =>
+      exportAuditLog(sigid, tenantId, filter, out, { signal }),
     );
   });
 

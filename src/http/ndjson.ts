@@ -43,3 +43,29 @@ function drained(response: Response): Promise<void> {
     response.on('close', done);
   });
 }
+
+/**
+ * Streams NDJSON that `write` puts on the response itself (it must wait for the socket to drain and
+ * stop when `signal` aborts, as `exportAuditLog` does); the response is ended here, or destroyed if
+ * `write` fails midway. A client that disconnects aborts the signal.
+ */
+export async function streamNdjsonFrom(
+  request: Request,
+  response: Response,
+  write: (out: Response, signal: AbortSignal) => Promise<unknown>,
+): Promise<void> {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  response.on('close', abort);
+  response.status(200).type('application/x-ndjson').set('Cache-Control', 'no-store');
+  response.flushHeaders();
+  try {
+    await write(response, controller.signal);
+    if (!controller.signal.aborted) response.end();
+  } catch (error) {
+    request.log?.error({ err: error }, 'export failed midway');
+    response.destroy(error as Error);
+  } finally {
+    response.off('close', abort);
+  }
+}

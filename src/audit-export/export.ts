@@ -1,0 +1,281 @@
+import { createHash } from 'node:crypto';
+import type { Writable } from 'node:stream';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { RecordedEvent } from '../../events/envelope.ts';
+import { type AuditFilter, auditRecord, readOptions, walkTenantEvents } from '../audit.ts';
+import type { Database } from '../db/database.ts';
+import type { EventLog } from '../event-log.ts';
+import type { StoredEvent } from '../event-store/port.ts';
+import { sqlAuditLine } from './sql-data.ts';
+
+/** What an export needs of SigID: the event log, and the database when the store lives in it. */
+export interface AuditExportSource {
+  db: Database;
+  log: EventLog;
+}
+
+export interface AuditExportOptions {
+  /** Stops the export (the client went away): nothing more is read or written. */
+  signal?: AbortSignal;
+  /** After each page: the position written up to and the head the export stops at (progress bars). */
+  onProgress?: (position: number, head: number) => void;
+  /** Events per page read (default 2,000). */
+  pageSize?: number;
+}
+
+export interface AuditExportResult {
+  /** Records written. */
+  records: number;
+  /** Of those, how many PostgreSQL rendered itself (the rest went through the event log in Node). */
+  renderedInSql: number;
+  /** Whether it ran to the end (false when stopped by the signal or a closed output). */
+  complete: boolean;
+}
+
+/** Pages PostgreSQL renders at once, each on a session of its own. */
+const PARALLEL_PAGES = 3;
+
+/** Node-rendered events are decoded in slices this long, so a long export lets other requests in. */
+const DECODE_SLICE = 256;
+
+/**
+ * Writes a tenant's audit log as NDJSON (one `auditRecord` per line, oldest first) to `out`, up to
+ * the store's gap-free head as it was when the export began, waiting for `out` to drain so memory
+ * stays flat. `out` is not ended: the caller owns it. The HTTP export and `sigid audit export` both
+ * call this.
+ *
+ * On PostgreSQL and PGlite most records are rendered by PostgreSQL itself (see `sql-record.ts`);
+ * events with personal data or stored at an older version are decoded in Node (opened, upcast,
+ * validated) and written in their place in the order. On EventStoreDB every record is rendered in Node.
+ */
+export async function exportAuditLog(
+  source: AuditExportSource,
+  tenantId: string,
+  filter: AuditFilter,
+  out: Writable,
+  options: AuditExportOptions = {},
+): Promise<AuditExportResult> {
+  return source.log.store.backend === 'esdb'
+    ? exportAuditLogInNode(source.log, tenantId, filter, out, options)
+    : exportAuditLogInSql(source, tenantId, filter, out, options);
+}
+
+/** The export with every record rendered in Node: EventStoreDB's way, and what the SQL one must equal. */
+export async function exportAuditLogInNode(
+  log: EventLog,
+  tenantId: string,
+  filter: AuditFilter,
+  out: Writable,
+  options: AuditExportOptions = {},
+): Promise<AuditExportResult> {
+  const head = await log.store.headPosition();
+  let records = 0;
+  const walk = walkTenantEvents(log, tenantId, filter, {
+    ...(options.pageSize ? { pageSize: options.pageSize } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  for await (const events of walk) {
+    let chunk = '';
+    for (const event of events) chunk += `${JSON.stringify(auditRecord(event))}\n`;
+    if (!(await write(out, chunk, options.signal))) return { records, renderedInSql: 0, complete: false };
+    records += events.length;
+    options.onProgress?.((events[events.length - 1] as RecordedEvent).position, head);
+  }
+  return { records, renderedInSql: 0, complete: !options.signal?.aborted };
+}
+
+/** A stored event the SQL left to Node, as the page query hands it over. */
+interface RawEvent {
+  global_position: number;
+  event_id: string;
+  stream_name: string;
+  stream_revision: number;
+  tenant_id: string;
+  event_type: string;
+  event_version: number;
+  actor_type: StoredEvent['actor']['type'];
+  actor_id: string;
+  correlation_id: string;
+  causation_id: string | null;
+  recorded_ms: number;
+  data: unknown;
+}
+
+/**
+ * The page query's rows: first one with the page's size, last position and the lines PostgreSQL
+ * rendered (joined, in order); then one per event left to Node, with its place in the page.
+ */
+interface PageRow {
+  events: number;
+  last_position: number | null;
+  lines: string | null;
+  ordinal: number | null;
+  event: RawEvent | null;
+}
+
+/** A page of the export: the events in positions `(from, to]`, at most `limit` of them. */
+interface Range {
+  from: number;
+  to: number;
+  rows: Promise<PageRow[]>;
+}
+
+async function exportAuditLogInSql(
+  source: AuditExportSource,
+  tenantId: string,
+  filter: AuditFilter,
+  out: Writable,
+  options: AuditExportOptions,
+): Promise<AuditExportResult> {
+  const { log, db } = source;
+  const head = await log.store.headPosition();
+  const limit = Number.isSafeInteger(options.pageSize) ? Math.max(1, options.pageSize as number) : 2000;
+  const { text, params } = pageQuery(log.catalog, readOptions(tenantId, filter), limit);
+  const name = `sigid_audit_export_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+  const read = (from: number, to: number): Range => ({
+    from,
+    to,
+    rows: db.query<PageRow>(text, [...params, from, to], name).then((result) => result.rows),
+  });
+  // PostgreSQL renders pages on several sessions at once (one core each) while Node writes them in
+  // order; embedded there is one session, so one page is read ahead.
+  const ahead = db.kind === 'postgres' ? PARALLEL_PAGES : 1;
+  const queue: Range[] = [];
+  let issuedTo = 0;
+  // Positions per page, adapted to how densely the tenant's (filtered) events lie in the store.
+  let span = limit;
+  const fill = () => {
+    while (queue.length < ahead && issuedTo < head) {
+      const to = Math.min(head, issuedTo + span);
+      queue.push(read(issuedTo, to));
+      issuedTo = to;
+    }
+  };
+
+  let records = 0;
+  let renderedInSql = 0;
+  fill();
+  try {
+    while (!options.signal?.aborted) {
+      const range = queue.shift();
+      if (!range) return { records, renderedInSql, complete: true };
+      const [page, ...left] = await range.rows;
+      const events = page?.events ?? 0;
+      const last = page?.last_position ?? range.to;
+      // A full page may have left the rest of its range unread: that comes next, before the others.
+      if (events === limit && last < range.to) queue.unshift(read(last, range.to));
+      const covered = Math.max(1, (events === limit ? last : range.to) - range.from);
+      span = Math.max(limit, Math.min(limit * 1024, Math.round((limit * covered) / Math.max(1, events))));
+      fill();
+      let chunk = page?.lines ?? '';
+      renderedInSql += events - left.length;
+      if (left.length > 0) {
+        // Node's records go in their places between PostgreSQL's lines.
+        const rendered = chunk.split('\n');
+        const lines: string[] = [];
+        let next = 0;
+        for (const [index, row] of left.entries()) {
+          if (index > 0 && index % DECODE_SLICE === 0) await yieldToEventLoop();
+          while (lines.length < (row.ordinal as number) - 1) lines.push(rendered[next++] as string);
+          lines.push(JSON.stringify(auditRecord(await log.decode(toStored(row.event as RawEvent)))));
+        }
+        while (lines.length < events) lines.push(rendered[next++] as string);
+        chunk = `${lines.join('\n')}\n`;
+      }
+      if (chunk !== '' && !(await write(out, chunk, options.signal))) {
+        return { records, renderedInSql, complete: false };
+      }
+      records += events;
+      options.onProgress?.(last, head);
+    }
+    return { records, renderedInSql, complete: false };
+  } finally {
+    // An export abandoned midway (client gone) must not leave failing reads unobserved.
+    for (const range of queue) range.rows.catch(() => {});
+  }
+}
+
+/**
+ * One page of the tenant's events after position `$n-1` up to `$n` (never past the head), with the
+ * same filters as `EventStore.readAll`: the lines PostgreSQL rendered, joined in position order, and
+ * the stored events it left to Node with their ordinal in the page.
+ */
+function pageQuery(
+  catalog: EventLog['catalog'],
+  filter: ReturnType<typeof readOptions>,
+  limit: number,
+): { text: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const bind = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const where = [`tenant_id = ${bind(filter.tenantId)}`];
+  const line = sqlAuditLine(catalog, `${bind(JSON.stringify(filter.tenantId))}::text`);
+  if (filter.types?.length) where.push(`event_type = any(${bind(filter.types)}::text[])`);
+  if (filter.actorId !== undefined) where.push(`actor_id = ${bind(filter.actorId)}`);
+  if (filter.stream !== undefined) where.push(`stream_name = ${bind(filter.stream)}`);
+  if (filter.since !== undefined) where.push(`recorded_at >= ${bind(filter.since)}`);
+  if (filter.until !== undefined) where.push(`recorded_at < ${bind(filter.until)}`);
+  where.push(`global_position > $${params.length + 1}::bigint`, `global_position <= $${params.length + 2}::bigint`);
+  const text = `
+    with page as materialized (
+      select *, row_number() over (order by global_position) as ordinal
+      from (select *, ${line} as line from sigid_events where ${where.join(' and ')}
+            order by global_position limit ${limit}) as rows
+    )
+    select count(*)::int as events, max(global_position) as last_position,
+           string_agg(line, '' order by global_position) as lines, null::bigint as ordinal, null::json as event
+    from page
+    union all
+    select null, null, null, ordinal,
+           json_build_object('global_position', global_position, 'event_id', event_id, 'stream_name', stream_name,
+             'stream_revision', stream_revision, 'tenant_id', tenant_id, 'event_type', event_type,
+             'event_version', event_version, 'data', data, 'actor_type', actor_type, 'actor_id', actor_id,
+             'correlation_id', correlation_id, 'causation_id', causation_id,
+             'recorded_ms', (extract(epoch from recorded_at) * 1000)::float8)
+    from page where line is null
+    order by ordinal nulls first`;
+  return { text, params };
+}
+
+function toStored(row: RawEvent): StoredEvent {
+  return {
+    id: row.event_id,
+    type: row.event_type,
+    version: row.event_version,
+    stream: row.stream_name,
+    revision: row.stream_revision,
+    position: row.global_position,
+    tenantId: row.tenant_id,
+    actor: { type: row.actor_type, id: row.actor_id },
+    correlationId: row.correlation_id,
+    causationId: row.causation_id,
+    time: new Date(row.recorded_ms),
+    data: row.data,
+  };
+}
+
+/** Writes `chunk`, waiting for `out` to drain; false when the export must stop (aborted, or `out` closed). */
+async function write(out: Writable, chunk: string, signal: AbortSignal | undefined): Promise<boolean> {
+  if (signal?.aborted || out.destroyed || out.writableEnded) return false;
+  if (!out.write(chunk)) await drained(out, signal);
+  return !(signal?.aborted || out.destroyed);
+}
+
+/** Resolves when `out` drains, closes, fails or the export is aborted, leaving no listener behind. */
+function drained(out: Writable, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off('drain', done);
+      out.off('close', done);
+      out.off('error', done);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    out.on('drain', done);
+    out.on('close', done);
+    out.on('error', done);
+    signal?.addEventListener('abort', done);
+  });
+}
