@@ -108,14 +108,25 @@ function stripBrackets(host: string): string {
  * hexadecimal by the WHATWG URL parser (zone index dropped: a zone only qualifies link-local).
  */
 function parseAddress(address: string): ipaddr.IPv4 | ipaddr.IPv6 {
-  if (isIP(address) === 4) return ipaddr.parse(address);
+  const parsed = tryParseAddress(address);
+  if (!parsed) throw new Error(`${address} is not an IP address`);
+  return parsed;
+}
+
+function tryParseAddress(address: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
   const bare = address.replace(/%.*$/, '');
-  return ipaddr.parse(new URL(`http://[${bare}]/`).hostname.slice(1, -1));
+  try {
+    if (isIP(bare) === 4) return ipaddr.parse(bare);
+    if (isIP(bare) === 6) return ipaddr.parse(new URL(`http://[${bare}]/`).hostname.slice(1, -1));
+  } catch {
+    // A form node and the URL parser disagree on: not an address SigID can judge.
+  }
+  return null;
 }
 
 /** Whether `text` is an IP address SigID can judge. */
 function isAddress(text: string): boolean {
-  return isIP(text.replace(/%.*$/, '')) !== 0;
+  return tryParseAddress(text) !== null;
 }
 
 /** An IPv4-mapped IPv6 address is the IPv4 address it maps. */
