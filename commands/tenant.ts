@@ -1,10 +1,14 @@
-import { z } from 'zod';
 import type { TenantEvent } from '../events/tenant.ts';
 import { ConflictError, NotFoundError } from '../src/errors.ts';
+import { lineSchema, textSchema } from '../src/text.ts';
 import { defineAggregate } from './aggregate.ts';
 import type { Decider } from './decider.ts';
 
-export const tenantNameSchema = z.string().trim().min(1).max(200);
+/** A tenant's display name: one line of text SigID accepts. */
+export const tenantNameSchema = lineSchema.trim().min(1).max(200);
+
+/** Why a tenant is suspended, shown in its audit log: free text SigID accepts. */
+export const suspensionReasonSchema = textSchema.max(500);
 
 export type TenantCommand =
   /** Creates the tenant; its slug must already be reserved for it. */

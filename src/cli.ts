@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
+import { suspensionReasonSchema, tenantNameSchema } from '../commands/tenant.ts';
 import { slugSchema } from '../events/tenant.ts';
 import { listTenants, type TenantRow } from '../read-models/tenants.ts';
 import { useCase } from '../services/context.ts';
@@ -147,7 +148,11 @@ const tenants = program.command('tenants').description('tenants');
 tenants
   .command('create')
   .description('create a tenant and print its first admin API key (shown once)')
-  .requiredOption('--name <name>', 'display name')
+  .requiredOption('--name <name>', 'display name', (value) => {
+    const parsed = tenantNameSchema.safeParse(value);
+    if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues.map((issue) => issue.message).join('; '));
+    return parsed.data;
+  })
   .requiredOption('--slug <slug>', 'unique, permanent slug (part of the OIDC issuer)', (value) => {
     const parsed = slugSchema.safeParse(value);
     if (!parsed.success) throw new InvalidArgumentError('lowercase letters, digits and inner hyphens, 3 to 40');
@@ -199,7 +204,13 @@ for (const [name, status, description] of [
     .command(name)
     .argument('<tenant>', 'the tenant: its id (ten_…) or its slug')
     .description(description);
-  if (status === 'suspended') command.option('--reason <reason>', 'why (shown in the audit log)');
+  if (status === 'suspended') {
+    command.option('--reason <reason>', 'why (shown in the audit log)', (value) => {
+      const parsed = suspensionReasonSchema.safeParse(value);
+      if (!parsed.success) throw new InvalidArgumentError(parsed.error.issues.map((issue) => issue.message).join('; '));
+      return parsed.data;
+    });
+  }
   command.action(async (idOrSlug: string, options: { reason?: string }) => {
     await withSigid(async (sigid) => {
       const tenant = await resolveTenant(sigid, idOrSlug);

@@ -534,10 +534,15 @@ describe.runIf(postgresReachable)('sigid CLI against PostgreSQL (DATABASE_URL)',
       ['api_key.created', { type: 'operator', id: 'cli' }],
     ]);
 
-    const [badSlug, takenSlug] = await Promise.all([
+    const [badSlug, takenSlug, badName] = await Promise.all([
       runCli(['tenants', 'create', '--name', 'Bad', '--slug', 'Not A Slug'], settings),
       runCli(['tenants', 'create', '--name', 'Again', '--slug', slug], settings),
+      runCli(['tenants', 'create', '--name', 'Bell\u0007Corp', '--slug', uniqueSlug('bell')], settings),
     ]);
+    // The same text rule as the HTTP API, before anything is reserved.
+    expect(badName.code).not.toBe(0);
+    expect(badName.stdout).toBe('');
+    expect(badName.stderr).toContain('U+0007');
     expect(badSlug.code).not.toBe(0);
     expect(badSlug.code).not.toBeNull();
     expect(badSlug.stdout).toBe('');

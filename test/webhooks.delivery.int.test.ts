@@ -344,6 +344,25 @@ describe('webhook delivery', () => {
     expect(Date.parse(attempts.body.data[0].attempted_at)).toBeGreaterThan(Date.now() - 60_000);
   });
 
+  it('keeps delivering when a receiver answers with text PostgreSQL cannot store (NUL, controls)', async () => {
+    const tenant = await t.createTenant('Hostile receiver');
+    const auth = `Bearer ${tenant.key}`;
+    const hook = await endpoint(tenant.key, '/hostile-body', ['api_key.*'], () => ({
+      status: 200,
+      body: 'ok\u0000 and\u0007end',
+    }));
+    await t.issueKeys(tenant.key, 2);
+    await receiver.waitFor(() => receiver.received('/hostile-body').length === 2);
+    const messages = await until(
+      () => t.http.get(`/api/v1/webhooks/${hook.id}/messages`).set('Authorization', auth),
+      (response) => response.body.data.every((message: { status: string }) => message.status === 'delivered'),
+    );
+    expect(messages.body.data.map((message: { status: string }) => message.status)).toEqual(['delivered', 'delivered']);
+    const attempts = await t.http.get(`/api/v1/webhooks/${hook.id}/attempts`).set('Authorization', auth).expect(200);
+    expect(attempts.body.data).toHaveLength(2);
+    expect(attempts.body.data[0].response_body).toBe('ok\ufffd and\ufffdend');
+  });
+
   it('refuses, at delivery time, a name that was public when saved and now points inside (DNS rebinding)', async () => {
     const tenant = await t.createTenant('Rebinding');
     const auth = `Bearer ${tenant.key}`;

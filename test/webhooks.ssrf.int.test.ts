@@ -67,6 +67,82 @@ describe('SSRF: which webhook URLs SigID accepts', () => {
     expect(['forbidden_address', 'scheme_not_allowed']).toContain(await refusal(url));
   });
 
+  // Every form an address can take, judged by the range table (and the IPv4 address it carries).
+  it.each([
+    // IPv4-compatible (::a.b.c.d, deprecated): refused, whatever it carries.
+    ['https://[::127.0.0.1]/', /IPv4-compatible.*127\.0\.0\.1, a loopback/],
+    ['https://[::7f00:1]/', /IPv4-compatible.*127\.0\.0\.1/],
+    ['https://[::a9fe:a9fe]/', /IPv4-compatible.*169\.254\.169\.254, a link-local/],
+    ['https://[::10.0.0.1]/', /IPv4-compatible.*10\.0\.0\.1, a private/],
+    ['https://[::8.8.8.8]/', /IPv4-compatible.*8\.8\.8\.8/],
+    ['https://[::2]/', /IPv4-compatible/],
+    ['https://[::]/', /unspecified/],
+    // IPv4-mapped and IPv4-translated.
+    ['https://[::ffff:a9fe:a9fe]/', /metadata/],
+    ['https://[::ffff:10.0.0.1]/', /private/],
+    ['https://[::ffff:0:7f00:1]/', /IPv4-translated.*127\.0\.0\.1/],
+    // NAT64: the well-known prefix is the IPv4 address it carries; the local-use prefix is refused.
+    ['https://[64:ff9b::7f00:1]/', /loopback/],
+    ['https://[64:ff9b::a9fe:a9fe]/', /metadata/],
+    ['https://[64:ff9b::192.168.1.1]/', /private/],
+    ['https://[64:ff9b:1::5db8:d822]/', /local-use NAT64/],
+    // 6to4 and Teredo tunnel to an IPv4 address: refused, naming it.
+    ['https://[2002:7f00:1::1]/', /6to4.*127\.0\.0\.1, a loopback/],
+    ['https://[2002:a9fe:a9fe::]/', /6to4.*169\.254\.169\.254/],
+    ['https://[2002:5db8:d822::1]/', /6to4.*93\.184\.216\.34/],
+    ['https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/', /Teredo.*127\.0\.0\.1/],
+    // Reserved and special-purpose IPv6 ranges, and space outside 2000::/3.
+    ['https://[2001:db8::1]/', /reserved/],
+    ['https://[2001:2::1]/', /benchmarking/],
+    ['https://[2001:20::1]/', /orchid2/],
+    ['https://[100::1]/', /discard/],
+    ['https://[fec0::1]/', /site-local/],
+    ['https://[5f00::1]/', /segmentRouting/],
+    ['https://[3fff::1]/', /reserved/],
+    ['https://[4000::1]/', /outside global unicast/],
+    ['https://[fc00::1]/', /unique-local/],
+    // Reserved and special-purpose IPv4 ranges.
+    ['https://192.0.0.8/', /reserved/],
+    ['https://192.0.2.1/', /reserved/],
+    ['https://198.18.0.1/', /reserved/],
+    ['https://240.0.0.1/', /reserved/],
+    ['https://0.1.2.3/', /unspecified/],
+    ['https://192.88.99.1/', /reserved/],
+    ['https://192.31.196.1/', /as112/],
+  ])('refuses %s, saying why', async (url, why) => {
+    const error = await checkWebhookUrl(url, emptyAllowlist, publicDns).then(
+      () => null,
+      (caught: unknown) => caught as { code: string; message: string },
+    );
+    expect(error?.code).toBe('forbidden_address');
+    expect(error?.message).toMatch(why);
+  });
+
+  it('accepts globally routable addresses in every form, NAT64 to a public address included', async () => {
+    for (const url of [
+      'https://[2606:4700:4700::1111]/hook',
+      'https://[2a00:1450:4001:80b::200e]/hook',
+      'https://[::ffff:93.184.216.34]/hook',
+      'https://[64:ff9b::93.184.216.34]/hook',
+      'https://8.8.8.8/hook',
+    ]) {
+      expect(await refusal(url), url).toBe('accepted');
+    }
+  });
+
+  it('refuses a host whose DNS answers in one of those forms', async () => {
+    const dns = fakeDns({
+      'compat.test': ['::7f00:1'],
+      // How node's own DNS lookup prints an IPv4-compatible address (ipaddr.js alone reads it as IPv4-mapped).
+      'dotted.test': ['::127.0.0.1'],
+      'nat64.test': ['64:ff9b::a9fe:a9fe'],
+      'tunnel.test': ['2002:a00:1::1'],
+    });
+    for (const url of ['https://compat.test/', 'https://dotted.test/', 'https://nat64.test/', 'https://tunnel.test/']) {
+      expect(await refusal(url, emptyAllowlist, dns), url).toBe('forbidden_address');
+    }
+  });
+
   it('refuses localhost as the system resolver resolves it', async () => {
     expect(await refusal('https://localhost/hook', emptyAllowlist, systemResolver)).toBe('forbidden_address');
   });
@@ -95,6 +171,10 @@ describe('SSRF: which webhook URLs SigID accepts', () => {
     );
     expect(await refusal('https://127.0.0.2/hook', allowlist)).toBe('forbidden_address');
     expect(await refusal('https://10.0.0.1/hook', allowlist)).toBe('forbidden_address');
+    // Allowlisting 127.0.0.1 does not open the IPv4-compatible ::127.0.0.1, another address.
+    const dotted = fakeDns({ 'dotted.test': ['::127.0.0.1'] });
+    expect(await refusal('https://dotted.test/hook', allowlist, dotted)).toBe('forbidden_address');
+    expect(await refusal('https://[::127.0.0.1]/hook', allowlist)).toBe('forbidden_address');
   });
 
   it('opens a cloud metadata address only when the allowlist names that exact address', async () => {
@@ -170,6 +250,24 @@ describe('SSRF: the delivery client', () => {
     const before = hits.length;
     const result = await sender.send(`https://rebind.test:${port}/ok`, '{}', signed);
     expect(result).toMatchObject({ kind: 'refused' });
+    expect(hits.length).toBe(before);
+    sender.close();
+  });
+
+  it('refuses, at connect time, IPv4-compatible and tunnelled forms of loopback', async () => {
+    const port = (server.address() as AddressInfo).port;
+    const sender = new WebhookSender({
+      allowlist: parseAllowlist('127.0.0.1'),
+      resolve: fakeDns({ 'compat.test': ['::127.0.0.1'], 'tunnel.test': ['2002:7f00:1::1'] }),
+    });
+    const before = hits.length;
+    for (const target of [
+      `https://[::127.0.0.1]:${port}/ok`,
+      `https://compat.test:${port}/ok`,
+      `https://tunnel.test:${port}/ok`,
+    ]) {
+      expect(await sender.send(target, '{}', signed), target).toMatchObject({ kind: 'refused' });
+    }
     expect(hits.length).toBe(before);
     sender.close();
   });

@@ -5,12 +5,13 @@ import { issueApiKey, revokeApiKey } from '../../services/api-keys.ts';
 import { NotFoundError } from '../errors.ts';
 import { isId } from '../ids.ts';
 import type { Sigid } from '../sigid.ts';
+import { lineSchema } from '../text.ts';
 import { tenantOf, useCaseOf } from './auth.ts';
 import { listQuery, page } from './pagination.ts';
 import { consistent } from './read-your-writes.ts';
 import { parseBody, parseQuery } from './validate.ts';
 
-export const createApiKeyBody = z.strictObject({ name: z.string().trim().min(1).max(200) });
+export const createApiKeyBody = z.strictObject({ name: lineSchema.trim().min(1).max(200) });
 
 export function apiKeyJson(row: ApiKeyRow) {
   return {

@@ -8,6 +8,7 @@ import { requireTenantKey } from './auth.ts';
 import { eventsRouter } from './events.ts';
 import { healthRouter } from './health.ts';
 import { idempotency } from './idempotency.ts';
+import { inputGuard } from './input-guard.ts';
 import { openApiRouter } from './openapi.ts';
 import { notFoundHandler, problemHandler } from './problem.ts';
 import { tenantsRouter } from './tenants.ts';
@@ -15,7 +16,7 @@ import { webhooksRouter } from './webhooks.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** The HTTP edge: request ids and logs, JSON bodies with a size limit, the routers, problem+json errors. */
+/** The HTTP edge: request ids and logs, JSON bodies with a size limit, the input guard, the routers, problem+json errors. */
 export function createApp(sigid: Sigid): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -40,6 +41,8 @@ export function createApp(sigid: Sigid): Express {
   api.use(
     express.json({ limit: sigid.config.bodyLimit, strict: true, type: ['application/json', 'application/*+json'] }),
   );
+  // Before every router: the tenants router's own idempotency and the tenant-scoped chain both come after it.
+  api.use(inputGuard());
   api.use('/tenants', tenantsRouter(sigid));
   const tenantScoped = express.Router();
   tenantScoped.use(requireTenantKey(sigid), idempotency(sigid));

@@ -1,13 +1,16 @@
 import { Router } from 'express';
 import type { Sigid } from '../sigid.ts';
+import { noQuery, parseQuery } from './validate.ts';
 
 /** `/healthz`: the process is up. `/readyz`: it can serve — event store, database, projections caught up. */
 export function healthRouter(sigid: Sigid): Router {
   const router = Router();
-  router.get('/healthz', (_request, response) => {
+  router.get('/healthz', (request, response) => {
+    parseQuery(noQuery, request);
     response.json({ status: 'ok' });
   });
-  router.get('/readyz', async (_request, response) => {
+  router.get('/readyz', async (request, response) => {
+    parseQuery(noQuery, request);
     const checks: Record<string, { ok: boolean; detail?: string; lag?: number }> = {};
     const check = async (name: string, probe: () => Promise<Partial<(typeof checks)[string]> | undefined>) => {
       try {

@@ -10,6 +10,7 @@ import { eventsQuery } from './events.ts';
 import { listQuery } from './pagination.ts';
 import * as responses from './responses.ts';
 import { createTenantBody, updateTenantBody } from './tenants.ts';
+import { noQuery, parseQuery } from './validate.ts';
 import { attemptsQuery, bodySchemas, messagesQuery, replayBody, rotateBody } from './webhooks.ts';
 
 /**
@@ -661,7 +662,8 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
 /** `GET /api/v1/openapi.json`, open to anyone (it describes the API, it holds nothing of a tenant). */
 export function openApiRouter(): Router {
   const router = Router();
-  router.get('/api/v1/openapi.json', (_request, response) => {
+  router.get('/api/v1/openapi.json', (request, response) => {
+    parseQuery(noQuery, request);
     response.json(openApiDocument());
   });
   return router;

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { tenantNameSchema } from '../../commands/tenant.ts';
+import { suspensionReasonSchema, tenantNameSchema } from '../../commands/tenant.ts';
 import { slugSchema } from '../../events/tenant.ts';
 import { findApiKey } from '../../read-models/api-keys.ts';
 import { findTenant, listTenants, type TenantRow } from '../../read-models/tenants.ts';
@@ -14,7 +14,7 @@ import { actorOf, requireOperator, useCaseOf } from './auth.ts';
 import { idempotency, randomOf } from './idempotency.ts';
 import { listQuery, page } from './pagination.ts';
 import { consistent } from './read-your-writes.ts';
-import { etag, ifMatchRevision, parseBody, parseQuery } from './validate.ts';
+import { etag, ifMatchRevision, noQuery, parseBody, parseQuery } from './validate.ts';
 
 export const createTenantBody = z.strictObject({
   name: tenantNameSchema,
@@ -25,7 +25,7 @@ export const updateTenantBody = z
   .strictObject({
     name: tenantNameSchema.optional(),
     status: z.enum(['active', 'suspended']).optional(),
-    suspension_reason: z.string().max(500).optional(),
+    suspension_reason: suspensionReasonSchema.optional(),
   })
   .refine((body) => Object.keys(body).length > 0, 'Send at least one field to change.');
 
@@ -86,6 +86,7 @@ export function tenantsRouter(sigid: Sigid): Router {
   });
 
   router.get('/:id', async (request, response) => {
+    parseQuery(noQuery, request);
     const tenant = await loadTenant(request.params.id);
     response.set('ETag', etag(tenant.revision)).json(tenantJson(sigid, tenant));
   });

@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ValidationError } from '../errors.ts';
 
 /** Parses a JSON body against a strict schema: unknown fields, wrong types and a missing body are 400s. */
@@ -16,6 +16,9 @@ export function parseBody<S extends z.ZodType>(schema: S, request: Request): z.i
   if (!result.success) throw new ValidationError('The request body is not valid.', result.error.issues);
   return result.data;
 }
+
+/** The query of a route that takes no parameters: any parameter is refused. */
+export const noQuery = z.strictObject({});
 
 /** Parses the query string against a strict schema (unknown parameters are refused, not ignored). */
 export function parseQuery<S extends z.ZodType>(schema: S, request: Request): z.infer<S> {

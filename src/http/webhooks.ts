@@ -25,14 +25,15 @@ import {
 import { NotFoundError, ValidationError } from '../errors.ts';
 import { isId } from '../ids.ts';
 import type { Sigid } from '../sigid.ts';
+import { lineSchema, textSchema } from '../text.ts';
 import { tenantOf, useCaseOf } from './auth.ts';
 import { listQuery, page } from './pagination.ts';
 import { consistent } from './read-your-writes.ts';
-import { etag, ifMatchRevision, parseBody, parseQuery } from './validate.ts';
+import { etag, ifMatchRevision, noQuery, parseBody, parseQuery } from './validate.ts';
 
-const urlField = z.string().trim().min(1).max(2048);
+const urlField = lineSchema.trim().min(1).max(2048);
 const eventTypesField = z.array(eventTypePatternSchema).min(1).max(100);
-const descriptionField = z.string().trim().max(500);
+const descriptionField = textSchema.trim().max(500);
 
 /** Exact types must be in the catalog; wildcards may name families that have no event yet (`agent.*`). */
 export function bodySchemas(catalog: Sigid['log']['catalog']) {
@@ -168,7 +169,8 @@ export function webhooksRouter(sigid: Sigid): Router {
       .json({ ...endpointJson(row), ...extra });
   }
 
-  router.get('/event-types', (_request, response) => {
+  router.get('/event-types', (request, response) => {
+    parseQuery(noQuery, request);
     response.json({ object: 'list', data: sigid.log.catalog.describe(), has_more: false, next_cursor: null });
   });
 
@@ -194,6 +196,7 @@ export function webhooksRouter(sigid: Sigid): Router {
   });
 
   router.get('/:id', async (request, response) => {
+    parseQuery(noQuery, request);
     await respondWithEndpoint(response, (await loadEndpoint(response, request.params.id)).endpoint_id);
   });
 
@@ -280,6 +283,7 @@ export function webhooksRouter(sigid: Sigid): Router {
   }
 
   router.get('/:id/messages/:messageId', async (request, response) => {
+    parseQuery(noQuery, request);
     const endpoint = await loadEndpoint(response, request.params.id);
     const message = await loadMessage(endpoint, request.params.messageId);
     const attempts = await listMessageAttempts(sigid.readModels, endpoint.tenant_id, message.message_id);

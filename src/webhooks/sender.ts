@@ -1,9 +1,10 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
+import { acceptedText } from '../text.ts';
 import { parseRetryAfter } from './retry-schedule.ts';
 import type { SignedHeaders } from './signature.ts';
-import { type Allowlist, addressRefusal, isAllowlisted, pinnedLookup, type Resolver, systemResolver } from './ssrf.ts';
+import { type Allowlist, connectionRefusal, pinnedLookup, type Resolver, systemResolver } from './ssrf.ts';
 
 /**
  * The HTTP client deliveries go through. Enforces:
@@ -12,7 +13,8 @@ import { type Allowlist, addressRefusal, isAllowlisted, pinnedLookup, type Resol
  * - redirects are never followed: a 3xx is an answer like any other non-2xx;
  * - a connect timeout and an overall deadline for the whole exchange;
  * - at most `keepBodyBytes` of the response body are kept (for the delivery log) and the socket is
- *   dropped once a receiver sends more, so a receiver cannot stream into SigID's memory.
+ *   dropped once a receiver sends more, so a receiver cannot stream into SigID's memory; what is kept
+ *   is made text SigID accepts (`src/text.ts`), so a receiver's NUL cannot fail the delivery log.
  */
 
 export interface SenderOptions {
@@ -138,7 +140,8 @@ export class WebhookSender {
             status: response.statusCode ?? 0,
             // Reading `headers` builds the whole header object: only a failed attempt needs one header.
             retryAfterMs: (response.statusCode ?? 0) >= 300 ? parseRetryAfter(response.headers['retry-after']) : null,
-            body: kept.length === 0 ? '' : Buffer.concat(kept).toString('utf8'),
+            // The receiver's text, made storable: a NUL or a control in it must not fail the delivery log.
+            body: kept.length === 0 ? '' : acceptedText(Buffer.concat(kept).toString('utf8')),
             latencyMs: elapsed(),
           });
         response.on('data', (chunk: Buffer) => {
@@ -198,14 +201,9 @@ export class WebhookSender {
     } else {
       const scheme = url.protocol;
       const host = url.hostname.replace(/^\[|\]$/g, '');
-      const refusal = !isIP(host)
-        ? null
-        : (addressRefusal(this.#allowlist, host, host) ??
-          (scheme === 'http:' && !isAllowlisted(this.#allowlist, host, host)
-            ? `plain http to ${host} is not allowlisted`
-            : null));
+      const refusal = isIP(host) ? connectionRefusal(this.#allowlist, scheme, host, host) : null;
       verdict = refusal
-        ? { refused: refusal }
+        ? { refused: refusal.message }
         : {
             scheme,
             target: {

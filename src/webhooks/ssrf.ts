@@ -7,10 +7,14 @@ import ipaddr from 'ipaddr.js';
  * network. Enforces:
  * - the URL is absolute `https:`, or `http:` only towards an allowlisted destination, with no
  *   user name or password in it, at most 2048 characters;
- * - every address the host resolves to is public unicast: loopback, private (RFC 1918), link-local,
- *   carrier-grade NAT, unique-local, multicast, unspecified, broadcast, reserved and documentation
- *   ranges, NAT64/6to4/Teredo (which tunnel to an IPv4 address) are refused, and IPv4-mapped IPv6
- *   (`::ffff:127.0.0.1`) is judged as the IPv4 address it maps;
+ * - every address the host resolves to is globally routable unicast, as ipaddr.js's table of
+ *   special-purpose ranges (the IANA registries) classifies it: only its `unicast` class passes, and
+ *   an IPv6 address must also lie in 2000::/3, the only space IANA allocates for global unicast;
+ * - an IPv6 address that carries an IPv4 address is judged by it: IPv4-mapped (`::ffff:a.b.c.d`)
+ *   and NAT64 under the well-known prefix (`64:ff9b::a.b.c.d`, what DNS64 answers) are the IPv4
+ *   address they carry, allowlist included; IPv4-compatible (`::a.b.c.d`, deprecated), IPv4-translated,
+ *   local-use NAT64 (`64:ff9b:1::/48`), 6to4 (`2002::/16`) and Teredo (`2001::/32`) are refused
+ *   whatever they carry, and the refusal names the IPv4 address inside;
  * - cloud metadata endpoints (169.254.169.254, fd00:ec2::254, metadata.google.internal, …) are
  *   refused unless the allowlist names that exact address or host, not merely a range holding it;
  * - `SIGID_WEBHOOK_ALLOWLIST` (comma-separated host names, IP addresses and CIDRs; empty by default)
@@ -37,18 +41,17 @@ export function parseAllowlist(text: string | undefined): Allowlist {
     const entry = raw.trim().toLowerCase();
     if (!entry) continue;
     if (entry.includes('/')) {
-      let range: [ipaddr.IPv4 | ipaddr.IPv6, number];
-      try {
-        range = ipaddr.parseCIDR(entry);
-      } catch {
+      const [base = '', prefix = ''] = entry.split('/');
+      const bits = /^\d{1,3}$/.test(prefix) ? Number(prefix) : Number.NaN;
+      const address = isAddress(base) ? parseAddress(base) : undefined;
+      if (!address || !(bits <= (address.kind() === 'ipv4' ? 32 : 128))) {
         throw new Error(`SIGID_WEBHOOK_ALLOWLIST: "${entry}" is not a CIDR`);
       }
-      const [address, bits] = range;
       const normal = normalise(address);
       ranges.push([normal, normal.kind() === address.kind() ? bits : bits - 96]);
       if (bits === (address.kind() === 'ipv4' ? 32 : 128)) addresses.add(normal.toNormalizedString());
-    } else if (ipaddr.isValid(stripBrackets(entry)) && isIP(stripBrackets(entry))) {
-      const address = normalise(ipaddr.parse(stripBrackets(entry)));
+    } else if (isAddress(stripBrackets(entry))) {
+      const address = normalise(parseAddress(stripBrackets(entry)));
       ranges.push([address, address.kind() === 'ipv4' ? 32 : 128]);
       addresses.add(address.toNormalizedString());
     } else if (/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/.test(entry)) {
@@ -82,7 +85,7 @@ const METADATA_ADDRESSES = new Set(
     '192.0.0.192', // Oracle Cloud
     'fd00:ec2::254', // AWS IMDS over IPv6
     'fd00:ec2::253',
-  ].map((address) => normalise(ipaddr.parse(address)).toNormalizedString()),
+  ].map((address) => normalise(parseAddress(address)).toNormalizedString()),
 );
 
 const METADATA_HOSTS = new Set([
@@ -96,6 +99,34 @@ const METADATA_HOSTS = new Set([
 
 function stripBrackets(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/**
+ * Parses an IP address as the socket would use it. ipaddr.js reads `::a.b.c.d` as `::ffff:a.b.c.d`
+ * (IPv4-mapped), but it is IPv4-compatible, another address; and node's DNS answers print
+ * IPv4-compatible addresses in that dotted form. So an IPv6 address is first rewritten in plain
+ * hexadecimal by the WHATWG URL parser (zone index dropped: a zone only qualifies link-local).
+ */
+function parseAddress(address: string): ipaddr.IPv4 | ipaddr.IPv6 {
+  const parsed = tryParseAddress(address);
+  if (!parsed) throw new Error(`${address} is not an IP address`);
+  return parsed;
+}
+
+function tryParseAddress(address: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
+  const bare = address.replace(/%.*$/, '');
+  try {
+    if (isIP(bare) === 4) return ipaddr.parse(bare);
+    if (isIP(bare) === 6) return ipaddr.parse(new URL(`http://[${bare}]/`).hostname.slice(1, -1));
+  } catch {
+    // A form node and the URL parser disagree on: not an address SigID can judge.
+  }
+  return null;
+}
+
+/** Whether `text` is an IP address SigID can judge. */
+function isAddress(text: string): boolean {
+  return tryParseAddress(text) !== null;
 }
 
 /** An IPv4-mapped IPv6 address is the IPv4 address it maps. */
@@ -117,8 +148,81 @@ function inAllowedRange(address: ipaddr.IPv4 | ipaddr.IPv6, allowlist: Allowlist
 export function isAllowlisted(allowlist: Allowlist, host: string, address?: string): boolean {
   if (allowlist.hosts.has(normaliseHost(host))) return true;
   const literal = address ?? (isIP(normaliseHost(host)) ? normaliseHost(host) : undefined);
-  if (!literal || !ipaddr.isValid(literal)) return false;
-  return inAllowedRange(normalise(ipaddr.parse(literal)), allowlist);
+  if (!literal || !isAddress(literal)) return false;
+  return inAllowedRange(judgedAddress(literal), allowlist);
+}
+
+/** 2000::/3: the only IPv6 space IANA allocates for global unicast; everything outside is reserved or special. */
+const GLOBAL_UNICAST = ipaddr.parseCIDR('2000::/3') as [ipaddr.IPv6, number];
+/** The NAT64 well-known prefix (RFC 6052): a translator connects to the IPv4 address in the last 32 bits. */
+const NAT64_WELL_KNOWN = ipaddr.parseCIDR('64:ff9b::/96') as [ipaddr.IPv6, number];
+
+const ipv4Of = (high: number, low: number) => new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]);
+
+/** The address the policy judges: an IPv4-mapped or well-known-prefix NAT64 address is the IPv4 address inside. */
+function judgedAddress(address: string): ipaddr.IPv4 | ipaddr.IPv6 {
+  const ip = normalise(parseAddress(address));
+  if (ip.kind() === 'ipv6' && ip.match(NAT64_WELL_KNOWN)) {
+    const parts = (ip as ipaddr.IPv6).parts;
+    return ipv4Of(parts[6] as number, parts[7] as number);
+  }
+  return ip;
+}
+
+/** The form and IPv4 address an IPv6 address tunnels or translates to, when it has one. */
+function carriedIPv4(ip: ipaddr.IPv6, range: string): { form: string; ipv4: ipaddr.IPv4 } | null {
+  const [p0, p1, p2, p3, p4, p5, p6, p7] = ip.parts as [number, number, number, number, number, number, number, number];
+  switch (range) {
+    case 'rfc6145':
+      return { form: 'an IPv4-translated address', ipv4: ipv4Of(p6, p7) };
+    case '6to4':
+      return { form: 'a 6to4 address', ipv4: ipv4Of(p1, p2) };
+    case 'teredo':
+      // The client's address, stored inverted in the last 32 bits.
+      return { form: 'a Teredo address', ipv4: ipv4Of(~p6 & 0xffff, ~p7 & 0xffff) };
+    case 'unicast':
+      // ::a.b.c.d, IPv4-compatible (deprecated by RFC 4291); ipaddr.js leaves it in `unicast`.
+      if (p0 === 0 && p1 === 0 && p2 === 0 && p3 === 0 && p4 === 0 && p5 === 0) {
+        return { form: 'an IPv4-compatible address (deprecated)', ipv4: ipv4Of(p6, p7) };
+      }
+      return null;
+    default:
+      return null;
+  }
+}
+
+const RANGE_NAMES: Record<string, string> = {
+  loopback: 'loopback',
+  private: 'private',
+  linkLocal: 'link-local',
+  carrierGradeNat: 'carrier-grade NAT',
+  uniqueLocal: 'unique-local',
+  multicast: 'multicast',
+  unspecified: 'unspecified',
+  broadcast: 'broadcast',
+  reserved: 'reserved',
+  rfc6052: 'local-use NAT64',
+  deprecatedSiteLocal: 'site-local (deprecated)',
+  discard: 'discard-only',
+  benchmarking: 'benchmarking',
+};
+
+function describeRange(range: string): string {
+  return RANGE_NAMES[range] ?? `special-purpose (${range})`;
+}
+
+/** Why `ip` is not globally routable unicast, or null when it is. */
+function notGlobalUnicast(ip: ipaddr.IPv4 | ipaddr.IPv6): string | null {
+  const range = ip.range();
+  if (ip.kind() === 'ipv4') return range === 'unicast' ? null : `a ${describeRange(range)} address`;
+  const carried = carriedIPv4(ip as ipaddr.IPv6, range);
+  if (carried) {
+    const inner = carried.ipv4.range();
+    return `${carried.form} carrying ${carried.ipv4.toString()}${inner === 'unicast' ? '' : `, a ${describeRange(inner)} address`}`;
+  }
+  if (range !== 'unicast') return `a ${describeRange(range)} address`;
+  if (!ip.match(GLOBAL_UNICAST)) return 'an address outside global unicast (2000::/3), reserved by IANA';
+  return null;
 }
 
 /**
@@ -127,31 +231,35 @@ export function isAllowlisted(allowlist: Allowlist, host: string, address?: stri
  */
 export function addressRefusal(allowlist: Allowlist, host: string, address: string): string | null {
   const name = normaliseHost(host);
-  if (!ipaddr.isValid(address)) return `${address} is not an IP address`;
-  const ip = normalise(ipaddr.parse(address));
+  if (!isAddress(address)) return `${address} is not an IP address`;
+  const ip = judgedAddress(address);
   const normalized = ip.toNormalizedString();
   if (METADATA_ADDRESSES.has(normalized) || METADATA_HOSTS.has(name)) {
     if (allowlist.addresses.has(normalized) || allowlist.hosts.has(name)) return null;
     return `${host} (${address}) is a cloud metadata endpoint`;
   }
   if (allowlist.hosts.has(name) || inAllowedRange(ip, allowlist)) return null;
-  const range = ip.range();
-  if (range !== 'unicast') return `${host} resolves to ${address}, a ${describeRange(range)} address`;
-  return null;
+  const refusal = notGlobalUnicast(ip);
+  return refusal ? `${host} resolves to ${address}, ${refusal}` : null;
 }
 
-function describeRange(range: string): string {
-  const names: Record<string, string> = {
-    loopback: 'loopback',
-    private: 'private',
-    linkLocal: 'link-local',
-    carrierGradeNat: 'carrier-grade NAT',
-    uniqueLocal: 'unique-local',
-    multicast: 'multicast',
-    unspecified: 'unspecified',
-    broadcast: 'broadcast',
-  };
-  return names[range] ?? `non-public (${range})`;
+/**
+ * Why SigID must not open a connection to `address` for `host` over `scheme`, or null when it may:
+ * the address policy, then plain http only where the allowlist names the destination. Checked when
+ * an endpoint is saved, in every connection's DNS lookup, and for IP-literal hosts by the sender.
+ */
+export function connectionRefusal(
+  allowlist: Allowlist,
+  scheme: 'http:' | 'https:',
+  host: string,
+  address: string,
+): WebhookUrlRefused | null {
+  const refusal = addressRefusal(allowlist, host, address);
+  if (refusal) return new WebhookUrlRefused('forbidden_address', `${refusal}: SigID does not deliver there.`);
+  if (scheme === 'http:' && !isAllowlisted(allowlist, host, address)) {
+    return new WebhookUrlRefused('scheme_not_allowed', 'Plain http is only allowed to an allowlisted host; use https.');
+  }
+  return null;
 }
 
 /** Resolves a host name to every address it has, as the connection would (getaddrinfo, /etc/hosts). */
@@ -215,14 +323,8 @@ export async function checkWebhookUrl(
     if (addresses.length === 0) throw new WebhookUrlRefused('unresolvable_host', `${host} has no address.`);
   }
   for (const address of addresses) {
-    const refusal = addressRefusal(allowlist, host, address);
-    if (refusal) throw new WebhookUrlRefused('forbidden_address', `${refusal}: SigID does not deliver there.`);
-    if (url.protocol === 'http:' && !isAllowlisted(allowlist, host, address)) {
-      throw new WebhookUrlRefused(
-        'scheme_not_allowed',
-        'Plain http is only allowed to an allowlisted host; use https.',
-      );
-    }
+    const refusal = connectionRefusal(allowlist, url.protocol as 'http:' | 'https:', host, address);
+    if (refusal) throw refusal;
   }
   return url;
 }
@@ -237,13 +339,9 @@ export function pinnedLookup(allowlist: Allowlist, scheme: 'http:' | 'https:', r
     resolve(hostname).then(
       (addresses) => {
         for (const address of addresses) {
-          const refusal =
-            addressRefusal(allowlist, hostname, address) ??
-            (scheme === 'http:' && !isAllowlisted(allowlist, hostname, address)
-              ? `plain http to ${hostname} is not allowlisted`
-              : null);
+          const refusal = connectionRefusal(allowlist, scheme, hostname, address);
           if (refusal) {
-            callback(new WebhookUrlRefused('forbidden_address', refusal), '', 0);
+            callback(refusal, '', 0);
             return;
           }
         }
