@@ -196,12 +196,12 @@ describe('webhook delivery', () => {
     await endpoint(tenant.key, '/healthy', ['api_key.*']);
     await t.issueKeys(tenant.key, 5);
     await receiver.waitFor(() => receiver.received('/healthy').length === 5, 5000);
-    // Everything reached the healthy receiver while the dead one's first attempt still hung (it
-    // times out after 1 s): before that attempt ended and well before any second one.
+    // Everything reached the healthy receiver while the dead one's first attempt still hung: before
+    // SigID gave up on that attempt (closed its connection), so nothing waited for it.
     const lastHealthy = receiver.received('/healthy')[4]!.receivedAt;
-    const [firstDead, secondDead] = receiver.requests('/dead');
-    expect(lastHealthy - firstDead!.receivedAt).toBeLessThan(1000);
-    expect(lastHealthy).toBeLessThan(secondDead?.receivedAt ?? Number.POSITIVE_INFINITY);
+    const [firstDead] = receiver.requests('/dead');
+    expect(firstDead).toBeDefined();
+    expect(lastHealthy).toBeLessThan(firstDead?.closedAt ?? Number.POSITIVE_INFINITY);
   });
 
   it('counts an endpoint as failing from its first failure after its last success', async () => {

@@ -14,6 +14,8 @@ export interface Delivery {
   body: string;
   verifiedWith: number;
   receivedAt: number;
+  /** For a request left hanging: when the sender gave up on it and closed the connection. */
+  closedAt?: number;
 }
 
 /** What a route answers; `delayMs` holds the answer back that long (a slow receiver). */
@@ -88,7 +90,11 @@ export class WebhookReceiver {
         if (answer === 'hang') {
           const release = () => response.destroy();
           this.#hanging.add(release);
-          this.deliveries.push({ ...delivery, verifiedWith: -2 });
+          const hanging: Delivery = { ...delivery, verifiedWith: -2 };
+          response.once('close', () => {
+            hanging.closedAt = Date.now();
+          });
+          this.deliveries.push(hanging);
           this.#notify();
           return;
         }
