@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { apiKeyEvents } from './api-key.ts';
+import { type ApiKeyEvent, apiKeyEvents } from './api-key.ts';
 import type { EventDefinition, Upcaster } from './envelope.ts';
-import { subjectEvents } from './subject.ts';
-import { tenantEvents } from './tenant.ts';
-import { webhookEvents } from './webhook.ts';
+import { type SubjectEvent, subjectEvents } from './subject.ts';
+import { type TenantEvent, tenantEvents } from './tenant.ts';
+import { type WebhookEvent, webhookEvents } from './webhook.ts';
 
 /**
  * The registry of every event type: the latest definition of each, and the upcasters that bring
@@ -82,13 +82,26 @@ function readSchema(definition: EventDefinition): z.ZodObject {
   return definition.schema.extend(shape);
 }
 
-/** Every event SigID writes. */
-export const catalog = new EventCatalog([...tenantEvents, ...apiKeyEvents, ...subjectEvents, ...webhookEvents]);
+/** The definition of every event SigID writes; typed so that each one's type is in `SigidEvent`. */
+const definitions: readonly EventDefinition<SigidEventType>[] = [
+  ...tenantEvents,
+  ...apiKeyEvents,
+  ...subjectEvents,
+  ...webhookEvents,
+];
 
-/** Every domain event SigID writes, as a union: switches over it end in a `never` check. */
-export type { ApiKeyEvent } from './api-key.ts';
-export type { SubjectEvent } from './subject.ts';
-export type { TenantEvent } from './tenant.ts';
-export type { WebhookEvent } from './webhook.ts';
+/** Every event SigID writes. */
+export const catalog = new EventCatalog(definitions);
+
+/**
+ * Every domain event SigID writes, as a union of the per-aggregate unions: switches over it end in a
+ * `never` check, and projections' handlers are keyed and typed by it. A new aggregate adds its union here.
+ */
+export type SigidEvent = TenantEvent | ApiKeyEvent | SubjectEvent | WebhookEvent;
+
+/** Every event type in the catalog. */
+export type SigidEventType = SigidEvent['type'];
+
+export type { ApiKeyEvent, SubjectEvent, TenantEvent, WebhookEvent };
 
 export const eventTypeSchema = z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/);

@@ -1,13 +1,13 @@
 import { EventEmitter } from 'node:events';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { RecordedEvent } from '../events/envelope.ts';
-import type { Projection } from '../projections/projection.ts';
+import type { Projection, ProjectionTransaction } from '../projections/projection.ts';
 import type { ReadModels } from '../read-models/database.ts';
 import type { Database } from './db/database.ts';
 import type { EventLog } from './event-log.ts';
 import type { StoredEvent } from './event-store/port.ts';
-import { sleep } from './event-store/subscription.ts';
+import { runWorkerLoop } from './worker-loop.ts';
 
 const BATCH_SIZE = 500;
 const MAX_ATTEMPTS = 3;
@@ -69,11 +69,20 @@ export class ProjectionRunner {
     await Promise.allSettled(this.#loops);
   }
 
-  /** Read your writes: resolves true once every projection has passed `position` (false on timeout). */
-  async waitFor(position: number, timeoutMs = 10_000): Promise<boolean> {
+  /**
+   * Read your writes: resolves true once every projection that handles one of `types` (every
+   * projection, without `types`) has passed `position`; false on timeout. A write's types are the
+   * event types it appended: a projection that reads none of them has nothing to show of it.
+   */
+  async waitFor(position: number, timeoutMs = 10_000, options: { types?: readonly string[] } = {}): Promise<boolean> {
+    const types = options.types;
+    const waitedFor = types
+      ? this.#projections.filter((projection) => projection.eventTypes.some((type) => types.includes(type)))
+      : this.#projections;
+    if (waitedFor.length === 0) return true;
     const deadline = Date.now() + timeoutMs;
     while (true) {
-      if ((await this.#lowestCheckpoint()) >= position) return true;
+      if ((await this.#lowestCheckpoint(waitedFor)) >= position) return true;
       const left = deadline - Date.now();
       if (left <= 0) return false;
       // In-process runners announce progress; runners in other processes are polled.
@@ -140,35 +149,29 @@ export class ProjectionRunner {
     }
   }
 
-  async #run(projection: Projection): Promise<void> {
-    const signal = this.#controller.signal;
-    while (!signal.aborted) {
-      const release = await this.#db.tryLock(`projection:${projection.name}`).catch((error: unknown) => {
-        this.#logger?.error({ err: error, projection: projection.name }, 'projection lock failed');
-        return null;
-      });
-      if (!release) {
-        await sleep(this.#pollMs * 4, signal);
-        continue;
-      }
-      this.#owned.add(projection.name);
-      try {
-        await this.#ensureVersion(projection);
-        while (!signal.aborted) {
-          const before = await this.#checkpoint(projection);
-          const after = await this.#step(projection, before);
-          if (after === before) await this.#log.store.waitForAppend(this.#pollMs, signal);
+  #run(projection: Projection): Promise<void> {
+    return runWorkerLoop({
+      db: this.#db,
+      lock: `projection:${projection.name}`,
+      signal: this.#controller.signal,
+      lockRetryMs: this.#pollMs * 4,
+      restartMs: this.#pollMs,
+      logger: this.#logger,
+      describe: { projection: projection.name },
+      work: async (signal) => {
+        this.#owned.add(projection.name);
+        try {
+          await this.#ensureVersion(projection);
+          while (!signal.aborted) {
+            const before = await this.#checkpoint(projection);
+            const after = await this.#step(projection, before);
+            if (after === before) await this.#log.store.waitForAppend(this.#pollMs, signal);
+          }
+        } finally {
+          this.#owned.delete(projection.name);
         }
-      } catch (error) {
-        if (!signal.aborted) {
-          this.#logger?.error({ err: error, projection: projection.name }, 'projection stopped; restarting');
-          await sleep(this.#pollMs, signal);
-        }
-      } finally {
-        this.#owned.delete(projection.name);
-        await release();
-      }
-    }
+      },
+    });
   }
 
   /** Handles one page; returns the checkpoint reached. */
@@ -178,10 +181,13 @@ export class ProjectionRunner {
     const decoded = await this.#decode(page.events);
     try {
       await this.#kysely.transaction().execute(async (trx) => {
+        const events: RecordedEvent[] = [];
         for (const event of decoded) {
           if ('error' in event) throw event.error;
-          await projection.apply(trx, event);
+          events.push(event);
         }
+        // The whole page in one call: a page handler writes it with multi-row statements.
+        await projection.apply(projected(trx), events);
         await this.#saveCheckpoint(trx, projection, from, page.checkpoint);
       });
     } catch (error) {
@@ -203,7 +209,7 @@ export class ProjectionRunner {
       try {
         await this.#kysely.transaction().execute(async (trx) => {
           if ('error' in event) throw event.error;
-          await projection.apply(trx, event);
+          await projection.apply(projected(trx), [event]);
           await this.#saveCheckpoint(trx, projection, null, position);
         });
         return;
@@ -303,18 +309,18 @@ export class ProjectionRunner {
     });
   }
 
-  async #lowestCheckpoint(): Promise<number> {
+  async #lowestCheckpoint(projections: readonly Projection[]): Promise<number> {
     const rows = await this.#kysely
       .selectFrom('projection_checkpoints')
       .select(['name', 'version', 'position'])
       .where(
         'name',
         'in',
-        this.#projections.map((projection) => projection.name),
+        projections.map((projection) => projection.name),
       )
       .execute();
     let lowest = Number.POSITIVE_INFINITY;
-    for (const projection of this.#projections) {
+    for (const projection of projections) {
       const row = rows.find((candidate) => candidate.name === projection.name);
       lowest = Math.min(lowest, row && row.version === projection.version ? row.position : 0);
     }
@@ -323,3 +329,8 @@ export class ProjectionRunner {
 }
 
 class CheckpointMoved extends Error {}
+
+/** The runner's transaction as a projection sees it: the projected tables only. */
+function projected(trx: Transaction<ReadModels>): ProjectionTransaction {
+  return trx as unknown as ProjectionTransaction;
+}

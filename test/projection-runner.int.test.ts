@@ -2,7 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { catalog } from '../events/catalog.ts';
-import type { Projection } from '../projections/projection.ts';
+import { defineProjection, type Projection } from '../projections/projection.ts';
+import type { ProjectedTableName } from '../read-models/database.ts';
 import { SubjectKeys } from '../src/crypto/subject-keys.ts';
 import { connectPostgres, type Database } from '../src/db/database.ts';
 import { EventLog } from '../src/event-log.ts';
@@ -15,19 +16,18 @@ import { type Backend, backends } from './support/databases.ts';
  * skipping one, shows in the counts. It fails on any rename to a name starting with "poison".
  */
 function countingProjection(version = 1): Projection {
-  return {
+  return defineProjection({
     name: 'test_counts',
     version,
-    tables: ['test_counts' as never],
-    eventTypes: ['tenant.renamed'],
-    async apply(trx, event) {
-      await sql`insert into test_counts (stream, count) values (${event.stream}, 1)
-                on conflict (stream) do update set count = test_counts.count + 1`.execute(trx);
-      if (String((event.data as { name: string }).name).startsWith('poison')) {
-        throw new Error('this event cannot be projected');
-      }
+    tables: ['test_counts' as ProjectedTableName],
+    on: {
+      async 'tenant.renamed'(trx, event) {
+        await sql`insert into test_counts (stream, count) values (${event.stream}, 1)
+                  on conflict (stream) do update set count = test_counts.count + 1`.execute(trx);
+        if (event.data.name.startsWith('poison')) throw new Error('this event cannot be projected');
+      },
     },
-  };
+  });
 }
 
 async function counts(db: Database): Promise<Record<string, number>> {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Migrator } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrations } from '../migrations/index.ts';
+import type { ReadModels } from '../read-models/database.ts';
 import { listWebhookMessages } from '../read-models/webhook-messages.ts';
 import { connectPostgres, type Database, openEmbedded } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
@@ -85,7 +86,7 @@ describe.each(backends)('the queue-cursor migration ($name)', (backend) => {
 
     const statuses = async (endpointId: string) =>
       Object.fromEntries(
-        (await listWebhookMessages(db.kysely(), tenant, endpointId, { limit: 10 })).map((message) => [
+        (await listWebhookMessages(db.kysely<ReadModels>(), tenant, endpointId, { limit: 10 })).map((message) => [
           message.message_id,
           {
             status: message.status,
@@ -109,7 +110,10 @@ describe.each(backends)('the queue-cursor migration ($name)', (backend) => {
       `select head_attempts, next_attempt_at from webhook_subscriptions where endpoint_id = 'whk_live'`,
     );
     expect(cursor[0]).toEqual({ head_attempts: 2, next_attempt_at: retryAt });
-    const pending = await listWebhookMessages(db.kysely(), tenant, 'whk_live', { limit: 10, status: 'pending' });
+    const pending = await listWebhookMessages(db.kysely<ReadModels>(), tenant, 'whk_live', {
+      limit: 10,
+      status: 'pending',
+    });
     expect(pending.map((message) => message.message_id)).toEqual(['msg_waiting', 'msg_retrying']);
   });
 });
