@@ -6,6 +6,7 @@ import * as tenants from './2026_11_23_0004_tenants.ts';
 import * as webhooks from './2026_11_23_1900_webhooks.ts';
 import * as webhookQueueCursor from './2026_11_24_0001_webhook_queue_cursor.ts';
 import * as webhookRetention from './2026_11_24_0002_webhook_retention.ts';
+import * as oneCheckpointTable from './2026_12_01_0001_one_checkpoint_table.ts';
 
 /** Every migration, in order. Frozen in time: a change to the schema is a new entry, never an edit. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '2026_11_23_1900_webhooks': webhooks,
   '2026_11_24_0001_webhook_queue_cursor': webhookQueueCursor,
   '2026_11_24_0002_webhook_retention': webhookRetention,
+  '2026_12_01_0001_one_checkpoint_table': oneCheckpointTable,
 };

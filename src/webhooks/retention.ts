@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.ts';
-import { sleep } from '../event-store/subscription.ts';
+import { startWorkerLoop } from '../worker-loop.ts';
 
 /** Rows removed per statement, so pruning never holds locks or bloats one transaction for long. */
 const PRUNE_BATCH = 5000;
@@ -52,29 +52,18 @@ export function pruneDeliveryLogEvery(
   db: Database,
   options: { retentionMs: number; everyMs: number; logger?: Logger | undefined },
 ): { stop: () => Promise<void> } {
-  const controller = new AbortController();
-  const signal = controller.signal;
-  const loop = (async () => {
-    await sleep(Math.min(options.everyMs, 10_000), signal);
-    while (!signal.aborted) {
-      const release = await db.tryLock('webhooks:prune').catch(() => null);
-      if (release) {
-        try {
-          const removed = await pruneDeliveryLog(db, new Date(Date.now() - options.retentionMs));
-          if (removed.messages > 0) options.logger?.info(removed, 'webhook delivery log pruned');
-        } catch (error) {
-          if (!signal.aborted) options.logger?.error({ err: error }, 'webhook delivery log pruning failed');
-        } finally {
-          await release();
-        }
-      }
-      await sleep(options.everyMs, signal);
-    }
-  })();
-  return {
-    async stop() {
-      controller.abort();
-      await loop;
+  return startWorkerLoop({
+    db,
+    lock: 'webhooks:prune',
+    startAfterMs: Math.min(options.everyMs, 10_000),
+    everyMs: options.everyMs,
+    lockRetryMs: options.everyMs,
+    restartMs: options.everyMs,
+    logger: options.logger,
+    describe: { worker: 'webhook delivery-log pruning' },
+    async work() {
+      const removed = await pruneDeliveryLog(db, new Date(Date.now() - options.retentionMs));
+      if (removed.messages > 0) options.logger?.info(removed, 'webhook delivery log pruned');
     },
-  };
+  });
 }
