@@ -234,3 +234,34 @@ describe.each(backends)('pruning the delivery log ($name)', (backend) => {
     expect(await pruneDeliveryLog(db, new Date(Date.now() - 30 * day))).toEqual({ messages: 0, attempts: 0 });
   });
 });
+
+describe.each(backends)('the one-checkpoint-table migration ($name)', (backend) => {
+  it('moves the webhook fan-out checkpoint into projection_checkpoints and drops the old table', async () => {
+    const { db, drop } = await (backend.name === 'postgres'
+      ? createPostgresDatabase().then((database) => {
+          const opened = connectPostgres(database.url);
+          return {
+            db: opened,
+            drop: async () => {
+              await opened.close();
+              await database.drop();
+            },
+          };
+        })
+      : openEmbedded(undefined).then((opened) => ({ db: opened, drop: () => opened.close() })));
+    try {
+      const migrator = new Migrator({ db: db.kysely<unknown>(), provider: { getMigrations: async () => migrations } });
+      expect((await migrator.migrateTo('2026_11_24_0002_webhook_retention')).error).toBeUndefined();
+      await db.query("insert into webhook_checkpoints (name, position) values ('fanout', 4242)");
+      await migrateToLatest(db);
+      const { rows } = await db.query<{ name: string; version: number; position: number }>(
+        'select name, version, position from projection_checkpoints',
+      );
+      expect(rows).toEqual([{ name: 'webhook_fanout', version: 1, position: 4242 }]);
+      const { rows: tables } = await db.query("select 1 from pg_tables where tablename = 'webhook_checkpoints'");
+      expect(tables).toEqual([]);
+    } finally {
+      await drop();
+    }
+  });
+});
