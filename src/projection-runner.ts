@@ -6,7 +6,7 @@ import type { Projection, ProjectionTransaction } from '../projections/projectio
 import type { ReadModels } from '../read-models/database.ts';
 import type { Database } from './db/database.ts';
 import type { EventLog } from './event-log.ts';
-import type { StoredEvent } from './event-store/port.ts';
+import type { ReadAllPage, StoredEvent } from './event-store/port.ts';
 import { runWorkerLoop } from './worker-loop.ts';
 
 const BATCH_SIZE = 500;
@@ -138,11 +138,14 @@ export class ProjectionRunner {
     if (!release) throw new Error(`projection ${name} is running in another SigID process; rebuild it there`);
     try {
       const head = await this.#log.store.headPosition();
+      let position = await this.#checkpoint(projection);
+      let next: Promise<PageRead> | undefined;
       while (true) {
-        const before = await this.#checkpoint(projection);
-        const after = await this.#step(projection, before);
-        onProgress?.(after, head);
-        if (after >= head || after === before) return;
+        const step = await this.#step(projection, position, next);
+        next = step.next;
+        onProgress?.(step.reached, head);
+        if (step.reached >= head || step.reached === position) return;
+        position = step.reached;
       }
     } finally {
       await release();
@@ -162,10 +165,18 @@ export class ProjectionRunner {
         this.#owned.add(projection.name);
         try {
           await this.#ensureVersion(projection);
+          let position = await this.#checkpoint(projection);
+          let next: Promise<PageRead> | undefined;
           while (!signal.aborted) {
-            const before = await this.#checkpoint(projection);
-            const after = await this.#step(projection, before);
-            if (after === before) await this.#log.store.waitForAppend(this.#pollMs, signal);
+            const step = await this.#step(projection, position, next);
+            next = step.next;
+            if (step.reached !== position) {
+              position = step.reached;
+              continue;
+            }
+            await this.#log.store.waitForAppend(this.#pollMs, signal);
+            // Idle: look again, so a rebuild started elsewhere (its checkpoint reset) is seen.
+            position = await this.#checkpoint(projection);
           }
         } finally {
           this.#owned.delete(projection.name);
@@ -174,11 +185,21 @@ export class ProjectionRunner {
     });
   }
 
-  /** Handles one page; returns the checkpoint reached. */
-  async #step(projection: Projection, from: number): Promise<number> {
-    const page = await this.#log.store.readAll({ after: from, types: projection.eventTypes, limit: BATCH_SIZE });
-    if (page.events.length === 0 && page.checkpoint <= from) return from;
-    const decoded = await this.#decode(page.events);
+  /**
+   * Handles one page; returns the checkpoint reached. After a full page (catching up) the next page
+   * is read and decoded while this one is written, and returned as `next` for the following step.
+   */
+  async #step(
+    projection: Projection,
+    from: number,
+    prefetched?: Promise<PageRead>,
+  ): Promise<{ reached: number; next: Promise<PageRead> | undefined }> {
+    let read = prefetched ? await prefetched.catch(() => undefined) : undefined;
+    if (!read || read.from !== from) read = await this.#read(projection, from);
+    const { page, decoded } = read;
+    if (page.events.length === 0 && page.checkpoint <= from) return { reached: from, next: undefined };
+    const next = page.events.length >= BATCH_SIZE ? this.#read(projection, page.checkpoint) : undefined;
+    next?.catch(() => {});
     try {
       await this.#kysely.transaction().execute(async (trx) => {
         const events: RecordedEvent[] = [];
@@ -191,7 +212,7 @@ export class ProjectionRunner {
         await this.#saveCheckpoint(trx, projection, from, page.checkpoint);
       });
     } catch (error) {
-      if (error instanceof CheckpointMoved) return this.#checkpoint(projection);
+      if (error instanceof CheckpointMoved) return { reached: await this.#checkpoint(projection), next: undefined };
       // Something in the batch fails: go event by event, setting aside the ones that keep failing.
       for (const event of decoded) await this.#applyOne(projection, event);
       await this.#kysely.transaction().execute(async (trx) => {
@@ -199,7 +220,13 @@ export class ProjectionRunner {
       });
     }
     this.#progress.emit('progress');
-    return page.checkpoint;
+    return { reached: page.checkpoint, next };
+  }
+
+  /** Reads and decodes the page after `from` of the projection's event types. */
+  async #read(projection: Projection, from: number): Promise<PageRead> {
+    const page = await this.#log.store.readAll({ after: from, types: projection.eventTypes, limit: BATCH_SIZE });
+    return { from, page, decoded: await this.#decode(page.events) };
   }
 
   async #applyOne(projection: Projection, event: RecordedEvent | { error: unknown; stored: StoredEvent }) {
@@ -329,6 +356,13 @@ export class ProjectionRunner {
 }
 
 class CheckpointMoved extends Error {}
+
+/** A page read for a projection, decoded (an event that cannot be decoded carries its error). */
+interface PageRead {
+  from: number;
+  page: ReadAllPage;
+  decoded: Array<RecordedEvent | { error: unknown; stored: StoredEvent }>;
+}
 
 /** The runner's transaction as a projection sees it: the projected tables only. */
 function projected(trx: Transaction<ReadModels>): ProjectionTransaction {

@@ -6,6 +6,8 @@ import {
   PostgresAdapter,
   PostgresIntrospector,
   PostgresQueryCompiler,
+  type RawBuilder,
+  sql,
 } from 'kysely';
 import type { ReadModels } from '../../read-models/database.ts';
 import type { Queryable } from './database.ts';
@@ -32,4 +34,25 @@ export async function run<Query extends Compilable<unknown>>(
   const compiled = query.compile();
   const result = await on.query(compiled.sql, compiled.parameters as unknown[], prepare);
   return { rows: result.rows as InferResult<Query>, rowCount: result.rowCount };
+}
+
+/** A table in a statement kept as SQL, its name checked against the table types. */
+export function table(name: keyof ReadModels): RawBuilder<unknown> {
+  return sql.table(name);
+}
+
+/** A column of `table` in a statement kept as SQL, its name checked. */
+export function column<Table extends keyof ReadModels>(
+  _table: Table,
+  name: keyof ReadModels[Table] & string,
+): RawBuilder<unknown> {
+  return sql.ref(name);
+}
+
+/** Columns of `table`, comma-separated, their names checked. */
+export function columns<Table extends keyof ReadModels>(
+  table: Table,
+  names: ReadonlyArray<keyof ReadModels[Table] & string>,
+): RawBuilder<unknown> {
+  return sql.join(names.map((name) => column(table, name)));
 }

@@ -1,8 +1,7 @@
-import { type RawBuilder, sql } from 'kysely';
-import type { ReadModels } from '../../read-models/database.ts';
+import { sql } from 'kysely';
 import type { WebhookSubscriptionRow } from '../../read-models/webhook-subscriptions.ts';
 import type { Database } from '../db/database.ts';
-import { build, run } from '../db/typed-query.ts';
+import { build, column, columns, run, table } from '../db/typed-query.ts';
 import type { BatchJson, QueuedMessage } from './verdict.ts';
 
 /** The dispatcher's SQL: which endpoints have due work, an endpoint's lane, a round of batches saved. */
@@ -157,19 +156,4 @@ export async function stopEndpoint(db: Database, tenantId: string, endpointId: s
       .where('tenant_id', '=', tenantId)
       .where('endpoint_id', '=', endpointId),
   );
-}
-
-/** A table of the read-model database, its name checked. */
-function table(name: keyof ReadModels): RawBuilder<unknown> {
-  return sql.table(name);
-}
-
-/** A column of a table, its name checked. */
-function column<Table extends keyof ReadModels>(_table: Table, name: keyof ReadModels[Table] & string) {
-  return sql.ref(name);
-}
-
-/** Columns of a table, their names checked. */
-function columns<Table extends keyof ReadModels>(table: Table, names: ReadonlyArray<keyof ReadModels[Table] & string>) {
-  return sql.join(names.map((name) => column(table, name)));
 }
