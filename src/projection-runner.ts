@@ -10,7 +10,8 @@ import type { EventLog } from './event-log.ts';
 import type { ReadAllPage, StoredEvent } from './event-store/port.ts';
 import { runWorkerLoop } from './worker-loop.ts';
 
-const BATCH_SIZE = 500;
+/** Events per page: a page handler writes up to this many rows per statement. */
+const BATCH_SIZE = 1000;
 const MAX_ATTEMPTS = 3;
 
 export interface ProjectionStatus {
@@ -302,6 +303,17 @@ export class ProjectionRunner {
     expected: number | null,
     position: number,
   ): Promise<void> {
+    if (expected !== null) {
+      // The usual case, one statement: the row is where this page started.
+      const moved = await trx
+        .updateTable('projection_checkpoints')
+        .set({ position, updated_at: new Date() })
+        .where('name', '=', projection.name)
+        .where('version', '=', projection.version)
+        .where('position', '=', expected)
+        .executeTakeFirst();
+      if (moved.numUpdatedRows > 0n) return;
+    }
     const current = await trx
       .selectFrom('projection_checkpoints')
       .select(['position', 'version'])
