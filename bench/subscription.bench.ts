@@ -120,7 +120,8 @@ const streamHeadsByPage = defineProjection<BenchEvent, 'bench.recorded'>({
       // One row per stream: an upsert may not touch a row twice, and the last event of a stream wins.
       const last = new Map<string, (typeof events)[number]>();
       for (const event of events) last.set(event.stream, event);
-      const heads = [...last.values()];
+      // In key order: the index is walked in order, and two writers could never deadlock on it.
+      const heads = [...last.values()].sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0));
       await sql`insert into bench_stream_heads (stream_name, tenant_id, revision, position)
                 select * from unnest(${heads.map((event) => event.stream)}::text[],
                                      ${heads.map((event) => event.tenantId)}::text[],

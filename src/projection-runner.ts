@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { Projection, ProjectionTransaction } from '../projections/projection.ts';
@@ -223,6 +223,7 @@ export class ProjectionRunner {
     next?.catch(() => {});
     try {
       await this.#kysely.transaction().execute(async (trx) => {
+        await commitWithoutFlush(trx);
         const events: RecordedEvent[] = [];
         for (const event of decoded) {
           if ('error' in event) throw event.error;
@@ -394,6 +395,16 @@ interface PageRead {
   from: number;
   page: ReadAllPage;
   decoded: Array<RecordedEvent | { error: unknown; stored: StoredEvent }>;
+}
+
+/**
+ * A projection's page commits without waiting for the WAL flush: its rows and its checkpoint are
+ * derived from the events and commit or vanish together, so if a crash of PostgreSQL itself undoes
+ * the last fraction of a second of them, the projection reads those events again. Saves a flush per
+ * page (catching up) and per write (read your writes).
+ */
+async function commitWithoutFlush(trx: Transaction<ReadModels>): Promise<void> {
+  await sql`set local synchronous_commit = off`.execute(trx);
 }
 
 /** The runner's transaction as a projection sees it: the projected tables only. */
