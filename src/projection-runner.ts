@@ -13,8 +13,6 @@ import { runWorkerLoop } from './worker-loop.ts';
 /** Events per page: a page handler writes up to this many rows per statement. */
 const BATCH_SIZE = 1000;
 const MAX_ATTEMPTS = 3;
-/** An idle projection (pages with none of its types) writes its moved checkpoint at most this often. */
-const IDLE_SAVE_MS = 1000;
 
 export interface ProjectionStatus {
   name: string;
@@ -41,11 +39,6 @@ export class ProjectionRunner {
   readonly #controller = new AbortController();
   readonly #loops: Promise<void>[] = [];
   readonly #owned = new Set<string>();
-  /**
-   * Projections running here that are idle: `reached` (read through, nothing of their types) is ahead
-   * of `persisted`, their checkpoint row; waitFor reads `reached` while the row still says `persisted`.
-   */
-  readonly #idle = new Map<string, { persisted: number; reached: number; savedAt: number }>();
   readonly #pollMs: number;
 
   constructor(
@@ -147,17 +140,13 @@ export class ProjectionRunner {
     if (!release) throw new Error(`projection ${name} is running in another SigID process; rebuild it there`);
     try {
       const head = await this.#log.store.headPosition();
-      this.#idle.delete(projection.name);
       let position = await this.#checkpoint(projection);
       let next: Promise<PageRead> | undefined;
       while (true) {
         const step = await this.#step(projection, position, next);
         next = step.next;
         onProgress?.(step.reached, head);
-        if (step.reached >= head || step.reached === position) {
-          await this.#saveIdle(projection);
-          return;
-        }
+        if (step.reached >= head || step.reached === position) return;
         position = step.reached;
       }
     } finally {
@@ -189,17 +178,9 @@ export class ProjectionRunner {
             }
             await this.#log.store.waitForAppend(this.#pollMs, signal);
             // Idle: look again, so a rebuild started elsewhere (its checkpoint reset) is seen.
-            const stored = await this.#checkpoint(projection);
-            const idle = this.#idle.get(projection.name);
-            if (idle && stored === idle.persisted) position = idle.reached;
-            else {
-              this.#idle.delete(projection.name);
-              position = stored;
-            }
+            position = await this.#checkpoint(projection);
           }
         } finally {
-          await this.#saveIdle(projection).catch(() => {});
-          this.#idle.delete(projection.name);
           this.#owned.delete(projection.name);
         }
       },
@@ -219,28 +200,25 @@ export class ProjectionRunner {
     if (!read || read.from !== from) read = await this.#read(projection, from);
     const { page, decoded } = read;
     if (page.events.length === 0 && page.checkpoint <= from) return { reached: from, next: undefined };
-    const idle = this.#idle.get(projection.name);
     if (page.events.length === 0) {
-      // Nothing of its types, only the checkpoint moves: kept in memory (waitFor reads it) and written
-      // at most every IDLE_SAVE_MS, by one guarded statement committed without waiting for the WAL
-      // flush (if a crash undoes it, the same empty range is read again). Ten projections idle on a
-      // write cost nothing but their reads.
-      if (idle && Date.now() - idle.savedAt < IDLE_SAVE_MS) {
-        idle.reached = page.checkpoint;
-        this.#progress.emit('progress');
-        return { reached: page.checkpoint, next: undefined };
-      }
-      if (await this.#moveCheckpoint(projection, idle?.persisted ?? from, page.checkpoint)) {
-        this.#idle.set(projection.name, { persisted: page.checkpoint, reached: page.checkpoint, savedAt: Date.now() });
+      // Nothing of its types, only the checkpoint moves: one guarded statement, committed without
+      // waiting for the WAL flush (if a crash undoes it, the same empty range is read again). Ten
+      // projections idle on a write cost ten such statements, not ten durable transactions.
+      const moved = await run(
+        { query: (text, params) => this.#db.queryUnflushed(text, params) },
+        build
+          .updateTable('projection_checkpoints')
+          .set({ position: page.checkpoint, updated_at: new Date() })
+          .where('name', '=', projection.name)
+          .where('version', '=', projection.version)
+          .where('position', '=', from),
+      );
+      if (moved.rowCount > 0) {
         this.#progress.emit('progress');
         return { reached: page.checkpoint, next: undefined };
       }
       // No row yet, or it moved meanwhile: the transaction below writes it or finds out.
-      this.#idle.delete(projection.name);
     }
-    // The row is where the last write left it (an idle stretch since was read, not written).
-    const expected = this.#idle.get(projection.name)?.persisted ?? from;
-    this.#idle.delete(projection.name);
     const next = page.events.length >= BATCH_SIZE ? this.#read(projection, page.checkpoint) : undefined;
     next?.catch(() => {});
     try {
@@ -253,7 +231,7 @@ export class ProjectionRunner {
         }
         // The whole page in one call: a page handler writes it with multi-row statements.
         await projection.apply(projected(trx), events);
-        await this.#saveCheckpoint(trx, projection, expected, page.checkpoint);
+        await this.#saveCheckpoint(trx, projection, from, page.checkpoint);
       });
     } catch (error) {
       if (error instanceof CheckpointMoved) return { reached: await this.#checkpoint(projection), next: undefined };
@@ -265,29 +243,6 @@ export class ProjectionRunner {
     }
     this.#progress.emit('progress');
     return { reached: page.checkpoint, next };
-  }
-
-  /** Moves the checkpoint row from `expected` to `position` (unflushed); false when it was not at `expected`. */
-  async #moveCheckpoint(projection: Projection, expected: number, position: number): Promise<boolean> {
-    const moved = await run(
-      { query: (text, params) => this.#db.queryUnflushed(text, params) },
-      build
-        .updateTable('projection_checkpoints')
-        .set({ position, updated_at: new Date() })
-        .where('name', '=', projection.name)
-        .where('version', '=', projection.version)
-        .where('position', '=', expected),
-    );
-    return moved.rowCount > 0;
-  }
-
-  /** Writes an idle projection's checkpoint as far as it has read (before stopping, after a catch-up). */
-  async #saveIdle(projection: Projection): Promise<void> {
-    const idle = this.#idle.get(projection.name);
-    if (!idle || idle.reached <= idle.persisted) return;
-    if (await this.#moveCheckpoint(projection, idle.persisted, idle.reached)) {
-      this.#idle.set(projection.name, { persisted: idle.reached, reached: idle.reached, savedAt: Date.now() });
-    } else this.#idle.delete(projection.name);
   }
 
   /** Reads and decodes the page after `from` of the projection's event types. */
@@ -403,7 +358,6 @@ export class ProjectionRunner {
   }
 
   async #reset(projection: Projection): Promise<void> {
-    this.#idle.delete(projection.name);
     await this.#kysely.transaction().execute(async (trx) => {
       for (const table of projection.tables) await trx.deleteFrom(table).execute();
       await trx.deleteFrom('projection_failures').where('projection', '=', projection.name).execute();
@@ -428,9 +382,7 @@ export class ProjectionRunner {
     let lowest = Number.POSITIVE_INFINITY;
     for (const projection of projections) {
       const row = rows.find((candidate) => candidate.name === projection.name);
-      const stored = row && row.version === projection.version ? row.position : 0;
-      const idle = this.#idle.get(projection.name);
-      lowest = Math.min(lowest, idle && stored === idle.persisted ? idle.reached : stored);
+      lowest = Math.min(lowest, row && row.version === projection.version ? row.position : 0);
     }
     return lowest;
   }
