@@ -7,27 +7,40 @@
  *   2. The same writers all in one tenant (one stream category) vs 16 tenants (target ≥ 0.9×).
  *   3. Batches of 100 events per append vs a raw multi-row INSERT (target ≥ 0.7×).
  *   4. Embedded PGlite: one writer (PGlite has one connection), the same comparisons as 1 and 3.
+ *   5. Write latency with read your writes (append, then wait for the projections): 3 projections
+ *      registered vs 10 (target: the same), each write waiting for the projections that handle its
+ *      type; and 10 waited for all (as before read your writes by type).
  *
  * Scale: BENCH_APPEND_EVENTS (events per run, one per append), BENCH_BATCH_EVENTS (events per run in
  * batches), BENCH_BATCH_SIZE, BENCH_WRITERS, BENCH_STREAMS_PER_WRITER, BENCH_PGLITE_EVENTS,
- * BENCH_PGLITE_BATCH_EVENTS, BENCH_RUNS.
+ * BENCH_PGLITE_BATCH_EVENTS, BENCH_RYW_EVENTS, BENCH_RUNS; BENCH_APPEND_SECTIONS (e.g. `5`) runs only those.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getPostgreSQLEventStore } from '@event-driven-io/emmett-postgresql';
+import { sql } from 'kysely';
 import pg from 'pg';
+import { z } from 'zod';
+import { EventCatalog } from '../events/catalog.ts';
+import { defineEvent, type EventOf } from '../events/envelope.ts';
+import { defineProjection, type Projection } from '../projections/projection.ts';
+import type { ProjectedTableName } from '../read-models/database.ts';
+import { subjectKeysFor } from '../src/crypto/subject-keys.ts';
 import { connectPostgres, type Database, openEmbedded } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
+import { EventLog } from '../src/event-log.ts';
 import type { EventToAppend, ExpectedRevision } from '../src/event-store/port.ts';
 import { PostgresEventStore } from '../src/event-store/postgres.ts';
+import { ProjectionRunner } from '../src/projection-runner.ts';
 import {
   alternate,
   type Contender,
   closeDatabase,
   describeMachine,
   envInt,
+  formatMs,
   main,
   onCleanup,
   percentile,
@@ -45,6 +58,8 @@ const WRITERS = envInt('BENCH_WRITERS', 16);
 const STREAMS_PER_WRITER = envInt('BENCH_STREAMS_PER_WRITER', 8);
 const PGLITE_EVENTS = envInt('BENCH_PGLITE_EVENTS', 2_000);
 const PGLITE_BATCH_EVENTS = envInt('BENCH_PGLITE_BATCH_EVENTS', 20_000);
+const RYW_EVENTS = envInt('BENCH_RYW_EVENTS', 3_200);
+const SECTIONS = new Set((process.env.BENCH_APPEND_SECTIONS ?? '1,2,3,4,5').split(',').map((part) => part.trim()));
 
 /** The columns of `sigid_events`, indexes and constraints included, in a plain table without the store around it. */
 const RAW_TABLE = [
@@ -365,6 +380,157 @@ async function embedded(): Promise<void> {
   await store.close();
 }
 
+/** The written event, and one event type per other aggregate (ten aggregates, one projection each). */
+const profileUpdated = defineEvent({
+  type: 'bench.profile.updated',
+  version: 1,
+  description: 'A benchmark write.',
+  schema: z.object({ user_id: z.string(), name: z.string() }),
+});
+const otherAggregates = Array.from({ length: 9 }, (_, index) =>
+  defineEvent({
+    type: `bench.aggregate_${index}.changed`,
+    version: 1,
+    description: 'An event of another aggregate, never written here.',
+    schema: z.object({ id: z.string() }),
+  }),
+);
+type ProfileUpdated = EventOf<typeof profileUpdated>;
+
+/** The written aggregate's read model: one upsert per event. */
+const profiles = defineProjection<ProfileUpdated>({
+  name: 'bench_profiles',
+  version: 1,
+  tables: ['bench_profiles' as ProjectedTableName],
+  on: {
+    async 'bench.profile.updated'(trx, event) {
+      await sql`insert into bench_profiles (tenant_id, user_id, name, revision)
+                values (${event.tenantId}, ${event.data.user_id}, ${event.data.name}, ${event.revision})
+                on conflict (tenant_id, user_id) do update set name = excluded.name, revision = excluded.revision`.execute(
+        trx,
+      );
+    },
+  },
+});
+
+/** The other aggregates' projections: each reads only its own type (none of which is written here). */
+const others: Projection[] = otherAggregates.map((definition, index) =>
+  defineProjection<{ type: string; data: unknown }>({
+    name: `bench_aggregate_${index}`,
+    version: 1,
+    tables: [],
+    on: { async [definition.type]() {} },
+  }),
+);
+
+/**
+ * 16 writers, each appending one event and then waiting for read your writes, with `projections`
+ * registered in this process's runner (as `sigid serve` runs them); `byType`: the write waits for
+ * the projections handling its type only, else for every projection.
+ */
+function readYourWritesContender(name: string, url: string, projections: Projection[], byType: boolean): Contender {
+  let runner: ProjectionRunner | undefined;
+  let log: EventLog | undefined;
+  let close = async () => {};
+  return {
+    name,
+    async before() {
+      const db = connectPostgres(url, { max: WRITERS + projections.length + 4 });
+      const store = await new PostgresEventStore(db).start();
+      log = new EventLog(
+        store,
+        new EventCatalog([profileUpdated, ...otherAggregates]),
+        subjectKeysFor(db, Buffer.alloc(32, 7)),
+      );
+      runner = new ProjectionRunner(db, log, projections, { pollMs: 500 });
+      runner.start();
+      // Every projection at the head before the clock starts (the ones a smaller set left behind included).
+      await runner.waitFor(await store.headPosition(), 60_000);
+      await warmPool((text) => db.query(text), WRITERS);
+      const active = runner;
+      close = async () => {
+        await active.stop();
+        await store.close();
+        await closeDatabase(db);
+      };
+    },
+    async run(round) {
+      const events = log as EventLog;
+      const active = runner as ProjectionRunner;
+      const latencies: number[] = [];
+      const run = `${name.replace(/\W/g, '')}${round}${randomUUID().slice(0, 8)}`;
+      try {
+        const sample = await drive({
+          writers: WRITERS,
+          appendsPerWriter: Math.ceil(RYW_EVENTS / WRITERS),
+          size: 1,
+          async append(writer, streamIndex, call) {
+            const tenantId = tenantOf(writer, WRITERS);
+            const t0 = performance.now();
+            const result = await events.append(
+              `${tenantId}-${run}_${writer}_${streamIndex}`,
+              [
+                {
+                  type: 'bench.profile.updated',
+                  data: { user_id: `usr_${writer}_${streamIndex}`, name: `User ${call}` },
+                },
+              ],
+              'any',
+              { tenantId, actor: { type: 'api_key', id: `key_${writer}` }, correlationId: randomUUID() },
+            );
+            const caughtUp = await active.waitFor(
+              result.position,
+              10_000,
+              byType ? { types: [profileUpdated.type] } : {},
+            );
+            if (!caughtUp) throw new Error('read your writes timed out');
+            latencies.push(performance.now() - t0);
+          },
+        });
+        return { ...sample, extra: { p50: percentile(latencies, 50) } };
+      } finally {
+        await close();
+      }
+    },
+  };
+}
+
+async function readYourWrites(url: string): Promise<void> {
+  console.log(
+    `\n## 5. Write latency with read your writes: ${WRITERS} writers, one event per append, then wait for the projections (${RYW_EVENTS} writes per run)`,
+  );
+  const setup = connectPostgres(url, { max: 1 });
+  await setup.query(`create table if not exists bench_profiles (
+    tenant_id text not null, user_id text not null, name text not null, revision bigint not null,
+    primary key (tenant_id, user_id))`);
+  await closeDatabase(setup);
+  const three = [profiles, ...others.slice(0, 2)];
+  const ten = [profiles, ...others];
+  const samples = await alternate('read your writes', [
+    readYourWritesContender('3 projections, wait by type', url, three, true),
+    readYourWritesContender('10 projections, wait by type', url, ten, true),
+    readYourWritesContender('10 projections, wait for all', url, ten, false),
+  ]);
+  reportMedians('writes/s and p99 latency of append + read your writes', samples);
+  for (const [name, list] of samples) {
+    const p50s = list.map((sample) => sample.extra?.p50 ?? 0).sort((a, b) => a - b);
+    console.log(`    ${name.padEnd(34)} p50 ${formatMs(p50s[Math.floor(p50s.length / 2)] as number)} (median of runs)`);
+  }
+  reportRatio({
+    label: 'writes/s with 10 projections vs 3 (read your writes by type)',
+    samples,
+    subject: '10 projections, wait by type',
+    baseline: '3 projections, wait by type',
+    target: 0.9,
+  });
+  reportRatio({
+    label: 'writes/s with 10 projections waiting for all vs 3 by type',
+    samples,
+    subject: '10 projections, wait for all',
+    baseline: '3 projections, wait by type',
+  });
+}
+
 main(async () => {
   console.log(`# append benchmark — ${describeMachine()}, ${RUNS} alternating runs per contender, medians quoted`);
   const { url } = await scratchDatabase('append');
@@ -381,6 +547,9 @@ main(async () => {
   );
   await closeDatabase(setup);
 
+  if (SECTIONS.has('5')) await readYourWrites(url);
+  if (!SECTIONS.has('1') && !SECTIONS.has('2') && !SECTIONS.has('3') && !SECTIONS.has('4')) return;
+
   const perTx = { url, size: 1, events: EVENTS, writers: WRITERS };
   // An untimed warm-up of each contender (JIT, catalog caches, first pages of every index).
   for (const contender of [
@@ -391,6 +560,13 @@ main(async () => {
     await contender.run(0);
   }
 
+  if (SECTIONS.has('1')) await section1(perTx);
+  if (SECTIONS.has('2')) await section2(perTx);
+  if (SECTIONS.has('3')) await section3(url);
+  if (SECTIONS.has('4')) await embedded();
+});
+
+async function section1(perTx: { url: string; size: number; events: number; writers: number }): Promise<void> {
   console.log(
     `\n## 1. One event per append, ${WRITERS} concurrent writers, ${WRITERS} tenants, ${EVENTS} events per run`,
   );
@@ -414,7 +590,9 @@ main(async () => {
     baseline: 'Emmett appendToStream',
     target: 1.5,
   });
+}
 
+async function section2(perTx: { url: string; size: number; events: number; writers: number }): Promise<void> {
   console.log(`\n## 2. ${WRITERS} writers in ONE tenant (one stream category) vs ${WRITERS} tenants`);
   const categories = await alternate('categories', [
     sigidContender('SigID, 1 tenant', { ...perTx, tenants: 1 }),
@@ -428,7 +606,9 @@ main(async () => {
     baseline: `SigID, ${WRITERS} tenants`,
     target: 0.9,
   });
+}
 
+async function section3(url: string): Promise<void> {
   console.log(
     `\n## 3. ${BATCH_SIZE} events per append, ${WRITERS} concurrent writers, ${WRITERS} tenants, ${BATCH_EVENTS} events per run`,
   );
@@ -445,6 +625,4 @@ main(async () => {
     baseline: `raw multi-row INSERT ×${BATCH_SIZE}`,
     target: 0.7,
   });
-
-  await embedded();
-});
+}

@@ -3,7 +3,8 @@ import { ConflictError, NotFoundError } from '../src/errors.ts';
 import { defineAggregate } from './aggregate.ts';
 import type { Decider } from './decider.ts';
 
-export type DisabledReason = 'manual' | 'gone' | 'failing';
+/** Why an endpoint stopped: an admin, 410 Gone, failing too long, or no signing secret left to sign with. */
+export type DisabledReason = 'manual' | 'gone' | 'failing' | 'no_signing_secret';
 
 export type WebhookCommand =
   /** Creates an endpoint; its secret was made and stored sealed by the caller, only its id is passed. */

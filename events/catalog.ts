@@ -83,22 +83,27 @@ function readSchema(definition: EventDefinition): z.ZodObject {
   return definition.schema.extend(shape);
 }
 
-/** Every event SigID writes. */
-export const catalog = new EventCatalog([
+/** The definition of every event SigID writes; typed so that each one's type is in `SigidEvent`. */
+const definitions: readonly EventDefinition<SigidEventType>[] = [
   ...tenantEvents,
   ...apiKeyEvents,
   ...subjectEvents,
   ...webhookEvents,
   ...reservationEvents,
-]);
+];
 
-/** Every domain event SigID writes, as a union: switches over it end in a `never` check. */
+/** Every event SigID writes. */
+export const catalog = new EventCatalog(definitions);
+
+/**
+ * Every domain event SigID writes, as a union of the per-aggregate unions: switches over it end in a
+ * `never` check, and projections' handlers are keyed and typed by it. A new aggregate adds its union here.
+ */
 export type SigidEvent = TenantEvent | ApiKeyEvent | SubjectEvent | WebhookEvent | ReservationEvent;
 
-export type { ApiKeyEvent } from './api-key.ts';
-export type { ReservationEvent } from './reservation.ts';
-export type { SubjectEvent } from './subject.ts';
-export type { TenantEvent } from './tenant.ts';
-export type { WebhookEvent } from './webhook.ts';
+/** Every event type in the catalog. */
+export type SigidEventType = SigidEvent['type'];
+
+export type { ApiKeyEvent, ReservationEvent, SubjectEvent, TenantEvent, WebhookEvent };
 
 export const eventTypeSchema = z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/);

@@ -50,13 +50,13 @@ export const webhookEndpointUpdated = defineEvent({
   }),
 });
 
-export const disabledReasonSchema = z.enum(['manual', 'gone', 'failing']);
+export const disabledReasonSchema = z.enum(['manual', 'gone', 'failing', 'no_signing_secret']);
 
 export const webhookEndpointDisabled = defineEvent({
   type: 'webhook.endpoint.disabled',
   version: 1,
   description:
-    'A webhook endpoint stopped receiving deliveries: disabled by an admin (`manual`), by SigID because the receiver answered 410 Gone (`gone`), or because it kept failing for the configured period (`failing`).',
+    'A webhook endpoint stopped receiving deliveries: disabled by an admin (`manual`), by SigID because the receiver answered 410 Gone (`gone`), because it kept failing for the configured period (`failing`), or because it has no usable signing secret left (`no_signing_secret`).',
   schema: z.object({ endpoint_id: z.string(), reason: disabledReasonSchema, detail: z.string().nullable() }),
 });
 

@@ -1,13 +1,32 @@
+import type { SigidEventType } from '../events/catalog.ts';
 import { apiKeysProjection } from './api-keys.ts';
 import type { Projection } from './projection.ts';
 import { secretsReactor } from './secrets.ts';
 import { tenantsProjection } from './tenants.ts';
 import { webhookEndpointsProjection } from './webhook-endpoints.ts';
 
-/** Every projection the runner keeps up to date. */
+/** Every projection the runner keeps up to date. A new aggregate's projection is added here. */
 export const projections: readonly Projection[] = [
   tenantsProjection,
   apiKeysProjection,
   webhookEndpointsProjection,
   secretsReactor,
+];
+
+/**
+ * Event types no read model shows: they are facts for the audit log, the event export and webhooks
+ * only (a test fails when a catalog type is neither handled by a projection nor listed here).
+ * - `tenant.slug.reserved`: the reservation stream's own event; the tenant's row carries its slug.
+ * - `subject.personal_data.erased`: erasure acts at read time (the subject's key is gone).
+ * - replay and redelivery requests: the service queues the messages; the event records who asked.
+ * - reservations: the write side's uniqueness; the owner's row carries the value.
+ */
+export const auditOnly: readonly SigidEventType[] = [
+  'tenant.slug.reserved',
+  'subject.personal_data.erased',
+  'webhook.endpoint.replay_requested',
+  'webhook.message.redelivery_requested',
+  'reservation.claimed',
+  'reservation.released',
+  'reservation.transferred',
 ];

@@ -1,112 +1,77 @@
-import type { Transaction } from 'kysely';
-import type { WebhookEvent } from '../events/webhook.ts';
-import type { ReadModels } from '../read-models/database.ts';
 import type { WebhookEndpointsTable } from '../read-models/webhook-endpoints.ts';
-import type { Projection } from './projection.ts';
+import { defineProjection, type ProjectionTransaction } from './projection.ts';
 
 /** The `webhook_endpoints` read model the API serves (never the secrets: only their ids). */
-export const webhookEndpointsProjection: Projection = {
+export const webhookEndpointsProjection = defineProjection({
   name: 'webhook_endpoints',
   version: 1,
   tables: ['webhook_endpoints'],
-  eventTypes: [
-    'webhook.endpoint.created',
-    'webhook.endpoint.updated',
-    'webhook.endpoint.disabled',
-    'webhook.endpoint.enabled',
-    'webhook.endpoint.deleted',
-    'webhook.endpoint.secret_rotated',
-  ],
-  async apply(trx, recorded) {
-    const event = recorded as unknown as WebhookEvent;
-    const tenantId = recorded.tenantId;
-    const common = { revision: recorded.revision, updated_at: recorded.time };
-    switch (event.type) {
-      case 'webhook.endpoint.created':
-        await trx
-          .insertInto('webhook_endpoints')
-          .values({
-            tenant_id: tenantId,
-            endpoint_id: event.data.endpoint_id,
-            url: event.data.url,
-            event_types: JSON.stringify(event.data.event_types) as unknown as string[],
-            description: event.data.description,
-            status: 'enabled',
-            disabled_reason: null,
-            disabled_detail: null,
-            disabled_at: null,
-            secret_id: event.data.secret_id,
-            created_at: recorded.time,
-            ...common,
-          })
-          .onConflict((oc) => oc.columns(['tenant_id', 'endpoint_id']).doNothing())
-          .execute();
-        return;
-      case 'webhook.endpoint.updated': {
-        const { url, event_types, description } = event.data.changes;
-        await update(trx, tenantId, event.data.endpoint_id, recorded.revision, {
-          ...(url !== undefined ? { url } : {}),
-          ...(event_types !== undefined ? { event_types: JSON.stringify(event_types) as unknown as string[] } : {}),
-          ...(description !== undefined ? { description } : {}),
-          ...common,
-        });
-        return;
-      }
-      case 'webhook.endpoint.disabled':
-        await update(trx, tenantId, event.data.endpoint_id, recorded.revision, {
-          status: 'disabled',
-          disabled_reason: event.data.reason,
-          disabled_detail: event.data.detail,
-          disabled_at: recorded.time,
-          ...common,
-        });
-        return;
-      case 'webhook.endpoint.enabled':
-        await update(trx, tenantId, event.data.endpoint_id, recorded.revision, {
+  on: {
+    async 'webhook.endpoint.created'(trx, event) {
+      await trx
+        .insertInto('webhook_endpoints')
+        .values({
+          tenant_id: event.tenantId,
+          endpoint_id: event.data.endpoint_id,
+          url: event.data.url,
+          event_types: json(event.data.event_types),
+          description: event.data.description,
           status: 'enabled',
           disabled_reason: null,
           disabled_detail: null,
           disabled_at: null,
-          ...common,
-        });
-        return;
-      case 'webhook.endpoint.secret_rotated':
-        await update(trx, tenantId, event.data.endpoint_id, recorded.revision, {
           secret_id: event.data.secret_id,
-          ...common,
-        });
-        return;
-      case 'webhook.endpoint.deleted':
-        await trx
-          .deleteFrom('webhook_endpoints')
-          .where('tenant_id', '=', tenantId)
-          .where('endpoint_id', '=', event.data.endpoint_id)
-          .execute();
-        return;
-      case 'webhook.endpoint.replay_requested':
-      case 'webhook.message.redelivery_requested':
-        return;
-      default: {
-        const unhandled: never = event;
-        return unhandled;
-      }
-    }
+          created_at: event.time,
+          revision: event.revision,
+          updated_at: event.time,
+        })
+        .onConflict((oc) => oc.columns(['tenant_id', 'endpoint_id']).doNothing())
+        .execute();
+    },
+    'webhook.endpoint.updated': (trx, event) => {
+      const { url, event_types, description } = event.data.changes;
+      return update(trx, event, {
+        ...(url !== undefined ? { url } : {}),
+        ...(event_types !== undefined ? { event_types: json(event_types) } : {}),
+        ...(description !== undefined ? { description } : {}),
+      });
+    },
+    'webhook.endpoint.disabled': (trx, event) =>
+      update(trx, event, {
+        status: 'disabled',
+        disabled_reason: event.data.reason,
+        disabled_detail: event.data.detail,
+        disabled_at: event.time,
+      }),
+    'webhook.endpoint.enabled': (trx, event) =>
+      update(trx, event, { status: 'enabled', disabled_reason: null, disabled_detail: null, disabled_at: null }),
+    'webhook.endpoint.secret_rotated': (trx, event) => update(trx, event, { secret_id: event.data.secret_id }),
+    async 'webhook.endpoint.deleted'(trx, event) {
+      await trx
+        .deleteFrom('webhook_endpoints')
+        .where('tenant_id', '=', event.tenantId)
+        .where('endpoint_id', '=', event.data.endpoint_id)
+        .execute();
+    },
   },
-};
+});
+
+/** A jsonb column is written as its JSON text (pg would send a JS array as a PostgreSQL array). */
+function json(patterns: string[]): string[] {
+  return JSON.stringify(patterns) as unknown as string[];
+}
 
 /** Applies a change once: a row already at or past this revision has seen it. */
 async function update(
-  trx: Transaction<ReadModels>,
-  tenantId: string,
-  endpointId: string,
-  revision: number,
+  trx: ProjectionTransaction,
+  event: { tenantId: string; revision: number; time: Date; data: { endpoint_id: string } },
   values: Partial<WebhookEndpointsTable>,
-) {
+): Promise<void> {
   await trx
     .updateTable('webhook_endpoints')
-    .set(values)
-    .where('tenant_id', '=', tenantId)
-    .where('endpoint_id', '=', endpointId)
-    .where('revision', '<', revision)
+    .set({ ...values, revision: event.revision, updated_at: event.time })
+    .where('tenant_id', '=', event.tenantId)
+    .where('endpoint_id', '=', event.data.endpoint_id)
+    .where('revision', '<', event.revision)
     .execute();
 }

@@ -1,5 +1,5 @@
-import type { Kysely, Selectable } from 'kysely';
-import type { ReadModels } from './database.ts';
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import { narrow } from './narrow.ts';
 
 export const tableName = 'api_keys';
 
@@ -13,9 +13,17 @@ export interface ApiKeysTable {
 }
 
 export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type NewApiKeyRow = Insertable<ApiKeysTable>;
 
-export function findApiKey(db: Kysely<ReadModels>, tenantId: string, keyId: string): Promise<ApiKeyRow | undefined> {
-  return db
+/** The database as far as this table goes. */
+export type ApiKeysModel = { [tableName]: ApiKeysTable };
+
+export function findApiKey<DB extends ApiKeysModel>(
+  db: Kysely<DB>,
+  tenantId: string,
+  keyId: string,
+): Promise<ApiKeyRow | undefined> {
+  return narrow<ApiKeysModel>(db)
     .selectFrom('api_keys')
     .selectAll()
     .where('tenant_id', '=', tenantId)
@@ -23,12 +31,12 @@ export function findApiKey(db: Kysely<ReadModels>, tenantId: string, keyId: stri
     .executeTakeFirst();
 }
 
-export function listApiKeys(
-  db: Kysely<ReadModels>,
+export function listApiKeys<DB extends ApiKeysModel>(
+  db: Kysely<DB>,
   tenantId: string,
   options: { limit: number; after?: string | undefined; includeRevoked?: boolean },
 ): Promise<ApiKeyRow[]> {
-  let query = db
+  let query = narrow<ApiKeysModel>(db)
     .selectFrom('api_keys')
     .selectAll()
     .where('tenant_id', '=', tenantId)

@@ -1,24 +1,43 @@
-import type { ApiKeysTable } from './api-keys.ts';
-import type { IdempotencyKeysTable } from './idempotency-keys.ts';
-import type { ProjectionCheckpointsTable, ProjectionFailuresTable } from './projection-checkpoints.ts';
-import type { SealedSecretsTable } from './sealed-secrets.ts';
-import type { SubjectKeysTable } from './subject-keys.ts';
-import type { TenantsTable } from './tenants.ts';
-import type { WebhookAttemptsTable } from './webhook-attempts.ts';
-import type { WebhookEndpointsTable } from './webhook-endpoints.ts';
-import type { WebhookMessagesTable, WebhookSubscriptionsTable } from './webhook-messages.ts';
+import type { ApiKeysModel } from './api-keys.ts';
+import type { IdempotencyKeysModel } from './idempotency-keys.ts';
+import type { OperatorKeysModel } from './operator-keys.ts';
+import type { ProjectionCheckpointsModel } from './projection-checkpoints.ts';
+import type { ProjectionFailuresModel } from './projection-failures.ts';
+import type { SealedSecretsModel } from './sealed-secrets.ts';
+import type { SubjectKeysModel } from './subject-keys.ts';
+import type { TenantsModel } from './tenants.ts';
+import type { WebhookAttemptsModel } from './webhook-attempts.ts';
+import type { WebhookEndpointsModel } from './webhook-endpoints.ts';
+import type { WebhookMessagesModel } from './webhook-messages.ts';
+import type { WebhookSubscriptionsModel } from './webhook-subscriptions.ts';
 
-/** Every read-model table, for kysely. Each table's own file holds its type and its queries. */
-export interface ReadModels {
-  tenants: TenantsTable;
-  api_keys: ApiKeysTable;
-  projection_checkpoints: ProjectionCheckpointsTable;
-  projection_failures: ProjectionFailuresTable;
-  webhook_endpoints: WebhookEndpointsTable;
-  webhook_messages: WebhookMessagesTable;
-  webhook_attempts: WebhookAttemptsTable;
-  webhook_subscriptions: WebhookSubscriptionsTable;
-  sealed_secrets: SealedSecretsTable;
-  subject_keys: SubjectKeysTable;
-  idempotency_keys: IdempotencyKeysTable;
-}
+/**
+ * The tables projections build from events: a rebuild empties them and replays every event, so they
+ * hold nothing that is not in the event stream. `Projection.tables` names only these.
+ */
+export type ProjectedTables = TenantsModel & ApiKeysModel & WebhookEndpointsModel;
+
+/** A table a projection may own (and a rebuild may empty). */
+export type ProjectedTableName = keyof ProjectedTables;
+
+/**
+ * Everything else: workers' checkpoints and set-aside events, the webhook queue, its cursors and
+ * attempts, secrets (hashed or sealed), idempotent answers. Never emptied by a rebuild: a queue
+ * emptied would drop deliveries, a checkpoint emptied would replay side effects.
+ */
+export type WorkerStateTables = ProjectionCheckpointsModel &
+  ProjectionFailuresModel &
+  WebhookSubscriptionsModel &
+  WebhookMessagesModel &
+  WebhookAttemptsModel &
+  SealedSecretsModel &
+  OperatorKeysModel &
+  SubjectKeysModel &
+  IdempotencyKeysModel;
+
+/**
+ * Every table besides the event store's own, for kysely: the intersection of each table file's
+ * partial type (`{ [tableName]: Table }`), so no table file imports this one. Query functions take
+ * the partial type of the tables they read.
+ */
+export type ReadModels = ProjectedTables & WorkerStateTables;

@@ -1,10 +1,11 @@
-import type { Generated } from 'kysely';
+import type { Generated, Insertable, Selectable } from 'kysely';
 
 export const tableName = 'idempotency_keys';
 
 /**
- * Worker state, not a projected table: one `Idempotency-Key` claim per scope, and the first
- * successful answer once there is one, sealed by master key `response_key_id`.
+ * Worker state, not a projected table: one `Idempotency-Key` claim per caller scope, held by the
+ * request handling it until `locked_until`, and the first successful answer once there is one,
+ * sealed by master key `response_key_id` (it can hold a key shown once).
  */
 export interface IdempotencyKeysTable {
   scope: string;
@@ -17,3 +18,9 @@ export interface IdempotencyKeysTable {
   /** Until when the request handling it holds the key; after that (it died) a retry may take it over. */
   locked_until: Generated<Date>;
 }
+
+export type IdempotencyKeyRow = Selectable<IdempotencyKeysTable>;
+export type NewIdempotencyKeyRow = Insertable<IdempotencyKeysTable>;
+
+/** The database as far as this table goes. */
+export type IdempotencyKeysModel = { [tableName]: IdempotencyKeysTable };

@@ -1,8 +1,12 @@
-import type { Generated, Kysely, Selectable } from 'kysely';
-import type { ReadModels } from './database.ts';
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import { narrow } from './narrow.ts';
 
 export const tableName = 'projection_checkpoints';
 
+/**
+ * Where each checkpointed reader of the global order stands: every projection, and the webhook
+ * fan-out (`webhook_fanout`, version 1). Worker state: a rebuild moves a row, never empties the table.
+ */
 export interface ProjectionCheckpointsTable {
   name: string;
   version: number;
@@ -10,25 +14,18 @@ export interface ProjectionCheckpointsTable {
   updated_at: Date;
 }
 
-export interface ProjectionFailuresTable {
-  projection: string;
-  event_id: string;
-  position: number;
-  event_type: string;
-  error: string;
-  attempts: number;
-  failed_at: Generated<Date>;
-}
-
 export type ProjectionCheckpoint = Selectable<ProjectionCheckpointsTable>;
-export type ProjectionFailure = Selectable<ProjectionFailuresTable>;
+export type NewProjectionCheckpoint = Insertable<ProjectionCheckpointsTable>;
 
-export function listCheckpoints(db: Kysely<ReadModels>): Promise<ProjectionCheckpoint[]> {
-  return db.selectFrom('projection_checkpoints').selectAll().orderBy('name').execute();
-}
+/** The database as far as this table goes. */
+export type ProjectionCheckpointsModel = { [tableName]: ProjectionCheckpointsTable };
 
-export function listFailures(db: Kysely<ReadModels>, projection?: string): Promise<ProjectionFailure[]> {
-  let query = db.selectFrom('projection_failures').selectAll().orderBy('position');
-  if (projection) query = query.where('projection', '=', projection);
-  return query.execute();
+export function listCheckpoints<DB extends ProjectionCheckpointsModel>(
+  db: Kysely<DB>,
+): Promise<ProjectionCheckpoint[]> {
+  return narrow<ProjectionCheckpointsModel>(db)
+    .selectFrom('projection_checkpoints')
+    .selectAll()
+    .orderBy('name')
+    .execute();
 }

@@ -23,3 +23,6 @@ export interface SealedSecretsTable {
 }
 
 export type SealedSecretRow = Selectable<SealedSecretsTable>;
+
+/** The database as far as this table goes. */
+export type SealedSecretsModel = { [tableName]: SealedSecretsTable };

@@ -1,5 +1,5 @@
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { ReadModels } from './database.ts';
+import { narrow } from './narrow.ts';
 
 export const tableName = 'tenants';
 
@@ -18,20 +18,30 @@ export interface TenantsTable {
 export type TenantRow = Selectable<TenantsTable>;
 export type NewTenantRow = Insertable<TenantsTable>;
 
+/** The database as far as this table goes: the read-model database type is the intersection of these. */
+export type TenantsModel = { [tableName]: TenantsTable };
+
 /** Tenants are the platform operator's view: the one read model not scoped by a caller's tenant. */
-export function findTenant(db: Kysely<ReadModels>, tenantId: string): Promise<TenantRow | undefined> {
-  return db.selectFrom('tenants').selectAll().where('tenant_id', '=', tenantId).executeTakeFirst();
+export function findTenant<DB extends TenantsModel>(db: Kysely<DB>, tenantId: string): Promise<TenantRow | undefined> {
+  return narrow<TenantsModel>(db)
+    .selectFrom('tenants')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirst();
 }
 
-export function findTenantBySlug(db: Kysely<ReadModels>, slug: string): Promise<TenantRow | undefined> {
-  return db.selectFrom('tenants').selectAll().where('slug', '=', slug).executeTakeFirst();
+export function findTenantBySlug<DB extends TenantsModel>(
+  db: Kysely<DB>,
+  slug: string,
+): Promise<TenantRow | undefined> {
+  return narrow<TenantsModel>(db).selectFrom('tenants').selectAll().where('slug', '=', slug).executeTakeFirst();
 }
 
-export function listTenants(
-  db: Kysely<ReadModels>,
+export function listTenants<DB extends TenantsModel>(
+  db: Kysely<DB>,
   options: { limit: number; after?: string | undefined; includeDeleted?: boolean },
 ): Promise<TenantRow[]> {
-  let query = db.selectFrom('tenants').selectAll().orderBy('tenant_id').limit(options.limit);
+  let query = narrow<TenantsModel>(db).selectFrom('tenants').selectAll().orderBy('tenant_id').limit(options.limit);
   if (options.after) query = query.where('tenant_id', '>', options.after);
   if (!options.includeDeleted) query = query.where('status', '!=', 'deleted');
   return query.execute();

@@ -1,5 +1,5 @@
-import type { Kysely, Selectable } from 'kysely';
-import type { ReadModels } from './database.ts';
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import { narrow } from './narrow.ts';
 
 export const tableName = 'webhook_attempts';
 
@@ -19,14 +19,18 @@ export interface WebhookAttemptsTable {
 }
 
 export type WebhookAttemptRow = Selectable<WebhookAttemptsTable>;
+export type NewWebhookAttemptRow = Insertable<WebhookAttemptsTable>;
+
+/** The database as far as this table goes (worker state: the dispatcher writes it). */
+export type WebhookAttemptsModel = { [tableName]: WebhookAttemptsTable };
 
 /** A message's attempts, first to last. */
-export function listMessageAttempts(
-  db: Kysely<ReadModels>,
+export function listMessageAttempts<DB extends WebhookAttemptsModel>(
+  db: Kysely<DB>,
   tenantId: string,
   messageId: string,
 ): Promise<WebhookAttemptRow[]> {
-  return db
+  return narrow<WebhookAttemptsModel>(db)
     .selectFrom('webhook_attempts')
     .selectAll()
     .where('tenant_id', '=', tenantId)
@@ -36,13 +40,13 @@ export function listMessageAttempts(
 }
 
 /** An endpoint's attempts, newest first. */
-export function listEndpointAttempts(
-  db: Kysely<ReadModels>,
+export function listEndpointAttempts<DB extends WebhookAttemptsModel>(
+  db: Kysely<DB>,
   tenantId: string,
   endpointId: string,
   options: { limit: number; before?: Date | undefined },
 ): Promise<WebhookAttemptRow[]> {
-  let query = db
+  let query = narrow<WebhookAttemptsModel>(db)
     .selectFrom('webhook_attempts')
     .selectAll()
     .where('tenant_id', '=', tenantId)

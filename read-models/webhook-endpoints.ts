@@ -1,5 +1,5 @@
-import type { Kysely, Selectable } from 'kysely';
-import type { ReadModels } from './database.ts';
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import { narrow } from './narrow.ts';
 
 export const tableName = 'webhook_endpoints';
 
@@ -23,13 +23,17 @@ export interface WebhookEndpointsTable {
 }
 
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
+export type NewWebhookEndpointRow = Insertable<WebhookEndpointsTable>;
 
-export function findWebhookEndpoint(
-  db: Kysely<ReadModels>,
+/** The database as far as this table goes. */
+export type WebhookEndpointsModel = { [tableName]: WebhookEndpointsTable };
+
+export function findWebhookEndpoint<DB extends WebhookEndpointsModel>(
+  db: Kysely<DB>,
   tenantId: string,
   endpointId: string,
 ): Promise<WebhookEndpointRow | undefined> {
-  return db
+  return narrow<WebhookEndpointsModel>(db)
     .selectFrom('webhook_endpoints')
     .selectAll()
     .where('tenant_id', '=', tenantId)
@@ -37,12 +41,12 @@ export function findWebhookEndpoint(
     .executeTakeFirst();
 }
 
-export function listWebhookEndpoints(
-  db: Kysely<ReadModels>,
+export function listWebhookEndpoints<DB extends WebhookEndpointsModel>(
+  db: Kysely<DB>,
   tenantId: string,
   options: { limit: number; after?: string | undefined },
 ): Promise<WebhookEndpointRow[]> {
-  let query = db
+  let query = narrow<WebhookEndpointsModel>(db)
     .selectFrom('webhook_endpoints')
     .selectAll()
     .where('tenant_id', '=', tenantId)

@@ -1,5 +1,7 @@
-import { type Generated, type Kysely, type Selectable, sql } from 'kysely';
-import type { ReadModels } from './database.ts';
+import { type Generated, type Insertable, type Kysely, type Selectable, sql } from 'kysely';
+import { narrow } from './narrow.ts';
+import type { WebhookAttemptsModel } from './webhook-attempts.ts';
+import type { WebhookSubscriptionsModel } from './webhook-subscriptions.ts';
 
 export const tableName = 'webhook_messages';
 
@@ -28,21 +30,13 @@ export interface WebhookMessagesTable {
   finished_at: Date | null;
 }
 
-/** The delivery worker's view of an endpoint, with its queue cursor and the retry state of the message at its head. */
-export interface WebhookSubscriptionsTable {
-  tenant_id: string;
-  endpoint_id: string;
-  url: string;
-  event_types: string[];
-  enabled: boolean;
-  failing_since: Date | null;
-  /** Every message of the endpoint with `seq` up to this is finished. */
-  delivered_seq: Generated<number>;
-  /** Attempts so far of the first unfinished message. */
-  head_attempts: Generated<number>;
-  /** When that message may be tried again; null: now. */
-  next_attempt_at: Date | null;
-}
+export type NewWebhookMessageRow = Insertable<WebhookMessagesTable>;
+
+/** The database as far as this table goes (worker state: the fan-out and the admin API fill it). */
+export type WebhookMessagesModel = { [tableName]: WebhookMessagesTable };
+
+/** What the delivery log reads: the queue, its cursors and the attempts. */
+type DeliveryLog = WebhookMessagesModel & WebhookSubscriptionsModel & WebhookAttemptsModel;
 
 /** A message as the delivery log shows it: its row, its status and its last attempt. */
 export interface WebhookMessageRow extends Omit<Selectable<WebhookMessagesTable>, 'outcome'> {
@@ -59,8 +53,8 @@ export interface WebhookMessageRow extends Omit<Selectable<WebhookMessagesTable>
 const status = sql<WebhookMessageStatus>`coalesce(m.outcome,
   case when s.delivered_seq is null or m.seq <= s.delivered_seq then 'delivered' else 'pending' end)`;
 
-function messages(db: Kysely<ReadModels>, tenantId: string, endpointId: string) {
-  return db
+function messages<DB extends DeliveryLog>(db: Kysely<DB>, tenantId: string, endpointId: string) {
+  return narrow<DeliveryLog>(db)
     .selectFrom('webhook_messages as m')
     .leftJoin('webhook_subscriptions as s', (join) =>
       join.onRef('s.tenant_id', '=', 'm.tenant_id').onRef('s.endpoint_id', '=', 'm.endpoint_id'),
@@ -103,8 +97,8 @@ function messages(db: Kysely<ReadModels>, tenantId: string, endpointId: string) 
     .where('m.endpoint_id', '=', endpointId);
 }
 
-export async function findWebhookMessage(
-  db: Kysely<ReadModels>,
+export async function findWebhookMessage<DB extends DeliveryLog>(
+  db: Kysely<DB>,
   tenantId: string,
   endpointId: string,
   messageId: string,
@@ -115,8 +109,8 @@ export async function findWebhookMessage(
 }
 
 /** An endpoint's messages, newest first, paged by `seq`. */
-export async function listWebhookMessages(
-  db: Kysely<ReadModels>,
+export async function listWebhookMessages<DB extends DeliveryLog>(
+  db: Kysely<DB>,
   tenantId: string,
   endpointId: string,
   options: { limit: number; beforeSeq?: number | undefined; status?: WebhookMessageStatus | undefined },

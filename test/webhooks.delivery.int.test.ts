@@ -190,6 +190,40 @@ describe('webhook delivery', () => {
     expect(record).toMatchObject({ actor: { type: 'system' }, target: { id: gone.id }, data: { reason: 'gone' } });
   });
 
+  it('disables an endpoint left with no signing secret, with that reason and an audit entry, rather than stall', async () => {
+    const tenant = await t.createTenant('No secret');
+    const orphan = await endpoint(tenant.key, '/orphan', ['api_key.*']);
+    await t.sigid.db.query('delete from webhook_secrets where tenant_id = $1 and endpoint_id = $2', [
+      tenant.tenantId,
+      orphan.id,
+    ]);
+    await t.issueKeys(tenant.key, 3);
+    const body = await until(
+      async () =>
+        (await t.http.get(`/api/v1/webhooks/${orphan.id}`).set('Authorization', `Bearer ${tenant.key}`)).body as {
+          status: string;
+          disabled_reason: string | null;
+        },
+      (value) => value.status === 'disabled',
+    );
+    expect(body).toMatchObject({ status: 'disabled', disabled_reason: 'no_signing_secret' });
+    const record = await until(
+      async () => (await audit(tenant.key)).find((entry) => entry.action === 'webhook.endpoint.disabled'),
+      (entry) => entry !== undefined,
+    );
+    expect(record).toMatchObject({
+      actor: { type: 'system' },
+      target: { id: orphan.id },
+      data: { reason: 'no_signing_secret' },
+    });
+    // Nothing went out unsigned; the messages wait, untried, for a new secret and an enable.
+    expect(receiver.requests('/orphan')).toHaveLength(0);
+    const messages = await listWebhookMessages(t.sigid.readModels, tenant.tenantId, orphan.id, { limit: 10 });
+    // (Those queued before the disable: the fan-out queues nothing for a disabled endpoint.)
+    expect(messages.length).toBeGreaterThan(0);
+    expect(new Set(messages.map((message) => `${message.status} ${message.attempts}`))).toEqual(new Set(['pending 0']));
+  });
+
   it('never lets a dead endpoint delay a healthy one', async () => {
     const tenant = await t.createTenant('Dead and healthy');
     await endpoint(tenant.key, '/dead', ['api_key.*'], () => 'hang');

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Migrator } from 'kysely/migration';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrations } from '../migrations/index.ts';
+import type { ReadModels } from '../read-models/database.ts';
 import { listWebhookMessages } from '../read-models/webhook-messages.ts';
 import { connectPostgres, type Database, openEmbedded } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
@@ -85,7 +86,7 @@ describe.each(backends)('the queue-cursor migration ($name)', (backend) => {
 
     const statuses = async (endpointId: string) =>
       Object.fromEntries(
-        (await listWebhookMessages(db.kysely(), tenant, endpointId, { limit: 10 })).map((message) => [
+        (await listWebhookMessages(db.kysely<ReadModels>(), tenant, endpointId, { limit: 10 })).map((message) => [
           message.message_id,
           {
             status: message.status,
@@ -109,7 +110,10 @@ describe.each(backends)('the queue-cursor migration ($name)', (backend) => {
       `select head_attempts, next_attempt_at from webhook_subscriptions where endpoint_id = 'whk_live'`,
     );
     expect(cursor[0]).toEqual({ head_attempts: 2, next_attempt_at: retryAt });
-    const pending = await listWebhookMessages(db.kysely(), tenant, 'whk_live', { limit: 10, status: 'pending' });
+    const pending = await listWebhookMessages(db.kysely<ReadModels>(), tenant, 'whk_live', {
+      limit: 10,
+      status: 'pending',
+    });
     expect(pending.map((message) => message.message_id)).toEqual(['msg_waiting', 'msg_retrying']);
   });
 });
@@ -228,5 +232,36 @@ describe.each(backends)('pruning the delivery log ($name)', (backend) => {
       { message_id: 'msg_recent', attempts: 1 },
     ]);
     expect(await pruneDeliveryLog(db, new Date(Date.now() - 30 * day))).toEqual({ messages: 0, attempts: 0 });
+  });
+});
+
+describe.each(backends)('the one-checkpoint-table migration ($name)', (backend) => {
+  it('moves the webhook fan-out checkpoint into projection_checkpoints and drops the old table', async () => {
+    const { db, drop } = await (backend.name === 'postgres'
+      ? createPostgresDatabase().then((database) => {
+          const opened = connectPostgres(database.url);
+          return {
+            db: opened,
+            drop: async () => {
+              await opened.close();
+              await database.drop();
+            },
+          };
+        })
+      : openEmbedded(undefined).then((opened) => ({ db: opened, drop: () => opened.close() })));
+    try {
+      const migrator = new Migrator({ db: db.kysely<unknown>(), provider: { getMigrations: async () => migrations } });
+      expect((await migrator.migrateTo('2026_11_24_0002_webhook_retention')).error).toBeUndefined();
+      await db.query("insert into webhook_checkpoints (name, position) values ('fanout', 4242)");
+      await migrateToLatest(db);
+      const { rows } = await db.query<{ name: string; version: number; position: number }>(
+        'select name, version, position from projection_checkpoints',
+      );
+      expect(rows).toEqual([{ name: 'webhook_fanout', version: 1, position: 4242 }]);
+      const { rows: tables } = await db.query("select 1 from pg_tables where tablename = 'webhook_checkpoints'");
+      expect(tables).toEqual([]);
+    } finally {
+      await drop();
+    }
   });
 });

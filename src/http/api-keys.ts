@@ -31,7 +31,7 @@ export function apiKeysRouter(sigid: Sigid): Router {
     const body = parseBody(createApiKeyBody, request);
     const tenantId = tenantOf(response);
     const key = await issueApiKey(sigid, body.name, useCaseOf(request, response));
-    await consistent(sigid, request, key.written.position);
+    await consistent(sigid, request, key.written);
     const row = await findApiKey(sigid.readModels, tenantId, key.keyId);
     if (!row) throw new NotFoundError('The API key');
     response
@@ -55,7 +55,7 @@ export function apiKeysRouter(sigid: Sigid): Router {
     const row = isId('key', keyId) ? await findApiKey(sigid.readModels, tenantId, keyId) : undefined;
     if (!row || row.revoked_at) throw new NotFoundError('The API key');
     const written = await revokeApiKey(sigid, keyId, useCaseOf(request, response));
-    await consistent(sigid, request, written.position);
+    await consistent(sigid, request, written);
     response.status(204).end();
   });
 

@@ -60,7 +60,7 @@ export function tenantsRouter(sigid: Sigid): Router {
       correlationId: String(request.id),
       random: randomOf(response),
     });
-    await consistent(sigid, request, written.position);
+    await consistent(sigid, request, written);
     const tenant = await loadTenant(tenantId);
     response
       .status(201)
@@ -101,7 +101,7 @@ export function tenantsRouter(sigid: Sigid): Router {
       { name: body.name, status: body.status, suspensionReason: body.suspension_reason },
       { ...useCaseOf(request, response, tenant.tenant_id), ifMatch },
     );
-    await consistent(sigid, request, written.position);
+    await consistent(sigid, request, written);
     const updated = await loadTenant(tenant.tenant_id);
     response.set('ETag', etag(updated.revision)).json(tenantJson(sigid, updated));
   });
@@ -112,7 +112,7 @@ export function tenantsRouter(sigid: Sigid): Router {
     const body = parseBody(createApiKeyBody, request);
     const tenant = await loadTenant(request.params.id);
     const key = await issueApiKey(sigid, body.name, useCaseOf(request, response, tenant.tenant_id));
-    await consistent(sigid, request, key.written.position);
+    await consistent(sigid, request, key.written);
     const row = await findApiKey(sigid.readModels, tenant.tenant_id, key.keyId);
     if (!row) throw new NotFoundError('The API key');
     response
@@ -128,7 +128,7 @@ export function tenantsRouter(sigid: Sigid): Router {
       ...useCaseOf(request, response, tenant.tenant_id),
       ifMatch,
     });
-    await consistent(sigid, request, written.position);
+    await consistent(sigid, request, written);
     response.status(204).end();
   });
 

@@ -181,7 +181,7 @@ export function webhooksRouter(sigid: Sigid): Router {
       { url: body.url, event_types: body.event_types, description: body.description ?? null },
       useCaseOf(request, response),
     );
-    await consistent(sigid, request, written.position);
+    await consistent(sigid, request, written);
     response.location(`/api/v1/webhooks/${endpointId}`);
     await respondWithEndpoint(response, endpointId, 201, { secret });
   });
@@ -208,7 +208,7 @@ export function webhooksRouter(sigid: Sigid): Router {
       ...useCaseOf(request, response),
       ifMatch,
     });
-    await consistent(sigid, request, written.position);
+    await consistent(sigid, request, written);
     await respondWithEndpoint(response, row.endpoint_id);
   });
 
@@ -216,7 +216,7 @@ export function webhooksRouter(sigid: Sigid): Router {
     const ifMatch = ifMatchRevision(request);
     const row = await loadEndpoint(response, request.params.id);
     const written = await disableWebhookEndpoint(sigid, row.endpoint_id, { ...useCaseOf(request, response), ifMatch });
-    await consistent(sigid, request, written.position);
+    await consistent(sigid, request, written);
     await respondWithEndpoint(response, row.endpoint_id);
   });
 
@@ -224,7 +224,7 @@ export function webhooksRouter(sigid: Sigid): Router {
     const ifMatch = ifMatchRevision(request);
     const row = await loadEndpoint(response, request.params.id);
     const written = await enableWebhookEndpoint(sigid, row.endpoint_id, { ...useCaseOf(request, response), ifMatch });
-    await consistent(sigid, request, written.position);
+    await consistent(sigid, request, written);
     await respondWithEndpoint(response, row.endpoint_id);
   });
 
@@ -232,7 +232,7 @@ export function webhooksRouter(sigid: Sigid): Router {
     const ifMatch = ifMatchRevision(request);
     const row = await loadEndpoint(response, request.params.id);
     const written = await deleteWebhookEndpoint(sigid, row.endpoint_id, { ...useCaseOf(request, response), ifMatch });
-    await consistent(sigid, request, written.position);
+    await consistent(sigid, request, written);
     response.status(204).end();
   });
 
@@ -248,7 +248,7 @@ export function webhooksRouter(sigid: Sigid): Router {
       body.overlap_seconds !== undefined ? body.overlap_seconds * 1000 : undefined,
       useCaseOf(request, response),
     );
-    await consistent(sigid, request, written.position);
+    await consistent(sigid, request, written);
     response.json({
       object: 'webhook_secret',
       endpoint_id: row.endpoint_id,
@@ -299,7 +299,7 @@ export function webhooksRouter(sigid: Sigid): Router {
       message,
       useCaseOf(request, response),
     );
-    await consistent(sigid, request, written.position);
+    await consistent(sigid, request, written);
     // As queued: read before the dispatcher is told, which may deliver it at once.
     const queued = await loadMessage(endpoint, messageId);
     await sigid.webhooks.notify();
@@ -315,7 +315,7 @@ export function webhooksRouter(sigid: Sigid): Router {
       { since: body.since ? new Date(body.since) : undefined, afterPosition: body.after_position },
       useCaseOf(request, response),
     );
-    await consistent(sigid, request, result.written.position);
+    await consistent(sigid, request, result.written);
     response.status(202).json({
       object: 'webhook_replay',
       endpoint_id: endpoint.endpoint_id,

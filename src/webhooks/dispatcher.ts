@@ -2,15 +2,17 @@ import type { KeyObject } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { DisabledReason } from '../../commands/webhook.ts';
-import type { RecordedEvent } from '../../events/envelope.ts';
 import type { Database } from '../db/database.ts';
 import type { EventLog } from '../event-log.ts';
-import { sleep } from '../event-store/subscription.ts';
 import type { SealedSecrets } from '../secrets/sealed-secrets.ts';
-import { maxAttempts, nextDelay, type RetrySchedule } from './retry-schedule.ts';
+import { runWorkerLoop } from '../worker-loop.ts';
+import { dueEndpoints, readLane, type Saved, saveBatches, stopEndpoint } from './dispatch-queries.ts';
+import { PayloadCache } from './payload-cache.ts';
+import type { RetrySchedule } from './retry-schedule.ts';
 import { signingKeys } from './secrets.ts';
 import type { SendResult, WebhookSender } from './sender.ts';
 import { signedHeaders } from './signature.ts';
+import { type BatchJson, batchToSave, describeResult, judge, type Outcome } from './verdict.ts';
 
 /** Messages read per round trip, sent in batches. */
 const READ_SIZE = 1000;
@@ -20,11 +22,6 @@ const BATCH_SIZE = 200;
 const BATCH_MS = 1000;
 /** How long a loop reuses an endpoint's unsealed keys before looking again (a rotation shows within this). */
 const KEYS_TTL_MS = 2000;
-/** Decoded events kept briefly: an event fanned out to many endpoints is read and decoded once. */
-const EVENT_CACHE_SIZE = 4096;
-/** …and only for seconds, so an erased subject's data is not sent from memory. */
-const EVENT_CACHE_MS = 5000;
-const ERROR_CHARS = 500;
 
 export interface DispatcherOptions {
   sender: WebhookSender;
@@ -35,33 +32,8 @@ export interface DispatcherOptions {
   pollMs: number;
   maxConcurrentEndpoints: number;
   logger?: Logger | undefined;
-  /** Appends `webhook.endpoint.disabled` (410 Gone, or failing too long). */
+  /** Appends `webhook.endpoint.disabled` (410 Gone, failing too long, or no signing secret left). */
   disableEndpoint: (tenantId: string, endpointId: string, reason: DisabledReason, detail: string) => Promise<void>;
-}
-
-interface QueuedMessage {
-  seq: number;
-  message_id: string;
-  event_id: string;
-  event_position: number;
-  event_type: string;
-}
-
-interface Outcome {
-  message: QueuedMessage;
-  /** This attempt's number: 1 for the first. */
-  attempt: number;
-  /** Epoch milliseconds, as are the other times of the hot path (a Date each would be garbage). */
-  attemptedAt: number;
-  result: SendResult;
-  verdict: 'delivered' | 'retry' | 'failed' | 'gone';
-  nextAttemptAt: number | null;
-}
-
-/** A status the receiver may recover from: worth the retry schedule. Other 4xx and 3xx are final. */
-function retryable(result: SendResult): boolean {
-  if (result.kind !== 'response') return true;
-  return result.status >= 500 || result.status === 408 || result.status === 425 || result.status === 429;
 }
 
 /**
@@ -79,11 +51,10 @@ function retryable(result: SendResult): boolean {
  */
 export class WebhookDispatcher {
   readonly #db: Database;
-  readonly #log: EventLog;
   readonly #options: DispatcherOptions;
   readonly #controller = new AbortController();
   readonly #running = new Map<string, Promise<void>>();
-  readonly #events = new Map<string, CachedPayload>();
+  readonly #payloads: PayloadCache;
   /** Batches waiting to be saved, and the save running (see #record). */
   #toSave: Array<{ batch: BatchJson; resolve: (saved: Saved) => void; reject: (error: unknown) => void }> = [];
   #saving: Promise<void> | undefined;
@@ -93,8 +64,8 @@ export class WebhookDispatcher {
 
   constructor(db: Database, log: EventLog, options: DispatcherOptions) {
     this.#db = db;
-    this.#log = log;
     this.#options = options;
+    this.#payloads = new PayloadCache(log, options.logger);
     // Every in-flight delivery listens for shutdown on this one signal.
     setMaxListeners(0, this.#controller.signal);
   }
@@ -116,36 +87,30 @@ export class WebhookDispatcher {
     await Promise.allSettled(this.#running.values());
   }
 
-  async #supervise(): Promise<void> {
-    const signal = this.#controller.signal;
-    while (!signal.aborted) {
-      const release = await this.#db.tryLock('webhooks:dispatcher').catch((error: unknown) => {
-        this.#options.logger?.error({ err: error }, 'webhook dispatcher lock failed');
-        return null;
-      });
-      if (!release) {
-        await sleep(this.#options.pollMs * 2, signal);
-        continue;
-      }
-      const unlisten = await this.#db.listen('sigid_webhooks', () => this.wake()).catch(() => undefined);
-      try {
-        while (!signal.aborted) {
-          this.#woken = false;
-          const wait = await this.#launchDue();
-          if (this.#woken) continue;
-          await this.#sleep(Math.min(wait, this.#options.pollMs));
+  #supervise(): Promise<void> {
+    return runWorkerLoop({
+      db: this.#db,
+      lock: 'webhooks:dispatcher',
+      signal: this.#controller.signal,
+      lockRetryMs: this.#options.pollMs * 2,
+      restartMs: this.#options.pollMs,
+      logger: this.#options.logger,
+      describe: { worker: 'webhook dispatcher' },
+      work: async (signal) => {
+        const unlisten = await this.#db.listen('sigid_webhooks', () => this.wake()).catch(() => undefined);
+        try {
+          while (!signal.aborted) {
+            this.#woken = false;
+            const wait = await this.#launchDue();
+            if (this.#woken) continue;
+            await this.#sleep(Math.min(wait, this.#options.pollMs));
+          }
+        } finally {
+          await unlisten?.().catch(() => {});
+          await Promise.allSettled(this.#running.values());
         }
-      } catch (error) {
-        if (!signal.aborted) {
-          this.#options.logger?.error({ err: error }, 'webhook dispatcher stopped; restarting');
-          await sleep(this.#options.pollMs, signal);
-        }
-      } finally {
-        await unlisten?.().catch(() => {});
-        await Promise.allSettled(this.#running.values());
-        await release();
-      }
-    }
+      },
+    });
   }
 
   #sleep(ms: number): Promise<void> {
@@ -163,16 +128,7 @@ export class WebhookDispatcher {
 
   /** Starts a loop for every enabled endpoint whose next message is due; returns ms until the next one is. */
   async #launchDue(): Promise<number> {
-    const { rows } = await this.#db.query<{ tenant_id: string; endpoint_id: string; next_attempt_at: Date | null }>(
-      // One index probe per enabled endpoint for a message past its cursor, however long the queues are.
-      `select s.tenant_id, s.endpoint_id, s.next_attempt_at
-       from webhook_subscriptions s
-       where s.enabled
-         and exists (select 1 from webhook_messages m
-                     where m.tenant_id = s.tenant_id and m.endpoint_id = s.endpoint_id and m.seq > s.delivered_seq)`,
-      [],
-      'sigid_webhook_due',
-    );
+    const rows = await dueEndpoints(this.#db);
     const now = Date.now();
     let wait = Number.POSITIVE_INFINITY;
     for (const row of rows) {
@@ -210,7 +166,7 @@ export class WebhookDispatcher {
     let row: Saved = { enabled: false, url: '', failing_since: null };
     try {
       while (!signal.aborted) {
-        const lane = await this.#readLane(tenantId, endpointId, afterSeq);
+        const lane = await readLane(this.#db, tenantId, endpointId, afterSeq, READ_SIZE);
         if (!lane?.enabled) return;
         row = lane;
         const queue = lane.queue;
@@ -225,10 +181,19 @@ export class WebhookDispatcher {
             keys = await signingKeys(this.#options.secrets, tenantId, endpointId);
             keysAt = Date.now();
           }
-          if (keys.length === 0) return;
+          if (keys.length === 0) {
+            // Nothing to sign with (its secrets are gone): say so rather than keep the queue waiting.
+            await this.#disable(
+              tenantId,
+              endpointId,
+              'no_signing_secret',
+              'The endpoint has no usable signing secret; rotate its secret, then enable it.',
+            );
+            return;
+          }
           const url = row.url;
           const batch = queue.slice(next, next + BATCH_SIZE);
-          const events = await this.#loadEvents(tenantId, batch);
+          const events = await this.#payloads.load(tenantId, batch);
           const outcomes: Outcome[] = [];
           const batchStarted = Date.now();
           for (const message of batch) {
@@ -244,7 +209,7 @@ export class WebhookDispatcher {
             }
             if (signal.aborted) break; // stopping: this attempt is not recorded, so it is sent again
             const attempt = (outcomes.length === 0 ? headAttempts : 0) + 1;
-            const outcome = this.#judge(message, attempt, attemptedAt, result);
+            const outcome = judge(this.#options.schedule, message, attempt, attemptedAt, result);
             outcomes.push(outcome);
             if (outcome.verdict !== 'delivered' && outcome.verdict !== 'failed') break;
             if (Date.now() - batchStarted >= BATCH_MS) break;
@@ -280,7 +245,7 @@ export class WebhookDispatcher {
               tenantId,
               endpointId,
               'failing',
-              `Every delivery failed since ${failingSince.toISOString()}; last: ${describe(last.result)}`,
+              `Every delivery failed since ${failingSince.toISOString()}; last: ${describeResult(last.result)}`,
             );
             return;
           }
@@ -293,143 +258,13 @@ export class WebhookDispatcher {
   }
 
   /**
-   * The subscription (still enabled? which URL? the head's retry state) and the next messages past
-   * its cursor (or past what this loop sent and is still saving), in one round trip. The messages
-   * come as one JSON array: one JSON.parse instead of a row to parse per message.
-   */
-  async #readLane(tenantId: string, endpointId: string, afterSeq: number): Promise<Lane | undefined> {
-    const { rows } = await this.#db.query<Lane>(
-      `select s.url, s.enabled, s.failing_since, s.delivered_seq, s.head_attempts, s.next_attempt_at,
-              (select coalesce(json_agg(m order by m.seq), '[]')
-               from (select seq, message_id, event_id, event_position, event_type
-                     from webhook_messages
-                     where tenant_id = s.tenant_id and endpoint_id = s.endpoint_id
-                       and seq > greatest(s.delivered_seq, $4)
-                     order by seq limit $3) m) as queue
-       from webhook_subscriptions s
-       where s.tenant_id = $1 and s.endpoint_id = $2`,
-      [tenantId, endpointId, READ_SIZE, afterSeq],
-      'sigid_webhook_lane',
-    );
-    return rows[0];
-  }
-
-  #judge(message: QueuedMessage, attempt: number, attemptedAt: number, result: SendResult): Outcome {
-    if (result.kind === 'response' && result.status >= 200 && result.status < 300) {
-      return { message, attempt, attemptedAt, result, verdict: 'delivered', nextAttemptAt: null };
-    }
-    if (result.kind === 'response' && result.status === 410) {
-      return { message, attempt, attemptedAt, result, verdict: 'gone', nextAttemptAt: null };
-    }
-    if (!retryable(result) || attempt >= maxAttempts(this.#options.schedule)) {
-      return { message, attempt, attemptedAt, result, verdict: 'failed', nextAttemptAt: null };
-    }
-    const delay = nextDelay(this.#options.schedule, attempt, result.kind === 'response' ? result.retryAfterMs : null);
-    if (delay === null) return { message, attempt, attemptedAt, result, verdict: 'failed', nextAttemptAt: null };
-    return { message, attempt, attemptedAt, result, verdict: 'retry', nextAttemptAt: Date.now() + delay };
-  }
-
-  /**
-   * The payloads of a batch's events, decoded (personal data erased since reads as null). Each event
-   * is read and decoded once for every endpoint that gets it: lanes working through the same events
-   * share one load (kept for EVENT_CACHE_MS).
-   */
-  async #loadEvents(tenantId: string, queue: QueuedMessage[]): Promise<Map<string, Payload>> {
-    const now = Date.now();
-    const missing: QueuedMessage[] = [];
-    for (const message of queue) {
-      const cached = this.#events.get(message.event_id);
-      if (!cached || now - cached.at >= EVENT_CACHE_MS) missing.push(message);
-    }
-    if (missing.length > 0) {
-      const load = this.#readPayloads(tenantId, missing);
-      for (const message of missing) {
-        const entry: CachedPayload = {
-          at: now,
-          value: undefined,
-          payload: load.then((found) => {
-            entry.value = found.get(message.event_id);
-            return entry.value;
-          }),
-        };
-        this.#events.set(message.event_id, entry);
-      }
-      while (this.#events.size > EVENT_CACHE_SIZE) this.#events.delete(this.#events.keys().next().value as string);
-      load.catch(() => {
-        for (const message of missing) this.#events.delete(message.event_id);
-      });
-    }
-    const found = new Map<string, Payload>();
-    for (const message of queue) {
-      const cached = this.#events.get(message.event_id);
-      // Loaded already (the usual case for all but the first lane): no await per message.
-      const payload =
-        cached?.value ??
-        (await (cached?.payload ?? this.#readPayloads(tenantId, [message]).then((map) => map.get(message.event_id))));
-      if (payload) found.set(message.event_id, payload);
-    }
-    return found;
-  }
-
-  async #readPayloads(tenantId: string, missing: QueuedMessage[]): Promise<Map<string, Payload>> {
-    const found = new Map<string, Payload>();
-    const wanted = new Set(missing.map((message) => message.event_id));
-    const types = [...new Set(missing.map((message) => message.event_type))];
-    let after = Math.min(...missing.map((message) => message.event_position)) - 1;
-    const last = Math.max(...missing.map((message) => message.event_position));
-    let left = wanted.size;
-    while (left > 0 && after < last) {
-      const page = await this.#log.store.readAll({ tenantId, types, after, before: last + 1, limit: 500 });
-      for (const stored of page.events) {
-        if (!wanted.has(stored.id)) continue;
-        left--;
-        try {
-          const decoded = await this.#log.decode(stored);
-          found.set(stored.id, { id: decoded.id, body: payloadOf(decoded) });
-        } catch (error) {
-          this.#options.logger?.error({ err: error, event_id: stored.id }, 'webhook event could not be decoded');
-        }
-      }
-      if (page.events.length < 500) break;
-      after = page.checkpoint;
-    }
-    return found;
-  }
-
-  /**
    * Saves a batch's outcomes: the attempt log, the cursor moved past what was delivered or given up,
    * the retry state of the message now at the head, and the endpoint's health; resolves with the
    * endpoint's row as saved. Batches of every lane that finish while a save is running are saved
    * together by the next one (one statement, one wake-up of PostgreSQL, for all of them).
    */
   #record(tenantId: string, endpointId: string, outcomes: Outcome[]): Promise<Saved> {
-    const last = outcomes[outcomes.length - 1] as Outcome;
-    // An endpoint is failing from its first failure after its last success.
-    const lastSuccess = outcomes.findLastIndex((outcome) => outcome.verdict === 'delivered');
-    // Every outcome but a last `retry` or `gone` finishes its message; those leave it at the head.
-    const finished = last.verdict === 'retry' || last.verdict === 'gone' ? outcomes.length - 1 : outcomes.length;
-    const batch: BatchJson = {
-      tenant: tenantId,
-      endpoint: endpointId,
-      seq: finished > 0 ? (outcomes[finished - 1] as Outcome).message.seq : 0,
-      head: finished < outcomes.length ? last.attempt : 0,
-      failing: lastSuccess === outcomes.length - 1 ? null : (outcomes[lastSuccess + 1] as Outcome).attemptedAt,
-      recovered: lastSuccess >= 0,
-      // Short keys, times in epoch ms, absent rather than null: this JSON is built for every delivery.
-      attempts: outcomes.map(({ message, attempt, attemptedAt, result, verdict, nextAttemptAt }): AttemptJson => {
-        const row: AttemptJson = { m: message.message_id, a: attempt, t: attemptedAt, l: result.latencyMs };
-        if (verdict === 'delivered') row.ok = true;
-        if (nextAttemptAt !== null) row.n = nextAttemptAt;
-        if (result.kind === 'response') {
-          row.s = result.status;
-          if (result.body) row.b = result.body;
-        } else row.e = describe(result);
-        return row;
-      }),
-    };
-    if (finished < outcomes.length && last.nextAttemptAt !== null) batch.next = last.nextAttemptAt;
-    const givenUp = outcomes.filter((outcome) => outcome.verdict === 'failed');
-    if (givenUp.length > 0) batch.given = givenUp.map((outcome) => outcome.message.message_id);
+    const batch = batchToSave(tenantId, endpointId, outcomes);
     return new Promise<Saved>((resolve, reject) => {
       this.#toSave.push({ batch, resolve, reject });
       this.#saving ??= this.#saveWaiting();
@@ -441,7 +276,10 @@ export class WebhookDispatcher {
     while (this.#toSave.length > 0) {
       const round = this.#toSave.splice(0);
       try {
-        const saved = await this.#saveBatches(round.map((entry) => entry.batch));
+        const saved = await saveBatches(
+          this.#db,
+          round.map((entry) => entry.batch),
+        );
         for (const entry of round) {
           // No row: the endpoint is gone (deleted with its subscription).
           entry.resolve(saved.get(entry.batch.endpoint) ?? { enabled: false, url: '', failing_since: null });
@@ -453,128 +291,10 @@ export class WebhookDispatcher {
     this.#saving = undefined;
   }
 
-  /**
-   * One statement for a round of batches. The cursor and the attempts are saved together, so an
-   * attempt number is never saved twice; if a crash of PostgreSQL undoes them, those batches are
-   * sent again and logged then (see queryUnflushed). Message rows are not touched, but for a
-   * message given up.
-   */
-  async #saveBatches(batches: BatchJson[]): Promise<Map<string, Saved>> {
-    const { rows } = await this.#db.queryUnflushed<Saved & { endpoint_id: string }>(
-      `with b as (
-         select * from jsonb_to_recordset($1::jsonb)
-           as b(tenant text, endpoint text, seq bigint, head int, next float8, failing float8, recovered boolean,
-                given text[], attempts jsonb)
-       ),
-       attempts as (
-         insert into webhook_attempts (tenant_id, message_id, attempt, endpoint_id, attempted_at, outcome,
-                                       response_status, latency_ms, response_body, error, next_attempt_at)
-         select b.tenant, u.m, u.a, b.endpoint, to_timestamp(u.t / 1000),
-                case when u.ok then 'succeeded' else 'failed' end, u.s, u.l, u.b, u.e, to_timestamp(u.n / 1000)
-         from b cross join lateral jsonb_to_recordset(b.attempts)
-           as u(m text, a int, t float8, ok boolean, n float8, s int, l int, b text, e text)
-       ),
-       given_up as (
-         update webhook_messages m set outcome = 'failed', finished_at = now()
-         from (select b.tenant, unnest(b.given) as message_id from b where b.given is not null) g
-         where m.tenant_id = g.tenant and m.message_id = g.message_id
-       ),
-       saved as (
-         update webhook_subscriptions s
-         set delivered_seq = greatest(s.delivered_seq, b.seq),
-             head_attempts = b.head,
-             next_attempt_at = to_timestamp(b.next / 1000),
-             failing_since = case when b.failing is null then null
-                                  when b.recovered then to_timestamp(b.failing / 1000)
-                                  else coalesce(s.failing_since, to_timestamp(b.failing / 1000)) end
-         from b
-         where s.tenant_id = b.tenant and s.endpoint_id = b.endpoint
-         returning s.endpoint_id, s.enabled, s.url, s.failing_since
-       )
-       select * from saved`,
-      [JSON.stringify(batches)],
-      'sigid_webhook_record',
-    );
-    return new Map(rows.map((row) => [row.endpoint_id, row]));
-  }
-
   async #disable(tenantId: string, endpointId: string, reason: DisabledReason, detail: string): Promise<void> {
     // Stop at once; the event appended next says the same to the fan-out, the read model and the audit log.
-    await this.#db.query('update webhook_subscriptions set enabled = false where tenant_id = $1 and endpoint_id = $2', [
-      tenantId,
-      endpointId,
-    ]);
+    await stopEndpoint(this.#db, tenantId, endpointId);
     this.#options.logger?.warn({ tenant_id: tenantId, endpoint_id: endpointId, reason }, 'webhook endpoint disabled');
     await this.#options.disableEndpoint(tenantId, endpointId, reason, detail);
   }
-}
-
-/** One lane's batch as `#saveBatches` sends it: the endpoint's new cursor and head state, and its attempts. */
-interface BatchJson {
-  tenant: string;
-  endpoint: string;
-  /** The cursor: the last message finished. */
-  seq: number;
-  /** Attempts of the message left at the head; `next`: when it is due again (epoch ms). */
-  head: number;
-  next?: number;
-  /** The first failure after the batch's last success (epoch ms), or null when it ended in a success. */
-  failing: number | null;
-  /** A success in the batch: `failing` starts anew rather than continuing an earlier run of failures. */
-  recovered: boolean;
-  /** Messages given up. */
-  given?: string[];
-  attempts: AttemptJson[];
-}
-
-/** One attempt for the attempt log, as `#saveBatches` sends it (see the column list there). */
-interface AttemptJson {
-  m: string;
-  a: number;
-  t: number;
-  l: number;
-  ok?: true;
-  n?: number;
-  s?: number;
-  b?: string;
-  e?: string;
-}
-
-/** An endpoint's row as the lane reads it, with the next messages past its cursor. */
-interface Lane extends Saved {
-  delivered_seq: number;
-  head_attempts: number;
-  next_attempt_at: Date | null;
-  queue: QueuedMessage[];
-}
-
-/** An endpoint's row as a batch's save leaves it. */
-interface Saved {
-  enabled: boolean;
-  url: string;
-  failing_since: Date | null;
-}
-
-/** What a receiver gets for one event: its id (the `webhook-id`) and the JSON body, made once per event. */
-interface Payload {
-  id: string;
-  /** Encoded once per event, then signed and sent as is to every endpoint. */
-  body: string;
-}
-
-/** A payload being loaded, or loaded (`value`, so a lane need not await each message). */
-interface CachedPayload {
-  payload: Promise<Payload | undefined>;
-  value: Payload | undefined;
-  at: number;
-}
-
-/** The Standard Webhooks body: `type`, `timestamp` (the event's time), `data` (the event's data). Never a secret. */
-function payloadOf(event: RecordedEvent): string {
-  return JSON.stringify({ type: event.type, timestamp: event.time.toISOString(), data: event.data });
-}
-
-function describe(result: SendResult): string {
-  if (result.kind === 'response') return `HTTP ${result.status}`;
-  return `${result.kind}: ${result.error}`.slice(0, ERROR_CHARS);
 }

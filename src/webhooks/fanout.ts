@@ -1,14 +1,17 @@
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { PLATFORM_TENANT } from '../../commands/tenant.ts';
 import { matchesEventType, type WebhookEvent } from '../../events/webhook.ts';
 import type { Database, Queryable } from '../db/database.ts';
+import { build, run } from '../db/typed-query.ts';
 import type { EventLog } from '../event-log.ts';
 import type { StoredEvent } from '../event-store/port.ts';
-import { sleep } from '../event-store/subscription.ts';
 import { newId } from '../ids.ts';
+import { runWorkerLoop } from '../worker-loop.ts';
 import { lockQueues } from './queue.ts';
 
-const CHECKPOINT = 'fanout';
+/** The fan-out's row in `projection_checkpoints`, the one checkpoint table. */
+export const FANOUT_CHECKPOINT = 'webhook_fanout';
 const BATCH_SIZE = 500;
 
 interface Subscription {
@@ -59,40 +62,27 @@ export class WebhookFanout {
     await this.#loop;
   }
 
-  async #run(): Promise<void> {
-    const signal = this.#controller.signal;
-    while (!signal.aborted) {
-      const release = await this.#db.tryLock('webhooks:fanout').catch((error: unknown) => {
-        this.#logger?.error({ err: error }, 'webhook fan-out lock failed');
-        return null;
-      });
-      if (!release) {
-        await sleep(this.#pollMs * 2, signal);
-        continue;
-      }
-      try {
+  #run(): Promise<void> {
+    return runWorkerLoop({
+      db: this.#db,
+      lock: 'webhooks:fanout',
+      signal: this.#controller.signal,
+      lockRetryMs: this.#pollMs * 2,
+      restartMs: this.#pollMs,
+      logger: this.#logger,
+      describe: { worker: 'webhook fan-out' },
+      work: async (signal) => {
         while (!signal.aborted) {
           const moved = await this.step();
           if (!moved) await this.#log.store.waitForAppend(this.#pollMs, signal);
         }
-      } catch (error) {
-        if (!signal.aborted) {
-          this.#logger?.error({ err: error }, 'webhook fan-out stopped; restarting');
-          await sleep(this.#pollMs, signal);
-        }
-      } finally {
-        await release();
-      }
-    }
+      },
+    });
   }
 
   /** Where the fan-out has read up to. */
   async checkpoint(): Promise<number> {
-    const { rows } = await this.#db.query<{ position: number }>(
-      'select position from webhook_checkpoints where name = $1',
-      [CHECKPOINT],
-    );
-    return rows[0]?.position ?? 0;
+    return readCheckpoint(this.#db, false);
   }
 
   /** Fans out one page of the stream; false when there was nothing new. */
@@ -111,11 +101,8 @@ export class WebhookFanout {
     let enqueued = 0;
     let enabled = false;
     await this.#db.transaction(async (tx) => {
-      const { rows } = await tx.query<{ position: number }>(
-        'select position from webhook_checkpoints where name = $1 for update',
-        [CHECKPOINT],
-      );
-      if ((rows[0]?.position ?? 0) !== from) throw new Error('the fan-out checkpoint moved: another fan-out runs');
+      if ((await readCheckpoint(tx, true)) !== from)
+        throw new Error('the fan-out checkpoint moved: another fan-out runs');
       const subscriptions = await loadSubscriptions(tx, [...new Set(events.map((event) => event.tenantId))]);
       const messages: Array<{ event: StoredEvent; endpointId: string }> = [];
       const deleted: Subscription[] = [];
@@ -136,10 +123,12 @@ export class WebhookFanout {
       }
       await saveSubscriptions(tx, subscriptions, deleted);
       enqueued = await insertMessages(tx, messages);
-      await tx.query(
-        `insert into webhook_checkpoints (name, position, updated_at) values ($1, $2, now())
-         on conflict (name) do update set position = excluded.position, updated_at = now()`,
-        [CHECKPOINT, page.checkpoint],
+      await run(
+        tx,
+        build
+          .insertInto('projection_checkpoints')
+          .values({ name: FANOUT_CHECKPOINT, version: 1, position: page.checkpoint, updated_at: sql`now()` })
+          .onConflict((oc) => oc.column('name').doUpdateSet({ position: page.checkpoint, updated_at: sql`now()` })),
       );
     });
     // Queued messages, or an endpoint whose queue may now go out again: tell the dispatcher.
@@ -148,15 +137,26 @@ export class WebhookFanout {
   }
 }
 
+/** The fan-out's checkpoint; `forUpdate` holds its row for the rest of the transaction. */
+async function readCheckpoint(on: Queryable, forUpdate: boolean): Promise<number> {
+  const query = build.selectFrom('projection_checkpoints').select('position').where('name', '=', FANOUT_CHECKPOINT);
+  const { rows } = await run(on, forUpdate ? query.forUpdate() : query);
+  return rows[0]?.position ?? 0;
+}
+
 async function loadSubscriptions(tx: Queryable, tenantIds: string[]): Promise<Map<string, Map<string, Subscription>>> {
   const byTenant = new Map<string, Map<string, Subscription>>();
   if (tenantIds.length === 0) return byTenant;
-  const { rows } = await tx.query<Subscription>(
-    `select tenant_id, endpoint_id, url, event_types, enabled from webhook_subscriptions
-     where tenant_id = any($1::text[]) order by tenant_id, endpoint_id`,
-    [tenantIds],
+  const { rows } = await run(
+    tx,
+    build
+      .selectFrom('webhook_subscriptions')
+      .select(['tenant_id', 'endpoint_id', 'url', 'event_types', 'enabled'])
+      .where('tenant_id', '=', sql<string>`any(${tenantIds}::text[])`)
+      .orderBy('tenant_id')
+      .orderBy('endpoint_id'),
   );
-  for (const row of rows) {
+  for (const row of rows as Subscription[]) {
     const map = byTenant.get(row.tenant_id) ?? new Map<string, Subscription>();
     byTenant.set(row.tenant_id, map);
     map.set(row.endpoint_id, row);
@@ -223,30 +223,53 @@ async function saveSubscriptions(
       if (subscription.dirty !== 'upsert') continue;
       // `enabled` is also switched off by the dispatcher the moment it disables an endpoint; the event
       // it appends then arrives here and says the same.
-      await tx.query(
-        `insert into webhook_subscriptions (tenant_id, endpoint_id, url, event_types, enabled)
-         values ($1, $2, $3, $4::jsonb, $5)
-         on conflict (tenant_id, endpoint_id) do update
-           set url = excluded.url, event_types = excluded.event_types, enabled = excluded.enabled,
-               failing_since = case when excluded.enabled and not webhook_subscriptions.enabled then null
-                                    else webhook_subscriptions.failing_since end`,
-        [
-          subscription.tenant_id,
-          subscription.endpoint_id,
-          subscription.url,
-          JSON.stringify(subscription.event_types),
-          subscription.enabled,
-        ],
+      await run(
+        tx,
+        build
+          .insertInto('webhook_subscriptions')
+          .values({
+            tenant_id: subscription.tenant_id,
+            endpoint_id: subscription.endpoint_id,
+            url: subscription.url,
+            event_types: sql<string[]>`${JSON.stringify(subscription.event_types)}::jsonb`,
+            enabled: subscription.enabled,
+            failing_since: null,
+            next_attempt_at: null,
+          })
+          .onConflict((oc) =>
+            oc.columns(['tenant_id', 'endpoint_id']).doUpdateSet((eb) => ({
+              url: eb.ref('excluded.url'),
+              event_types: eb.ref('excluded.event_types'),
+              enabled: eb.ref('excluded.enabled'),
+              failing_since: eb
+                .case()
+                .when(eb.and([eb.ref('excluded.enabled'), eb.not(eb.ref('webhook_subscriptions.enabled'))]))
+                .then(null)
+                .else(eb.ref('webhook_subscriptions.failing_since'))
+                .end(),
+            })),
+          ),
       );
     }
   }
   for (const subscription of deleted) {
     // Its unfinished messages (past its cursor) are cancelled; without the cursor, the rest read as delivered.
-    await tx.query(
-      `with gone as (delete from webhook_subscriptions where tenant_id = $1 and endpoint_id = $2 returning delivered_seq)
-       update webhook_messages set outcome = 'cancelled', finished_at = now()
-       where tenant_id = $1 and endpoint_id = $2 and outcome is null and seq > (select delivered_seq from gone)`,
-      [subscription.tenant_id, subscription.endpoint_id],
+    await run(
+      tx,
+      build
+        .with('gone', (db) =>
+          db
+            .deleteFrom('webhook_subscriptions')
+            .where('tenant_id', '=', subscription.tenant_id)
+            .where('endpoint_id', '=', subscription.endpoint_id)
+            .returning('delivered_seq'),
+        )
+        .updateTable('webhook_messages')
+        .set({ outcome: 'cancelled', finished_at: sql`now()` })
+        .where('tenant_id', '=', subscription.tenant_id)
+        .where('endpoint_id', '=', subscription.endpoint_id)
+        .where('outcome', 'is', null)
+        .where('seq', '>', (eb) => eb.selectFrom('gone').select('delivered_seq')),
     );
   }
 }
@@ -258,21 +281,23 @@ async function insertMessages(tx: Queryable, messages: Array<{ event: StoredEven
     tx,
     [...endpoints].map(([endpointId, tenantId]) => ({ tenantId, endpointId })),
   );
-  const result = await tx.query(
-    `insert into webhook_messages (tenant_id, message_id, endpoint_id, event_id, event_position, event_type, origin)
-     select u.tenant_id, u.message_id, u.endpoint_id, u.event_id, u.event_position, u.event_type, 'stream'
-     from unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::bigint[], $6::text[])
-            with ordinality as u(tenant_id, message_id, endpoint_id, event_id, event_position, event_type, ord)
-     order by u.ord
-     on conflict (endpoint_id, event_id) where origin = 'stream' do nothing`,
-    [
-      messages.map((message) => message.event.tenantId),
-      messages.map(() => newId('msg')),
-      messages.map((message) => message.endpointId),
-      messages.map((message) => message.event.id),
-      messages.map((message) => message.event.position),
-      messages.map((message) => message.event.type),
-    ],
+  const result = await run(
+    tx,
+    build
+      .insertInto('webhook_messages')
+      .columns(['tenant_id', 'message_id', 'endpoint_id', 'event_id', 'event_position', 'event_type', 'origin'])
+      .expression(
+        sql`select u.tenant_id, u.message_id, u.endpoint_id, u.event_id, u.event_position, u.event_type, 'stream'
+            from unnest(${messages.map((message) => message.event.tenantId)}::text[],
+                        ${messages.map(() => newId('msg'))}::text[],
+                        ${messages.map((message) => message.endpointId)}::text[],
+                        ${messages.map((message) => message.event.id)}::uuid[],
+                        ${messages.map((message) => message.event.position)}::bigint[],
+                        ${messages.map((message) => message.event.type)}::text[])
+                   with ordinality as u(tenant_id, message_id, endpoint_id, event_id, event_position, event_type, ord)
+            order by u.ord`,
+      )
+      .onConflict((oc) => oc.columns(['endpoint_id', 'event_id']).where(sql<boolean>`origin = 'stream'`).doNothing()),
   );
   return result.rowCount;
 }

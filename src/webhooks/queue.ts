@@ -1,5 +1,7 @@
+import { sql } from 'kysely';
 import { matchesEventType } from '../../events/webhook.ts';
 import type { Database, Queryable } from '../db/database.ts';
+import { build, run } from '../db/typed-query.ts';
 import type { EventLog } from '../event-log.ts';
 import { newId } from '../ids.ts';
 
@@ -16,12 +18,18 @@ export const REPLAY_LIMIT = 10_000;
  */
 export async function lockQueues(tx: Queryable, endpoints: Array<{ tenantId: string; endpointId: string }>) {
   if (endpoints.length === 0) return;
-  await tx.query(
-    `select 1 from webhook_subscriptions
-     where (tenant_id, endpoint_id) in (select * from unnest($1::text[], $2::text[]))
-     order by tenant_id, endpoint_id
-     for no key update`,
-    [endpoints.map((endpoint) => endpoint.tenantId), endpoints.map((endpoint) => endpoint.endpointId)],
+  await run(
+    tx,
+    build
+      .selectFrom('webhook_subscriptions')
+      .select(sql<number>`1`.as('locked'))
+      .where(
+        sql<boolean>`(tenant_id, endpoint_id) in (select * from unnest(${endpoints.map((endpoint) => endpoint.tenantId)}::text[],
+                                                                   ${endpoints.map((endpoint) => endpoint.endpointId)}::text[]))`,
+      )
+      .orderBy('tenant_id')
+      .orderBy('endpoint_id')
+      .forNoKeyUpdate(),
   );
 }
 
@@ -36,10 +44,19 @@ export async function enqueueRedelivery(
   const messageId = newId('msg');
   await db.transaction(async (tx) => {
     await lockQueues(tx, [message]);
-    await tx.query(
-      `insert into webhook_messages (tenant_id, message_id, endpoint_id, event_id, event_position, event_type, origin)
-       values ($1, $2, $3, $4, $5, $6, 'redelivery')`,
-      [message.tenantId, messageId, message.endpointId, message.eventId, message.eventPosition, message.eventType],
+    await run(
+      tx,
+      build.insertInto('webhook_messages').values({
+        tenant_id: message.tenantId,
+        message_id: messageId,
+        endpoint_id: message.endpointId,
+        event_id: message.eventId,
+        event_position: message.eventPosition,
+        event_type: message.eventType,
+        origin: 'redelivery',
+        outcome: null,
+        finished_at: null,
+      }),
     );
   });
   return messageId;
@@ -78,21 +95,20 @@ export async function enqueueReplay(
     if (matching.length > 0) {
       await db.transaction(async (tx) => {
         await lockQueues(tx, [input]);
-        await tx.query(
-          `insert into webhook_messages (tenant_id, message_id, endpoint_id, event_id, event_position, event_type,
-                                         origin)
-           select $1, u.message_id, $2, u.event_id, u.event_position, u.event_type, 'replay'
-           from unnest($3::text[], $4::uuid[], $5::bigint[], $6::text[]) with ordinality
-                  as u(message_id, event_id, event_position, event_type, ord)
-           order by u.ord`,
-          [
-            input.tenantId,
-            input.endpointId,
-            matching.map(() => newId('msg')),
-            matching.map((event) => event.id),
-            matching.map((event) => event.position),
-            matching.map((event) => event.type),
-          ],
+        await run(
+          tx,
+          build
+            .insertInto('webhook_messages')
+            .columns(['tenant_id', 'message_id', 'endpoint_id', 'event_id', 'event_position', 'event_type', 'origin'])
+            .expression(
+              sql`select ${input.tenantId}, u.message_id, ${input.endpointId}, u.event_id, u.event_position,
+                         u.event_type, 'replay'
+                  from unnest(${matching.map(() => newId('msg'))}::text[], ${matching.map((event) => event.id)}::uuid[],
+                              ${matching.map((event) => event.position)}::bigint[],
+                              ${matching.map((event) => event.type)}::text[]) with ordinality
+                         as u(message_id, event_id, event_position, event_type, ord)
+                  order by u.ord`,
+            ),
         );
       });
       enqueued += matching.length;

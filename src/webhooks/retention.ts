@@ -1,6 +1,8 @@
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.ts';
-import { sleep } from '../event-store/subscription.ts';
+import { build, column, table } from '../db/typed-query.ts';
+import { startWorkerLoop } from '../worker-loop.ts';
 
 /** Rows removed per statement, so pruning never holds locks or bloats one transaction for long. */
 const PRUNE_BATCH = 5000;
@@ -15,27 +17,34 @@ export async function pruneDeliveryLog(db: Database, olderThan: Date): Promise<{
   let messages = 0;
   let attempts = 0;
   for (;;) {
+    const messagesTable = table('webhook_messages');
+    const statement = sql<{ messages: number; attempts: number }>`
+      with old as (
+        select m.${column('webhook_messages', 'tenant_id')}, m.${column('webhook_messages', 'message_id')}
+        from ${messagesTable} m
+        left join ${table('webhook_subscriptions')} s
+          on s.${column('webhook_subscriptions', 'tenant_id')} = m.tenant_id
+         and s.${column('webhook_subscriptions', 'endpoint_id')} = m.${column('webhook_messages', 'endpoint_id')}
+        where m.${column('webhook_messages', 'created_at')} < ${olderThan}
+          and (m.${column('webhook_messages', 'outcome')} is not null or s.endpoint_id is null
+               or m.${column('webhook_messages', 'seq')} <= s.${column('webhook_subscriptions', 'delivered_seq')})
+        limit ${PRUNE_BATCH}
+      ),
+      attempts as (
+        delete from ${table('webhook_attempts')} a using old
+        where a.${column('webhook_attempts', 'tenant_id')} = old.tenant_id
+          and a.${column('webhook_attempts', 'message_id')} = old.message_id
+        returning 1
+      ),
+      messages as (
+        delete from ${messagesTable} m using old
+        where m.tenant_id = old.tenant_id and m.message_id = old.message_id
+        returning 1
+      )
+      select (select count(*) from messages) as messages, (select count(*) from attempts) as attempts`.compile(build);
     const { rows } = await db.query<{ messages: number; attempts: number }>(
-      `with old as (
-         select m.tenant_id, m.message_id
-         from webhook_messages m
-         left join webhook_subscriptions s on s.tenant_id = m.tenant_id and s.endpoint_id = m.endpoint_id
-         where m.created_at < $1
-           and (m.outcome is not null or s.endpoint_id is null or m.seq <= s.delivered_seq)
-         limit $2
-       ),
-       attempts as (
-         delete from webhook_attempts a using old
-         where a.tenant_id = old.tenant_id and a.message_id = old.message_id
-         returning 1
-       ),
-       messages as (
-         delete from webhook_messages m using old
-         where m.tenant_id = old.tenant_id and m.message_id = old.message_id
-         returning 1
-       )
-       select (select count(*) from messages) as messages, (select count(*) from attempts) as attempts`,
-      [olderThan, PRUNE_BATCH],
+      statement.sql,
+      statement.parameters as unknown[],
     );
     const removed = rows[0] ?? { messages: 0, attempts: 0 };
     messages += removed.messages;
@@ -52,29 +61,18 @@ export function pruneDeliveryLogEvery(
   db: Database,
   options: { retentionMs: number; everyMs: number; logger?: Logger | undefined },
 ): { stop: () => Promise<void> } {
-  const controller = new AbortController();
-  const signal = controller.signal;
-  const loop = (async () => {
-    await sleep(Math.min(options.everyMs, 10_000), signal);
-    while (!signal.aborted) {
-      const release = await db.tryLock('webhooks:prune').catch(() => null);
-      if (release) {
-        try {
-          const removed = await pruneDeliveryLog(db, new Date(Date.now() - options.retentionMs));
-          if (removed.messages > 0) options.logger?.info(removed, 'webhook delivery log pruned');
-        } catch (error) {
-          if (!signal.aborted) options.logger?.error({ err: error }, 'webhook delivery log pruning failed');
-        } finally {
-          await release();
-        }
-      }
-      await sleep(options.everyMs, signal);
-    }
-  })();
-  return {
-    async stop() {
-      controller.abort();
-      await loop;
+  return startWorkerLoop({
+    db,
+    lock: 'webhooks:prune',
+    startAfterMs: Math.min(options.everyMs, 10_000),
+    everyMs: options.everyMs,
+    lockRetryMs: options.everyMs,
+    restartMs: options.everyMs,
+    logger: options.logger,
+    describe: { worker: 'webhook delivery-log pruning' },
+    async work() {
+      const removed = await pruneDeliveryLog(db, new Date(Date.now() - options.retentionMs));
+      if (removed.messages > 0) options.logger?.info(removed, 'webhook delivery log pruned');
     },
-  };
+  });
 }
