@@ -50,6 +50,12 @@ export interface Projection {
   readonly version: number;
   readonly tables: readonly ProjectedTableName[];
   readonly eventTypes: readonly string[];
+  /**
+   * Whether its pages commit only once flushed to disk. A projection's rows are derived and may
+   * vanish with their checkpoint in a crash of PostgreSQL (they are read again); a reactor's
+   * follow-ups (a revoked key's hash deleted) must never be undone once the write was answered.
+   */
+  readonly durable?: boolean;
   /** Applies a page of events of `eventTypes`, in global order, in the runner's transaction. */
   apply(trx: ProjectionTransaction, events: readonly RecordedEvent[]): Promise<void>;
 }
@@ -108,15 +114,18 @@ export interface ReactorDefinition<E extends DomainEvent> {
  * Declares a reactor: the follow-ups of events outside the read models (a revoked key's hash
  * deleted, a rotated secret activated), run by the projection runner like a projection — each in the
  * transaction that moves its checkpoint, so a crash between an append and its follow-up only delays
- * the follow-up. It owns no projected table: a rebuild empties nothing and replays every event, so
- * each follow-up must be idempotent.
+ * the follow-up. Its pages commit durably (flushed). It owns no projected table: a rebuild empties
+ * nothing and replays every event, so each follow-up must be idempotent.
  */
 export function defineReactor<E extends DomainEvent = SigidEvent>(definition: ReactorDefinition<E>): Projection {
-  return defineProjection<E>({
-    name: definition.name,
-    version: definition.version,
-    tables: [],
-    // The runner's transaction sees every table; only a reactor's handlers are typed to say so.
-    on: definition.on as unknown as EventHandlers<E>,
-  });
+  return {
+    ...defineProjection<E>({
+      name: definition.name,
+      version: definition.version,
+      tables: [],
+      // The runner's transaction sees every table; only a reactor's handlers are typed to say so.
+      on: definition.on as unknown as EventHandlers<E>,
+    }),
+    durable: true,
+  };
 }

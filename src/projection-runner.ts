@@ -223,7 +223,7 @@ export class ProjectionRunner {
     next?.catch(() => {});
     try {
       await this.#kysely.transaction().execute(async (trx) => {
-        await commitWithoutFlush(trx);
+        if (!projection.durable) await commitWithoutFlush(trx);
         const events: RecordedEvent[] = [];
         for (const event of decoded) {
           if ('error' in event) throw event.error;

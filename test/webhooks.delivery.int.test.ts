@@ -193,10 +193,12 @@ describe('webhook delivery', () => {
   it('disables an endpoint left with no signing secret, with that reason and an audit entry, rather than stall', async () => {
     const tenant = await t.createTenant('No secret');
     const orphan = await endpoint(tenant.key, '/orphan', ['api_key.*']);
-    await t.sigid.db.query('delete from webhook_secrets where tenant_id = $1 and endpoint_id = $2', [
-      tenant.tenantId,
-      orphan.id,
-    ]);
+    await t.sigid.readModels
+      .deleteFrom('sealed_secrets')
+      .where('tenant_id', '=', tenant.tenantId)
+      .where('kind', '=', 'webhook-secret')
+      .where('owner_id', '=', orphan.id)
+      .execute();
     await t.issueKeys(tenant.key, 3);
     const body = await until(
       async () =>
