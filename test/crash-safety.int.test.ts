@@ -4,6 +4,7 @@ import { connectPostgres, type Database } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
 import { type ServerProcess, startServerProcess } from './support/server-process.ts';
+import { WebhookReceiver } from './support/webhook-receiver.ts';
 
 /**
  * Writes of more than one durable step, killed (SIGKILL, from inside, at a named step) between the
@@ -156,5 +157,53 @@ describe.runIf(postgresReachable)('multi-step writes killed between their steps'
     const endpoint = (await retried.json()) as { id: string; secret: string };
     expect(endpoint.secret).toMatch(/^whsec_/);
     expect(await events('webhook.endpoint.created', tenant.tenant.id)).toHaveLength(1);
+  });
+
+  it('an endpoint SigID disables (410 Gone) and is killed right after recording it stays disabled, and gets nothing more', async () => {
+    const receiver = await new WebhookReceiver().start();
+    try {
+      const server = await start();
+      const made = await post(
+        server,
+        '/api/v1/tenants',
+        operatorKey,
+        { name: 'Gone', slug: `gone-${randomBytes(4).toString('hex')}` },
+        'g',
+      );
+      const tenant = (await made.json()) as { tenant: { id: string }; api_key: { key: string } };
+      receiver.route('/gone', [], () => ({ status: 410 }));
+      const hook = await post(
+        server,
+        '/api/v1/webhooks',
+        tenant.api_key.key,
+        { url: `${receiver.origin}/gone`, event_types: ['api_key.*'] },
+        'hook-gone',
+      );
+      const endpoint = (await hook.json()) as { id: string; secret: string };
+      receiver.setSecrets('/gone', [endpoint.secret]);
+      await server.kill();
+
+      // The dispatcher that sees the 410 records the disable, and dies right after.
+      const doomed = await start('webhook.dispatcher:after-disable');
+      await post(doomed, '/api/v1/api-keys', tenant.api_key.key, { name: 'trigger' }, 'trigger').catch(() => undefined);
+      expect(await doomed.exited).toBe('SIGKILL');
+      const seen = receiver.requests('/gone').length;
+      expect(seen).toBeGreaterThan(0);
+
+      const after = await start();
+      const shown = await fetch(`${after.url}/api/v1/webhooks/${endpoint.id}`, {
+        headers: { authorization: `Bearer ${tenant.api_key.key}` },
+      });
+      expect(await shown.json()).toMatchObject({ status: 'disabled', disabled_reason: 'gone' });
+      await post(after, '/api/v1/api-keys', tenant.api_key.key, { name: 'after' }, 'after');
+      // The new process's dispatcher has had its chance: no event after the disable reaches the gone
+      // receiver. (The one whose attempt died with the process may be tried once more: at least once.)
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const names = receiver.requests('/gone').map((request) => request.data.name);
+      expect(names).not.toContain('after');
+      expect(new Set(names)).toEqual(new Set(['trigger']));
+    } finally {
+      await receiver.close();
+    }
   });
 });

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { DisabledReason } from '../../commands/webhook.ts';
 import type { Database } from '../db/database.ts';
 import type { EventLog } from '../event-log.ts';
+import { failpoint } from '../failpoints.ts';
 import type { SealedSecrets } from '../secrets/sealed-secrets.ts';
 import { runWorkerLoop } from '../worker-loop.ts';
 import { dueEndpoints, readLane, type Saved, saveBatches, stopEndpoint } from './dispatch-queries.ts';
@@ -292,9 +293,12 @@ export class WebhookDispatcher {
   }
 
   async #disable(tenantId: string, endpointId: string, reason: DisabledReason, detail: string): Promise<void> {
-    // Stop at once; the event appended next says the same to the fan-out, the read model and the audit log.
+    // The event first: it tells the fan-out, the read model and the audit log, so a crash right after
+    // it loses nothing. Then stop at once, not waiting for the fan-out to read it. (The other order
+    // could leave an endpoint stopped here that the API and the audit log still show as enabled.)
+    await this.#options.disableEndpoint(tenantId, endpointId, reason, detail);
+    failpoint('webhook.dispatcher:after-disable');
     await stopEndpoint(this.#db, tenantId, endpointId);
     this.#options.logger?.warn({ tenant_id: tenantId, endpoint_id: endpointId, reason }, 'webhook endpoint disabled');
-    await this.#options.disableEndpoint(tenantId, endpointId, reason, detail);
   }
 }
