@@ -22,6 +22,7 @@ import express from 'express';
 import pino from 'pino';
 import { apiKeyEvents } from '../events/api-key.ts';
 import { EventCatalog } from '../events/catalog.ts';
+import { reservationEvents } from '../events/reservation.ts';
 import { subjectEvents } from '../events/subject.ts';
 import { tenantEvents } from '../events/tenant.ts';
 import { exportAuditLogInNode } from '../src/audit-export/export.ts';
@@ -115,7 +116,13 @@ main(async () => {
   );
   const sigid = await createSigid(config, {
     logger: pino({ level: 'silent' }),
-    catalog: new EventCatalog([...tenantEvents, ...apiKeyEvents, ...subjectEvents, benchRecorded]),
+    catalog: new EventCatalog([
+      ...tenantEvents,
+      ...apiKeyEvents,
+      ...subjectEvents,
+      ...reservationEvents,
+      benchRecorded,
+    ]),
   });
   onCleanup(() => sigid.close());
   sigid.start();
