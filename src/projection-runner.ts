@@ -36,6 +36,8 @@ export class ProjectionRunner {
   readonly #projections: readonly Projection[];
   readonly #logger: Logger | undefined;
   readonly #progress = new EventEmitter();
+  /** Wakes idle loops at once: someone waits for projections whose types were not appended. */
+  readonly #nudge = new EventEmitter();
   readonly #controller = new AbortController();
   readonly #loops: Promise<void>[] = [];
   readonly #owned = new Set<string>();
@@ -54,6 +56,7 @@ export class ProjectionRunner {
     this.#logger = options.logger;
     this.#pollMs = options.pollMs ?? 500;
     this.#progress.setMaxListeners(0);
+    this.#nudge.setMaxListeners(0);
   }
 
   get projections(): readonly Projection[] {
@@ -85,6 +88,9 @@ export class ProjectionRunner {
     const deadline = Date.now() + timeoutMs;
     while (true) {
       if ((await this.#lowestCheckpoint(waitedFor)) >= position) return true;
+      // Waiting for every projection: the idle ones sleep until an append of their own types, so
+      // wake them to move on. (A wait by type waits only for projections those types wake anyway.)
+      if (!types) this.#nudge.emit('nudge');
       const left = deadline - Date.now();
       if (left <= 0) return false;
       // In-process runners announce progress; runners in other processes are polled.
@@ -176,7 +182,18 @@ export class ProjectionRunner {
               position = step.reached;
               continue;
             }
-            await this.#log.store.waitForAppend(this.#pollMs, signal);
+            // Woken only by appends of its own types, by a nudge, or after pollMs (to move its
+            // checkpoint on): appends of other types cost it nothing.
+            const woken = new AbortController();
+            const wake = () => woken.abort();
+            signal.addEventListener('abort', wake, { once: true });
+            this.#nudge.once('nudge', wake);
+            try {
+              await this.#log.store.waitForAppend(this.#pollMs, woken.signal, projection.eventTypes);
+            } finally {
+              signal.removeEventListener('abort', wake);
+              this.#nudge.off('nudge', wake);
+            }
             // Idle: look again, so a rebuild started elsewhere (its checkpoint reset) is seen.
             position = await this.#checkpoint(projection);
           }

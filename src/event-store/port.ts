@@ -99,8 +99,12 @@ export interface EventStore {
   headPosition(): Promise<number>;
   /** Catch up from `after`, then stay live: every matching event exactly once, in position order. */
   subscribe(options?: SubscribeOptions): Observable<StoredEvent>;
-  /** Resolves on the next append anywhere (or after `timeoutMs`): subscribers wait on this when caught up. */
-  waitForAppend(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves on the next append anywhere (or after `timeoutMs`): subscribers wait on this when caught
+   * up. With `types`, an append of none of them may let the waiter sleep on (a store that cannot
+   * tell the types wakes it anyway).
+   */
+  waitForAppend(timeoutMs: number, signal?: AbortSignal, types?: readonly string[]): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -35,6 +35,8 @@ const COLUMNS = `global_position, event_id, stream_name, stream_revision, tenant
 
 const NOTIFY_CHANNEL = 'sigid_events';
 const NOTIFY_COALESCE_MS = 5;
+/** The longest list of types a NOTIFY carries (PostgreSQL's payload limit is 8000 bytes). */
+const NOTIFY_TYPES_MAX = 7000;
 
 function toStored(row: EventRow): StoredEvent {
   return {
@@ -77,7 +79,10 @@ export class PostgresEventStore implements EventStore {
   readonly backend: 'postgres' | 'pglite';
   readonly #db: Database;
   readonly #watermark: Watermark;
-  readonly #waiters = new Set<() => void>();
+  /** Who waits for an append, and of which types (undefined: any). */
+  readonly #waiters = new Map<() => void, ReadonlySet<string> | undefined>();
+  /** The types appended since the last NOTIFY went out (coalesced into the next one). */
+  #pendingTypes = new Set<string>();
   #unlisten: (() => Promise<void>) | undefined;
   #notifying = false;
   #notifyAgain = false;
@@ -90,7 +95,9 @@ export class PostgresEventStore implements EventStore {
 
   /** Starts listening for appends made by other processes. */
   async start(): Promise<this> {
-    this.#unlisten = await this.#db.listen(NOTIFY_CHANNEL, () => this.#wake());
+    this.#unlisten = await this.#db.listen(NOTIFY_CHANNEL, (payload) =>
+      this.#wake(payload ? payload.split(',') : undefined),
+    );
     return this;
   }
 
@@ -134,7 +141,7 @@ export class PostgresEventStore implements EventStore {
       );
       const row = rows[0];
       if (row?.position == null || row.revision == null) return await this.#conflict(stream, events, expected);
-      this.#announce();
+      this.#announce(events);
       return { nextRevision: row.revision, position: row.position };
     } catch (error) {
       if ((error as { code?: string }).code === '23505') return await this.#conflict(stream, events, expected);
@@ -223,10 +230,10 @@ export class PostgresEventStore implements EventStore {
     return subscribeWithCatchUp(this, options);
   }
 
-  waitForAppend(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  waitForAppend(timeoutMs: number, signal?: AbortSignal, types?: readonly string[]): Promise<void> {
     const controller = new AbortController();
     const wake = () => controller.abort();
-    this.#waiters.add(wake);
+    this.#waiters.set(wake, types ? new Set(types) : undefined);
     signal?.addEventListener('abort', wake, { once: true });
     return sleep(timeoutMs, controller.signal).finally(() => {
       this.#waiters.delete(wake);
@@ -240,29 +247,41 @@ export class PostgresEventStore implements EventStore {
 
   async close(): Promise<void> {
     await this.#unlisten?.();
-    for (const wake of this.#waiters) wake();
+    for (const wake of this.#waiters.keys()) wake();
   }
 
-  #wake() {
-    for (const wake of [...this.#waiters]) wake();
+  /** Wakes whoever waits for one of `types` (every waiter when the types are not known). */
+  #wake(types?: readonly string[]) {
+    for (const [wake, wanted] of [...this.#waiters]) {
+      if (!types || !wanted || types.some((type) => wanted.has(type))) wake();
+    }
   }
 
   /**
    * Wakes local subscribers at once and other processes through NOTIFY, sent after the commit (a NOTIFY
    * inside the append transaction would serialise every commit on the notification queue) and coalesced.
    */
-  #announce() {
-    this.#wake();
+  #announce(events: readonly EventToAppend[]) {
+    const types = [...new Set(events.map((event) => event.type))];
+    this.#wake(types);
     // Embedded, the data-dir lock means no other process can be listening.
     if (this.backend === 'pglite') return;
+    for (const type of types) this.#pendingTypes.add(type);
     if (this.#notifying) {
       this.#notifyAgain = true;
       return;
     }
     this.#notifying = true;
-    // Under a steady stream of appends, one NOTIFY every few milliseconds says it all.
+    // Under a steady stream of appends, one NOTIFY every few milliseconds says it all: the types
+    // appended since the last one (so a waiter for other types sleeps on), or nothing — wake
+    // everyone — when they would not fit a NOTIFY payload.
+    const payload = () => {
+      const listed = [...this.#pendingTypes].join(',');
+      this.#pendingTypes = new Set();
+      return listed.length <= NOTIFY_TYPES_MAX ? listed : '';
+    };
     const send = (): Promise<void> =>
-      this.#db.notify(NOTIFY_CHANNEL, '').then(async () => {
+      this.#db.notify(NOTIFY_CHANNEL, payload()).then(async () => {
         if (!this.#notifyAgain) return;
         await sleep(NOTIFY_COALESCE_MS);
         this.#notifyAgain = false;
