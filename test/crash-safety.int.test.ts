@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, type Database } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
@@ -31,8 +31,11 @@ describe.runIf(postgresReachable)('multi-step writes killed between their steps'
       SIGID_WEBHOOK_ALLOWLIST: '127.0.0.1',
     };
   });
+  // Each test's processes go with it: a live one would hold the workers' locks in the next test.
+  afterEach(async () => {
+    for (const server of servers.splice(0)) await server.kill();
+  });
   afterAll(async () => {
-    for (const server of servers) await server.kill();
     await db?.close();
     await database?.drop();
   });
