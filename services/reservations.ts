@@ -6,7 +6,7 @@ import type { Sigid } from '../src/sigid.ts';
 import type { Written } from './context.ts';
 
 /** A claim this old whose owner was never created was left by a creator that died (a create takes milliseconds). */
-export const ORPHAN_AFTER_MS = 60_000;
+const ORPHAN_AFTER_MS = 60_000;
 
 export interface Claim {
   /** A tenant id for tenant-scoped values (e-mail in a tenant), `platform` for platform-wide ones (slugs). */

@@ -4,7 +4,7 @@ import type { ReadModels } from '../read-models/database.ts';
 import type { Queryable } from './db/database.ts';
 import { type RandomSource, systemRandom } from './random.ts';
 import { SealedValueUnreadable } from './secrets/keyring.ts';
-import { deleteSecret, type SealedSecrets } from './secrets/sealed-secrets.ts';
+import type { SealedSecrets } from './secrets/sealed-secrets.ts';
 
 /**
  * Bearer credentials. A key is `sigid_sk_<id>_<secret>` (tenant admin) or `sigid_op_<id>_<secret>`
@@ -56,14 +56,6 @@ export async function storeApiKeySecret(
   hash: Buffer,
 ): Promise<void> {
   await secrets.put(tenantId, 'api-key', keyId, hash);
-}
-
-/**
- * Forgets a tenant key's hash. Revocation does not wait for this: `api_key.revoked` marks the key
- * revoked in `api_keys`, which `verifyApiKey` checks, and the `secrets` reactor deletes the hash.
- */
-export async function deleteApiKeySecret(secrets: SealedSecrets, tenantId: string, keyId: string): Promise<void> {
-  await deleteSecret(secrets.db, tenantId, 'api-key', keyId);
 }
 
 /** Stands for the key id while kysely compiles the check once; replaced by the real one per call. */

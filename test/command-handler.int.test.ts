@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webhookEndpointAggregate } from '../commands/webhook.ts';
+import { claimReservation, releaseReservation, transferReservation } from '../services/reservations.ts';
 import { handleCommand } from '../src/command-handler.ts';
 import { newId } from '../src/ids.ts';
 import { loadWebhookConfig } from '../src/webhooks/config.ts';
@@ -91,5 +92,25 @@ describe('handleCommand with several commands', () => {
     expect(rows.map((row) => row.event_type)).toEqual(['tenant.renamed', 'tenant.suspended']);
     expect(rows[1]?.global_position).toBe((rows[0]?.global_position ?? 0) + 1);
     expect(rows[1]?.recorded_at.getTime()).toBe(rows[0]?.recorded_at.getTime());
+  });
+
+  it('keeps a reserved value unique on the write side, frees it on release and hands it on by transfer', async () => {
+    const context = { actor: { type: 'system' as const, id: 'test' }, correlationId: 'c3' };
+    const value = `held-${newId('ten').slice(-8)}`;
+    const claim = (ownerId: string) =>
+      claimReservation(t.sigid, { scope: 'platform', kind: 'slug', value, ownerId }, context);
+    await claim('ten_a');
+    await expect(claim('ten_b')).rejects.toMatchObject({ code: 'slug_taken' });
+    await transferReservation(
+      t.sigid,
+      { scope: 'platform', kind: 'slug', value, fromOwnerId: 'ten_a', toOwnerId: 'ten_b' },
+      context,
+    );
+    await expect(claim('ten_a')).rejects.toMatchObject({ code: 'slug_taken' });
+    await expect(
+      releaseReservation(t.sigid, { scope: 'platform', kind: 'slug', value, ownerId: 'ten_a' }, context),
+    ).rejects.toMatchObject({ code: 'not_found' });
+    await releaseReservation(t.sigid, { scope: 'platform', kind: 'slug', value, ownerId: 'ten_b' }, context);
+    await expect(claim('ten_c')).resolves.toMatchObject({ ownerId: 'ten_c', adopted: false });
   });
 });

@@ -5,7 +5,7 @@ import type { RecordedEvent } from '../../events/envelope.ts';
 import { type AuditFilter, auditRecord, readOptions, walkTenantEvents } from '../audit.ts';
 import type { Database } from '../db/database.ts';
 import type { EventLog } from '../event-log.ts';
-import type { StoredEvent } from '../event-store/port.ts';
+import { type EventRow, toStored } from '../event-store/postgres.ts';
 import { sqlAuditLine } from './sql-data.ts';
 
 /** What an export needs of SigID: the event log, and the database when the store lives in it. */
@@ -84,23 +84,6 @@ export async function exportAuditLogInNode(
   return { records, renderedInSql: 0, complete: !options.signal?.aborted };
 }
 
-/** A stored event the SQL left to Node, as the page query hands it over. */
-interface RawEvent {
-  global_position: number;
-  event_id: string;
-  stream_name: string;
-  stream_revision: number;
-  tenant_id: string;
-  event_type: string;
-  event_version: number;
-  actor_type: StoredEvent['actor']['type'];
-  actor_id: string;
-  correlation_id: string;
-  causation_id: string | null;
-  recorded_ms: number;
-  data: unknown;
-}
-
 /**
  * The page query's rows: first one with the page's size, last position and the lines PostgreSQL
  * rendered (joined, in order); then one per event left to Node, with its place in the page.
@@ -110,7 +93,7 @@ interface PageRow {
   last_position: number | null;
   lines: string | null;
   ordinal: number | null;
-  event: RawEvent | null;
+  event: EventRow | null;
 }
 
 /** A page of the export: the events in positions `(from, to]`, at most `limit` of them. */
@@ -177,7 +160,7 @@ async function exportAuditLogInSql(
         for (const [index, row] of left.entries()) {
           if (index > 0 && index % DECODE_SLICE === 0) await yieldToEventLoop();
           while (lines.length < (row.ordinal as number) - 1) lines.push(rendered[next++] as string);
-          lines.push(JSON.stringify(auditRecord(await log.decode(toStored(row.event as RawEvent)))));
+          lines.push(JSON.stringify(auditRecord(await log.decode(toStored(row.event as EventRow)))));
         }
         while (lines.length < events) lines.push(rendered[next++] as string);
         chunk = `${lines.join('\n')}\n`;
@@ -237,23 +220,6 @@ function pageQuery(
     from page where line is null
     order by ordinal nulls first`;
   return { text, params };
-}
-
-function toStored(row: RawEvent): StoredEvent {
-  return {
-    id: row.event_id,
-    type: row.event_type,
-    version: row.event_version,
-    stream: row.stream_name,
-    revision: row.stream_revision,
-    position: row.global_position,
-    tenantId: row.tenant_id,
-    actor: { type: row.actor_type, id: row.actor_id },
-    correlationId: row.correlation_id,
-    causationId: row.causation_id,
-    time: new Date(row.recorded_ms),
-    data: row.data,
-  };
 }
 
 /** Writes `chunk`, waiting for `out` to drain; false when the export must stop (aborted, or `out` closed). */

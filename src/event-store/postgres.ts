@@ -12,7 +12,8 @@ import {
 import { sleep, subscribeWithCatchUp } from './subscription.ts';
 import { Watermark } from './watermark.ts';
 
-interface EventRow {
+/** An event row as the store's queries select it (the audit export reads the same shape). */
+export interface EventRow {
   global_position: number;
   event_id: string;
   stream_name: string;
@@ -38,7 +39,8 @@ const NOTIFY_COALESCE_MS = 5;
 /** The longest list of types a NOTIFY carries (PostgreSQL's payload limit is 8000 bytes). */
 const NOTIFY_TYPES_MAX = 7000;
 
-function toStored(row: EventRow): StoredEvent {
+/** An event row as the port's `StoredEvent`. */
+export function toStored(row: EventRow): StoredEvent {
   return {
     id: row.event_id,
     type: row.event_type,

@@ -1,12 +1,12 @@
 import type { KeyObject } from 'node:crypto';
-import { deleteOwnedSecrets, type SealedSecrets } from '../secrets/sealed-secrets.ts';
+import type { SealedSecrets } from '../secrets/sealed-secrets.ts';
 import { secretKey } from './signature.ts';
 
 /**
  * Webhook signing secrets, kept in the sealed-secrets store (kind `webhook-secret`, owned by their
  * endpoint); events carry only the secret's id. A new secret is inactive until its event
  * (`webhook.endpoint.created` or `secret_rotated`) is seen; the `secrets` reactor then activates
- * it, expires exactly the previous secret at `previous_secret_expires_at`, and deletes an endpoint's
+ * it, expires the secrets activated before the rotation at `previous_secret_expires_at`, and deletes an endpoint's
  * secrets when it is deleted. An endpoint signs with its current secret and, during a rotation's
  * overlap window, with the previous one too.
  */
@@ -17,11 +17,6 @@ export async function storeWebhookSecret(
   await secrets.put(input.tenantId, 'webhook-secret', input.secretId, Buffer.from(input.secret), {
     ownerId: input.endpointId,
   });
-}
-
-/** Deletes every secret of an endpoint (the reactor does this on `webhook.endpoint.deleted`). */
-export async function deleteWebhookSecrets(secrets: SealedSecrets, tenantId: string, endpointId: string) {
-  await deleteOwnedSecrets(secrets.db, tenantId, 'webhook-secret', endpointId);
 }
 
 /** The keys an endpoint signs with now, newest first: the current secret, then any still in overlap. */
