@@ -194,10 +194,19 @@ describe.runIf(postgresReachable)('multi-step writes killed between their steps'
       expect(seen).toBeGreaterThan(0);
 
       const after = await start();
-      const shown = await fetch(`${after.url}/api/v1/webhooks/${endpoint.id}`, {
-        headers: { authorization: `Bearer ${tenant.api_key.key}` },
-      });
-      expect(await shown.json()).toMatchObject({ status: 'disabled', disabled_reason: 'gone' });
+      // The restarted process's projection reads the disable recorded before the kill (soon after start).
+      const show = async () =>
+        (await (
+          await fetch(`${after.url}/api/v1/webhooks/${endpoint.id}`, {
+            headers: { authorization: `Bearer ${tenant.api_key.key}` },
+          })
+        ).json()) as { status: string };
+      let shown = await show();
+      for (let tries = 0; shown.status !== 'disabled' && tries < 100; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        shown = await show();
+      }
+      expect(shown).toMatchObject({ status: 'disabled', disabled_reason: 'gone' });
       await post(after, '/api/v1/api-keys', tenant.api_key.key, { name: 'after' }, 'after');
       // The new process's dispatcher has had its chance: no event after the disable reaches the gone
       // receiver. (The one whose attempt died with the process may be tried once more: at least once.)
