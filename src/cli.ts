@@ -2,6 +2,7 @@
 import { createWriteStream, existsSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
@@ -96,8 +97,10 @@ program
     await bootstrapOperatorKey(sigid);
     sigid.start();
     const server: Server = createApp(sigid).listen(config.port, config.host, () => {
+      // The bound port, not the configured one: PORT=0 asks the system for a free port.
+      const { port } = server.address() as AddressInfo;
       sigid.logger.info(
-        { url: `http://${config.host}:${config.port}`, backend: sigid.store.backend, embedded: !config.databaseUrl },
+        { url: `http://${config.host}:${port}`, backend: sigid.store.backend, embedded: !config.databaseUrl },
         'SigID is serving',
       );
     });

@@ -103,11 +103,11 @@ class Served {
   readonly #waiters = new Set<() => void>();
 
   readonly child: ChildProcess;
-  readonly port: number;
+  /** The port it bound, read from its "SigID is serving" line. */
+  port = 0;
 
-  constructor(child: ChildProcess, port: number) {
+  constructor(child: ChildProcess) {
     this.child = child;
-    this.port = port;
     let partial = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       this.stdout += chunk;
@@ -178,13 +178,16 @@ class Served {
   }
 }
 
-/** Starts `sigid serve` on a free port and resolves once it says it is serving. */
+/**
+ * Starts `sigid serve` on a port the system picks (PORT=0: no other process can take it between
+ * choosing and binding) and resolves once it says it is serving, and where.
+ */
 async function serve(settings: Record<string, string>): Promise<Served> {
-  const port = await freePort();
-  const served = new Served(spawnCli(['serve'], { ...settings, PORT: String(port) }), port);
+  const served = new Served(spawnCli(['serve'], { ...settings, PORT: '0' }));
   try {
     // PGlite's first start compiles its WASM: seconds on a quiet machine, far more on a busy one.
-    await served.waitForLog('SigID is serving', 90_000);
+    const serving = await served.waitForLog('SigID is serving', 90_000);
+    served.port = Number(new URL(String(serving.url)).port);
   } catch (error) {
     served.child.kill('SIGKILL');
     await served.exited;
@@ -258,6 +261,7 @@ describe('sigid serve, embedded (PGlite in SIGID_DATA_DIR)', { concurrent: true 
     expect(operatorKey).toMatch(OP_KEY);
     // The log names the file, not the key.
     expect(first.logs.find((line) => line.path === keyFile)?.msg).toMatch(/operator key/);
+    expect(first.port).toBeGreaterThan(0);
     expect(first.logs.find((line) => line.msg === 'SigID is serving')).toMatchObject({
       url: `http://127.0.0.1:${first.port}`,
       backend: 'pglite',

@@ -32,8 +32,13 @@ describe.runIf(postgresReachable)('multi-step writes killed between their steps'
     };
   });
   // Each test's processes go with it: a live one would hold the workers' locks in the next test.
-  afterEach(async () => {
-    for (const server of servers.splice(0)) await server.kill();
+  // A failed test shows what its processes said (a crash on start, a refused bind…).
+  afterEach(async ({ task }) => {
+    for (const server of servers.splice(0)) {
+      await server.kill();
+      if (task.result?.state === 'fail')
+        console.error(`sigid serve at ${server.url}:\n${server.output().slice(-8000)}`);
+    }
   });
   afterAll(async () => {
     await db?.close();

@@ -1,6 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,27 +16,19 @@ export interface ServerProcess {
   kill(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 /**
  * Starts `sigid serve` against `env` (DATABASE_URL, SIGID_MASTER_KEY, SIGID_OPERATOR_KEY,
- * SIGID_FAILPOINTS…) on a free port; resolves once /healthz answers.
+ * SIGID_FAILPOINTS…) on a port the system picks (PORT=0, read back from its "SigID is serving"
+ * line, so no other process can take it between choosing and binding); resolves once /healthz
+ * answers.
  */
 export async function startServerProcess(env: Record<string, string | undefined>): Promise<ServerProcess> {
-  const port = await freePort();
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('SIGID_') && name !== 'DATABASE_URL'),
   );
   const child = spawn(NODE, [CLI, 'serve'], {
     cwd: ROOT,
-    env: { ...inherited, LOG_LEVEL: 'warn', ...env, PORT: String(port), HOST: '127.0.0.1' },
+    env: { ...inherited, LOG_LEVEL: 'info', ...env, PORT: '0', HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -51,16 +41,19 @@ export async function startServerProcess(env: Record<string, string | undefined>
   const exited = new Promise<number | string | null>((resolve) =>
     child.once('exit', (code, signal) => resolve(signal ?? code)),
   );
-  const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 90_000;
+  let url: string | undefined;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`sigid serve exited before serving:\n${output}`);
     }
-    const healthy = await fetch(`${url}/healthz`).then(
-      (response) => response.ok,
-      () => false,
-    );
+    url ??= /"url":"(http:\/\/127\.0\.0\.1:\d+)".*"msg":"SigID is serving"/.exec(output)?.[1];
+    const healthy =
+      url !== undefined &&
+      (await fetch(`${url}/healthz`).then(
+        (response) => response.ok,
+        () => false,
+      ));
     if (healthy) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -69,7 +62,7 @@ export async function startServerProcess(env: Record<string, string | undefined>
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return {
-    url,
+    url: url as string,
     child,
     exited,
     output: () => output,
