@@ -27,9 +27,17 @@ export type WebhookCommand =
   /** Replaces the signing secret; the previous one keeps signing until `previous_secret_expires_at`. */
   | { type: 'rotate_secret'; secret_id: string; previous_secret_expires_at: string }
   /** Records an admin's request to deliver every matching event since a time or position again. */
-  | { type: 'request_replay'; since: string | null; after_position: number | null }
+  | { type: 'request_replay'; replay_id: string; since: string | null; after_position: number | null }
   /** Records an admin's request to deliver one message again. */
-  | { type: 'request_redelivery'; message_id: string; event_id: string };
+  | {
+      type: 'request_redelivery';
+      message_id: string;
+      event_id: string;
+      /** The new message the fan-out queues. */
+      redelivery_message_id: string;
+      event_position: number;
+      event_type: string;
+    };
 
 export type WebhookState =
   | { status: 'absent' }
@@ -40,7 +48,14 @@ export type WebhookState =
       event_types: string[];
       description: string | null;
       secret_id: string;
+      /** The latest replay and redelivery requests' ids: a retried request is not recorded twice. */
+      recent_requests: string[];
     };
+
+/** How many request ids the state keeps: more than the retries of one crashed request can interleave with. */
+const RECENT_REQUESTS = 32;
+const remember = (recent: readonly string[], id: string | null) =>
+  id === null ? [...recent] : [...recent, id].slice(-RECENT_REQUESTS);
 
 const sameTypes = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && a.every((value, index) => value === b[index]);
@@ -58,6 +73,7 @@ export const webhookDecider: Decider<WebhookCommand, WebhookState, WebhookEvent>
           event_types: event.data.event_types,
           description: event.data.description,
           secret_id: event.data.secret_id,
+          recent_requests: [],
         };
       case 'webhook.endpoint.updated':
         return state.status === 'absent'
@@ -77,8 +93,13 @@ export const webhookDecider: Decider<WebhookCommand, WebhookState, WebhookEvent>
       case 'webhook.endpoint.secret_rotated':
         return state.status === 'absent' ? state : { ...state, secret_id: event.data.secret_id };
       case 'webhook.endpoint.replay_requested':
+        return state.status === 'absent'
+          ? state
+          : { ...state, recent_requests: remember(state.recent_requests, event.data.replay_id) };
       case 'webhook.message.redelivery_requested':
-        return state;
+        return state.status === 'absent'
+          ? state
+          : { ...state, recent_requests: remember(state.recent_requests, event.data.redelivery_message_id) };
       default: {
         const unhandled: never = event;
         return unhandled;
@@ -156,17 +177,33 @@ export const webhookDecider: Decider<WebhookCommand, WebhookState, WebhookEvent>
           },
         ];
       case 'request_replay':
+        if (state.recent_requests.includes(command.replay_id)) return [];
         return [
           {
             type: 'webhook.endpoint.replay_requested',
-            data: { endpoint_id, since: command.since, after_position: command.after_position },
+            data: {
+              endpoint_id,
+              replay_id: command.replay_id,
+              since: command.since,
+              after_position: command.after_position,
+              // The subscription as it is now: the fan-out replays what the admin saw subscribed.
+              event_types: state.event_types,
+            },
           },
         ];
       case 'request_redelivery':
+        if (state.recent_requests.includes(command.redelivery_message_id)) return [];
         return [
           {
             type: 'webhook.message.redelivery_requested',
-            data: { endpoint_id, message_id: command.message_id, event_id: command.event_id },
+            data: {
+              endpoint_id,
+              message_id: command.message_id,
+              event_id: command.event_id,
+              redelivery_message_id: command.redelivery_message_id,
+              event_position: command.event_position,
+              event_type: command.event_type,
+            },
           },
         ];
       default: {

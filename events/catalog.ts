@@ -4,7 +4,7 @@ import type { EventDefinition, Upcaster } from './envelope.ts';
 import { type ReservationEvent, reservationEvents } from './reservation.ts';
 import { type SubjectEvent, subjectEvents } from './subject.ts';
 import { type TenantEvent, tenantEvents } from './tenant.ts';
-import { type WebhookEvent, webhookEvents } from './webhook.ts';
+import { type WebhookEvent, webhookEvents, webhookUpcasters } from './webhook.ts';
 
 /**
  * The registry of every event type: the latest definition of each, and the upcasters that bring
@@ -93,7 +93,7 @@ const definitions: readonly EventDefinition<SigidEventType>[] = [
 ];
 
 /** Every event SigID writes. */
-export const catalog = new EventCatalog(definitions);
+export const catalog = new EventCatalog(definitions, [...webhookUpcasters]);
 
 /**
  * Every domain event SigID writes, as a union of the per-aggregate unions: switches over it end in a

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineEvent, type EventOf } from './envelope.ts';
+import { defineEvent, type EventOf, type Upcaster } from './envelope.ts';
 
 /**
  * What an endpoint subscribes to: `*` (every event), a prefix wildcard such as `agent.*` (every
@@ -89,22 +89,49 @@ export const webhookEndpointSecretRotated = defineEvent({
 
 export const webhookEndpointReplayRequested = defineEvent({
   type: 'webhook.endpoint.replay_requested',
-  version: 1,
+  version: 2,
   description:
-    'An admin asked for every matching event since a time or a position to be delivered again to one endpoint.',
+    'An admin asked for every matching event since a time or a position to be delivered again to one endpoint. The fan-out queues them when it reaches this event: the events of the tenant before it, matching `event_types` (the subscription when asked), at most 10,000.',
   schema: z.object({
     endpoint_id: z.string(),
+    /** Null on a request recorded before version 2. */
+    replay_id: z.string().nullable(),
     since: z.iso.datetime().nullable(),
     after_position: z.number().int().nonnegative().nullable(),
+    /** Null on a request recorded before version 2, whose messages were queued when it was made. */
+    event_types: z.array(z.string()).nullable(),
   }),
 });
 
 export const webhookMessageRedeliveryRequested = defineEvent({
   type: 'webhook.message.redelivery_requested',
-  version: 1,
-  description: 'An admin asked for one webhook message to be delivered again.',
-  schema: z.object({ endpoint_id: z.string(), message_id: z.string(), event_id: z.string() }),
+  version: 2,
+  description:
+    "An admin asked for one webhook message to be delivered again. The fan-out queues `redelivery_message_id` at the end of the endpoint's queue when it reaches this event.",
+  schema: z.object({
+    endpoint_id: z.string(),
+    message_id: z.string(),
+    event_id: z.string(),
+    /** The new message; null on a request recorded before version 2, queued when it was made. */
+    redelivery_message_id: z.string().nullable(),
+    event_position: z.number().int().nonnegative().nullable(),
+    event_type: z.string().nullable(),
+  }),
 });
+
+/** Version 1 requests were queued by the request itself; version 2 ones by the fan-out. */
+export const webhookUpcasters: readonly Upcaster[] = [
+  {
+    type: 'webhook.endpoint.replay_requested',
+    fromVersion: 1,
+    upcast: (data) => ({ ...data, replay_id: null, event_types: null }),
+  },
+  {
+    type: 'webhook.message.redelivery_requested',
+    fromVersion: 1,
+    upcast: (data) => ({ ...data, redelivery_message_id: null, event_position: null, event_type: null }),
+  },
+];
 
 export const webhookEvents = [
   webhookEndpointCreated,

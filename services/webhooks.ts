@@ -1,10 +1,12 @@
 import { type WebhookCommand, webhookEndpointAggregate } from '../commands/webhook.ts';
+import type { RecordedEvent } from '../events/envelope.ts';
+import type { WebhookEvent } from '../events/webhook.ts';
 import type { WebhookEndpointRow } from '../read-models/webhook-endpoints.ts';
 import { handleCommand } from '../src/command-handler.ts';
 import { UnprocessableError, ValidationError } from '../src/errors.ts';
 import { failpoint } from '../src/failpoints.ts';
 import type { Sigid } from '../src/sigid.ts';
-import { enqueueRedelivery, enqueueReplay } from '../src/webhooks/queue.ts';
+import { replaySelection } from '../src/webhooks/queue.ts';
 import { storeWebhookSecret } from '../src/webhooks/secrets.ts';
 import { generateSecret } from '../src/webhooks/signature.ts';
 import { checkWebhookUrl, WebhookUrlRefused } from '../src/webhooks/ssrf.ts';
@@ -136,31 +138,45 @@ export async function rotateWebhookSecret(
   return { secret, previousExpiresAt, written };
 }
 
-/** Records an admin's request to deliver one message again, and queues it at the end of the endpoint's queue. */
+/** How long a request waits to answer with its messages queued; the fan-out queues them regardless. */
+const QUEUED_WAIT_MS = 10_000;
+
+/**
+ * Records an admin's request to deliver one message again. The event is the whole write: it names
+ * the new message, which the fan-out queues at the end of the endpoint's queue when it reaches the
+ * event, so a crash after the append still queues it, once. Answers once it is queued (or, if the
+ * fan-out is far behind, queued soon: `queued` false).
+ */
 export async function redeliverWebhookMessage(
   sigid: Sigid,
   endpoint: WebhookEndpointRow,
   message: { message_id: string; event_id: string; event_position: number; event_type: string },
   context: UseCase,
-): Promise<{ messageId: string; written: Written }> {
+): Promise<{ messageId: string; queued: boolean; written: Written }> {
+  const messageId = context.random.id('msg');
   const written = await handleCommand(
     sigid.log,
     webhookEndpointAggregate,
     endpoint.endpoint_id,
-    { type: 'request_redelivery', message_id: message.message_id, event_id: message.event_id },
+    {
+      type: 'request_redelivery',
+      message_id: message.message_id,
+      event_id: message.event_id,
+      redelivery_message_id: messageId,
+      event_position: message.event_position,
+      event_type: message.event_type,
+    },
     context,
   );
-  const messageId = await enqueueRedelivery(sigid.db, {
-    tenantId: endpoint.tenant_id,
-    endpointId: endpoint.endpoint_id,
-    eventId: message.event_id,
-    eventPosition: message.event_position,
-    eventType: message.event_type,
-  });
-  return { messageId, written };
+  const queued = written.position !== null && (await sigid.webhooks.fanout.reached(written.position, QUEUED_WAIT_MS));
+  return { messageId, queued, written };
 }
 
-/** Records an admin's request to replay every matching event since a time or a position, and queues them. */
+/**
+ * Records an admin's request to replay every matching event since a time or a position. The event
+ * is the whole write: the fan-out queues the events it selects when it reaches it (a crash after the
+ * append still queues them, once); the answer is the same selection, read here.
+ */
 export async function replayWebhookEvents(
   sigid: Sigid,
   endpoint: WebhookEndpointRow,
@@ -168,20 +184,35 @@ export async function replayWebhookEvents(
   context: UseCase,
 ): Promise<{ enqueued: number; lastPosition: number | null; truncated: boolean; written: Written }> {
   if (from.since && from.since.getTime() > Date.now()) throw new ValidationError('`since` is in the future.');
+  const replayId = context.random.id('rpl');
   const written = await handleCommand(
     sigid.log,
     webhookEndpointAggregate,
     endpoint.endpoint_id,
-    { type: 'request_replay', since: from.since?.toISOString() ?? null, after_position: from.afterPosition ?? null },
+    {
+      type: 'request_replay',
+      replay_id: replayId,
+      since: from.since?.toISOString() ?? null,
+      after_position: from.afterPosition ?? null,
+    },
     context,
   );
-  const result = await enqueueReplay(sigid.db, sigid.log, {
+  // The request's event, appended now or (a retried request's) by the run that died: the answer is
+  // the selection it records, as the fan-out reads it.
+  const history = await sigid.log.readStream(webhookEndpointAggregate.stream(endpoint.tenant_id, endpoint.endpoint_id));
+  const recorded = history.find(
+    (event): event is RecordedEvent<WebhookEvent & { type: 'webhook.endpoint.replay_requested' }> =>
+      event.type === 'webhook.endpoint.replay_requested' &&
+      (event.data as { replay_id: string | null }).replay_id === replayId,
+  );
+  if (!recorded?.data.event_types) throw new Error('the replay request was not recorded');
+  const { events, truncated } = await replaySelection(sigid.log.store, {
     tenantId: endpoint.tenant_id,
-    endpointId: endpoint.endpoint_id,
-    eventTypes: endpoint.event_types,
-    since: from.since,
-    afterPosition: from.afterPosition,
+    eventTypes: recorded.data.event_types,
+    since: recorded.data.since === null ? null : new Date(recorded.data.since),
+    afterPosition: recorded.data.after_position,
+    before: recorded.position,
   });
-  await sigid.webhooks.notify();
-  return { ...result, written };
+  await sigid.webhooks.fanout.reached(recorded.position, QUEUED_WAIT_MS);
+  return { enqueued: events.length, lastPosition: events.at(-1)?.position ?? null, truncated, written };
 }

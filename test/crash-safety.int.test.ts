@@ -167,6 +167,87 @@ describe.runIf(postgresReachable)('multi-step writes killed between their steps'
     expect(await events('webhook.endpoint.created', tenant.tenant.id)).toHaveLength(1);
   });
 
+  it('a redelivery and a replay killed right after their request is recorded are queued anyway, once, and answered by their retries', async () => {
+    const receiver = await new WebhookReceiver().start();
+    try {
+      const server = await start();
+      const made = await post(
+        server,
+        '/api/v1/tenants',
+        operatorKey,
+        { name: 'Again', slug: `again-${randomBytes(4).toString('hex')}` },
+        'a',
+      );
+      const tenant = (await made.json()) as { tenant: { id: string }; api_key: { key: string } };
+      const auth = { authorization: `Bearer ${tenant.api_key.key}` };
+      receiver.route('/again', []);
+      const hook = await post(
+        server,
+        '/api/v1/webhooks',
+        tenant.api_key.key,
+        { url: `${receiver.origin}/again`, event_types: ['api_key.created'] },
+        'hook-again',
+      );
+      const endpoint = (await hook.json()) as { id: string; secret: string };
+      receiver.setSecrets('/again', [endpoint.secret]);
+      for (const name of ['one', 'two']) await post(server, '/api/v1/api-keys', tenant.api_key.key, { name }, name);
+      await receiver.waitFor(() => receiver.received('/again').length === 2);
+      const messages = (await (
+        await fetch(`${server.url}/api/v1/webhooks/${endpoint.id}/messages`, { headers: auth })
+      ).json()) as { data: Array<{ id: string; event_id: string; status: string }> };
+      const first = messages.data.find((message) => message.event_id === receiver.received('/again')[0]?.id);
+      expect(first?.status).toBe('delivered');
+      await server.kill();
+
+      // Each request dies right after its event is appended: nothing was queued by the request itself.
+      const redeliver = (target: ServerProcess) =>
+        post(target, `/api/v1/webhooks/${endpoint.id}/messages/${first?.id}/redeliver`, tenant.api_key.key, {}, 're-1');
+      const replay = (target: ServerProcess) =>
+        post(target, `/api/v1/webhooks/${endpoint.id}/replay`, tenant.api_key.key, { after_position: 0 }, 'replay-1');
+      await dieAt('after-append:webhook_endpoint', redeliver);
+      await dieAt('after-append:webhook_endpoint', replay);
+      const [asked] = await events('webhook.message.redelivery_requested', tenant.tenant.id);
+      expect(await events('webhook.endpoint.replay_requested', tenant.tenant.id)).toHaveLength(1);
+
+      // A fresh process's fan-out reads both requests and queues them: the event once more, then every
+      // api_key.created of the tenant (its first key's too, made before the endpoint) again.
+      const after = await start();
+      await receiver.waitFor(() => receiver.received('/again').length === 6);
+      const ids = receiver.received('/again').map((delivery) => delivery.id);
+      const [one, two] = ids;
+      const firstKeyEvent = await db.query<{ event_id: string }>(
+        `select event_id from sigid_events where event_type = 'api_key.created' and tenant_id = $1 order by global_position limit 1`,
+        [tenant.tenant.id],
+      );
+      expect(ids).toEqual([one, two, one, firstKeyEvent.rows[0]?.event_id, one, two]);
+
+      // The retries answer with what was queued (the redelivery under the id its event names), queue
+      // nothing more, and record no second request.
+      const redelivered = await retry(() => redeliver(after));
+      expect(redelivered.status).toBe(202);
+      expect(((await redelivered.json()) as { id: string }).id).toBe(asked?.data.redelivery_message_id);
+      const replayed = await retry(() => replay(after));
+      expect(replayed.status).toBe(202);
+      expect(await replayed.json()).toMatchObject({ enqueued: 3, truncated: false });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(receiver.received('/again')).toHaveLength(6);
+      const queued = await db.query<{ origin: string }>(
+        'select origin from webhook_messages where tenant_id = $1 order by seq',
+        [tenant.tenant.id],
+      );
+      expect(queued.rows.map((row) => row.origin)).toEqual([
+        'stream',
+        'stream',
+        'redelivery',
+        'replay',
+        'replay',
+        'replay',
+      ]);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('an endpoint SigID disables (410 Gone) and is killed right after recording it stays disabled, and gets nothing more', async () => {
     const receiver = await new WebhookReceiver().start();
     try {

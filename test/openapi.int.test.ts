@@ -59,6 +59,8 @@ describe('OpenAPI document', () => {
     t = await startSigid({
       config: { webhooks: { ...loadWebhookConfig({ SIGID_WEBHOOK_ALLOWLIST: '127.0.0.1' }), worker: false } },
     });
+    // The fan-out queues replays and redeliveries (nothing is sent: the dispatcher stays off).
+    t.sigid.webhooks.fanout.start();
   });
   afterAll(async () => {
     await t?.close();

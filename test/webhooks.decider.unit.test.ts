@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { webhookDecider } from '../commands/webhook.ts';
+import { catalog } from '../events/catalog.ts';
 import { matchesEventType } from '../events/webhook.ts';
 import { specFor } from './support/given-when-then.ts';
 
@@ -85,8 +86,40 @@ describe('webhook endpoint decider', () => {
     webhook([created]).when({ type: 'delete_endpoint' }).thenEmits([deleted]);
     webhook([created, deleted]).when({ type: 'update_endpoint', description: 'x' }).thenThrows('not_found');
     webhook([created, deleted])
-      .when({ type: 'request_replay', since: null, after_position: 0 })
+      .when({ type: 'request_replay', replay_id: 'rpl_1', since: null, after_position: 0 })
       .thenThrows('not_found');
+  });
+
+  it('records a replay with the subscription it replays, and a retried replay or redelivery once', () => {
+    const replayed = {
+      type: 'webhook.endpoint.replay_requested' as const,
+      data: { endpoint_id: 'whk_1', replay_id: 'rpl_1', since: null, after_position: 7, event_types: ['agent.*'] },
+    };
+    webhook([created])
+      .when({ type: 'request_replay', replay_id: 'rpl_1', since: null, after_position: 7 })
+      .thenEmits([replayed]);
+    webhook([created, replayed])
+      .when({ type: 'request_replay', replay_id: 'rpl_1', since: null, after_position: 7 })
+      .thenEmits([]);
+    const redelivery = {
+      type: 'request_redelivery' as const,
+      message_id: 'msg_1',
+      event_id: 'e1',
+      redelivery_message_id: 'msg_2',
+      event_position: 3,
+      event_type: 'agent.created',
+    };
+    const { type: _, ...data } = redelivery;
+    const redelivered = {
+      type: 'webhook.message.redelivery_requested' as const,
+      data: { endpoint_id: 'whk_1', ...data },
+    };
+    webhook([created, replayed]).when(redelivery).thenEmits([redelivered]);
+    webhook([created, redelivered, replayed]).when(redelivery).thenEmits([]);
+    // Another replay is another request.
+    webhook([created, replayed])
+      .when({ type: 'request_replay', replay_id: 'rpl_2', since: null, after_position: 7 })
+      .thenEmits([{ ...replayed, data: { ...replayed.data, replay_id: 'rpl_2' } }]);
   });
 });
 
@@ -98,5 +131,32 @@ describe('event type subscriptions', () => {
     expect(matchesEventType(['agent.anchor.*'], 'agent.created')).toBe(false);
     expect(matchesEventType(['tenant.renamed'], 'tenant.renamed')).toBe(true);
     expect(matchesEventType(['tenant.renamed'], 'tenant.renamed.again')).toBe(false);
+  });
+});
+
+describe('webhook requests recorded before version 2', () => {
+  it('read with no message id or selection (their messages were queued by the request), so the fan-out queues nothing for them', () => {
+    const replay = catalog.upcast('webhook.endpoint.replay_requested', 1, {
+      endpoint_id: 'whk_1',
+      since: null,
+      after_position: 3,
+    });
+    expect(catalog.get('webhook.endpoint.replay_requested').schema.parse(replay)).toEqual({
+      endpoint_id: 'whk_1',
+      replay_id: null,
+      since: null,
+      after_position: 3,
+      event_types: null,
+    });
+    const redelivery = catalog.upcast('webhook.message.redelivery_requested', 1, {
+      endpoint_id: 'whk_1',
+      message_id: 'msg_1',
+      event_id: 'e1',
+    });
+    expect(catalog.get('webhook.message.redelivery_requested').schema.parse(redelivery)).toMatchObject({
+      redelivery_message_id: null,
+      event_position: null,
+      event_type: null,
+    });
   });
 });

@@ -6,9 +6,8 @@ import type { ReadModels } from '../read-models/database.ts';
 import { listWebhookMessages } from '../read-models/webhook-messages.ts';
 import { connectPostgres, type Database, openEmbedded } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
-import { enqueueRedelivery, lockQueues } from '../src/webhooks/queue.ts';
 import { pruneDeliveryLog } from '../src/webhooks/retention.ts';
-import { backends, createPostgresDatabase, freshPostgres, postgresReachable } from './support/databases.ts';
+import { backends, createPostgresDatabase } from './support/databases.ts';
 
 /**
  * The webhook queue as an append-only log per endpoint read through a cursor: what the migration
@@ -115,61 +114,6 @@ describe.each(backends)('the queue-cursor migration ($name)', (backend) => {
       status: 'pending',
     });
     expect(pending.map((message) => message.message_id)).toEqual(['msg_waiting', 'msg_retrying']);
-  });
-});
-
-describe.runIf(postgresReachable)('writers to one endpoint queue (PostgreSQL)', () => {
-  let postgres: Awaited<ReturnType<typeof freshPostgres>>;
-  beforeAll(async () => {
-    postgres = await freshPostgres();
-  });
-  afterAll(() => postgres.drop());
-
-  it('add messages one at a time, so they become visible in seq order and the cursor never skips one', async () => {
-    const { db } = postgres;
-    const tenantId = 'ten_order';
-    const endpointId = 'whk_order';
-    await db.query(
-      `insert into webhook_subscriptions (tenant_id, endpoint_id, url, event_types, enabled)
-       values ($1, $2, 'https://example.com/hook', '["*"]', true)`,
-      [tenantId, endpointId],
-    );
-    const message = { tenantId, endpointId, eventPosition: 1, eventType: 'api_key.created' };
-    // A fan-out transaction holds the queue and has drawn its seq, not yet committed…
-    let commitFanout!: () => void;
-    const fanoutMayCommit = new Promise<void>((resolve) => {
-      commitFanout = resolve;
-    });
-    let fanoutSeq = 0;
-    const fanout = db.transaction(async (tx) => {
-      await lockQueues(tx, [{ tenantId, endpointId }]);
-      const { rows } = await tx.query<{ seq: number }>(
-        `insert into webhook_messages (tenant_id, message_id, endpoint_id, event_id, event_position, event_type, origin)
-         values ($1, 'msg_fanout', $2, $3, 1, 'api_key.created', 'stream') returning seq`,
-        [tenantId, endpointId, randomUUID()],
-      );
-      fanoutSeq = rows[0]?.seq ?? 0;
-      await fanoutMayCommit;
-    });
-    while (fanoutSeq === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-    // …so a redelivery asked for meanwhile waits for it instead of committing a later seq first.
-    let redeliveredAt = 0;
-    const redelivery = enqueueRedelivery(db, { ...message, eventId: randomUUID() }).then((id) => {
-      redeliveredAt = Date.now();
-      return id;
-    });
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(redeliveredAt).toBe(0);
-    const committedAt = Date.now();
-    commitFanout();
-    await fanout;
-    const redeliveryId = await redelivery;
-    expect(redeliveredAt).toBeGreaterThanOrEqual(committedAt);
-    const { rows } = await db.query<{ message_id: string; seq: number }>(
-      'select message_id, seq from webhook_messages where endpoint_id = $1 order by seq',
-      [endpointId],
-    );
-    expect(rows.map((row) => row.message_id)).toEqual(['msg_fanout', redeliveryId]);
   });
 });
 

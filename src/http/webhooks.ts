@@ -293,17 +293,38 @@ export function webhooksRouter(sigid: Sigid): Router {
   router.post('/:id/messages/:messageId/redeliver', async (request, response) => {
     const endpoint = await loadEndpoint(response, request.params.id);
     const message = await loadMessage(endpoint, request.params.messageId);
-    const { messageId, written } = await redeliverWebhookMessage(
+    const { messageId, queued, written } = await redeliverWebhookMessage(
       sigid,
       endpoint,
       message,
       useCaseOf(request, response),
     );
     await consistent(sigid, request, written);
-    // As queued: read before the dispatcher is told, which may deliver it at once.
-    const queued = await loadMessage(endpoint, messageId);
-    await sigid.webhooks.notify();
-    response.status(202).json(messageJson(queued));
+    const row = queued
+      ? await findWebhookMessage(sigid.readModels, endpoint.tenant_id, endpoint.endpoint_id, messageId)
+      : undefined;
+    // A fan-out far behind queues it later, under this id.
+    response.status(202).json(
+      row
+        ? messageJson(row)
+        : {
+            id: messageId,
+            object: 'webhook_message',
+            endpoint_id: endpoint.endpoint_id,
+            event_id: message.event_id,
+            event_type: message.event_type,
+            event_position: message.event_position,
+            origin: 'redelivery',
+            status: 'pending',
+            attempts: 0,
+            next_attempt_at: null,
+            last_attempt_at: null,
+            last_response_status: null,
+            last_error: null,
+            created_at: new Date().toISOString(),
+            finished_at: null,
+          },
+    );
   });
 
   router.post('/:id/replay', async (request, response) => {

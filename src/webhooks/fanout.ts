@@ -2,13 +2,14 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { PLATFORM_TENANT } from '../../commands/tenant.ts';
 import { matchesEventType, type WebhookEvent } from '../../events/webhook.ts';
+import type { WebhookMessageOrigin } from '../../read-models/webhook-messages.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { build, run } from '../db/typed-query.ts';
 import type { EventLog } from '../event-log.ts';
 import type { StoredEvent } from '../event-store/port.ts';
 import { newId } from '../ids.ts';
 import { runWorkerLoop } from '../worker-loop.ts';
-import { lockQueues } from './queue.ts';
+import { type ReplayedEvent, replaySelection } from './queue.ts';
 
 /** The fan-out's row in `projection_checkpoints`, the one checkpoint table. */
 export const FANOUT_CHECKPOINT = 'webhook_fanout';
@@ -90,13 +91,34 @@ export class WebhookFanout {
     const from = await this.checkpoint();
     const page = await this.#log.store.readAll({ after: from, limit: BATCH_SIZE, direction: 'forwards' });
     if (page.events.length === 0 && page.checkpoint <= from) return false;
-    const events = page.events.filter((event) => event.tenantId !== PLATFORM_TENANT);
-    // Decoded outside the transaction (on PGlite a query inside it through another handle would wait on it).
-    const endpointEvents = new Map<string, WebhookEvent>();
+    let checkpoint = page.checkpoint;
+    let events = page.events.filter((event) => event.tenantId !== PLATFORM_TENANT);
+    // One replay request per step, at its end: what it queues (up to REPLAY_LIMIT) stays bounded.
+    const replayAt = events.findIndex((event) => event.type === 'webhook.endpoint.replay_requested');
+    if (replayAt >= 0) {
+      events = events.slice(0, replayAt + 1);
+      checkpoint = (events[replayAt] as StoredEvent).position;
+    }
+    // Decoded, and replays selected, outside the transaction (on PGlite a query inside it through
+    // another handle would wait on it).
+    const webhookEvents = new Map<string, WebhookEvent>();
     for (const event of events) {
-      if (event.type.startsWith('webhook.endpoint.')) {
-        endpointEvents.set(event.id, (await this.#log.decode(event)) as unknown as WebhookEvent);
+      if (event.type.startsWith('webhook.')) {
+        webhookEvents.set(event.id, (await this.#log.decode(event)) as unknown as WebhookEvent);
       }
+    }
+    const replayed = new Map<string, ReplayedEvent[]>();
+    for (const event of events) {
+      const change = webhookEvents.get(event.id);
+      if (change?.type !== 'webhook.endpoint.replay_requested' || change.data.event_types === null) continue;
+      const selection = await replaySelection(this.#log.store, {
+        tenantId: event.tenantId,
+        eventTypes: change.data.event_types,
+        since: change.data.since === null ? null : new Date(change.data.since),
+        afterPosition: change.data.after_position,
+        before: event.position,
+      });
+      replayed.set(event.id, selection.events);
     }
     let enqueued = 0;
     let enabled = false;
@@ -104,12 +126,15 @@ export class WebhookFanout {
       if ((await readCheckpoint(tx, true)) !== from)
         throw new Error('the fan-out checkpoint moved: another fan-out runs');
       const subscriptions = await loadSubscriptions(tx, [...new Set(events.map((event) => event.tenantId))]);
-      const messages: Array<{ event: StoredEvent; endpointId: string }> = [];
+      const messages: QueuedMessage[] = [];
       const deleted: Subscription[] = [];
       for (const event of events) {
-        const change = endpointEvents.get(event.id);
-        if (change) applyEndpointEvent(subscriptions, event.tenantId, change, deleted);
-        if (change?.type === 'webhook.endpoint.enabled') enabled = true;
+        const change = webhookEvents.get(event.id);
+        if (change) {
+          applyEndpointEvent(subscriptions, event.tenantId, change, deleted);
+          if (change.type === 'webhook.endpoint.enabled') enabled = true;
+          messages.push(...requestedMessages(subscriptions, event.tenantId, change, replayed.get(event.id)));
+        }
         if (event.type === 'tenant.deleted') {
           // A deleted tenant's endpoints get nothing more, this event included.
           for (const subscription of subscriptions.get(event.tenantId)?.values() ?? []) deleted.push(subscription);
@@ -117,7 +142,13 @@ export class WebhookFanout {
         }
         for (const subscription of subscriptions.get(event.tenantId)?.values() ?? []) {
           if (subscription.enabled && matchesEventType(subscription.event_types, event.type)) {
-            messages.push({ event, endpointId: subscription.endpoint_id });
+            messages.push({
+              tenantId: event.tenantId,
+              endpointId: subscription.endpoint_id,
+              messageId: newId('msg'),
+              event: { id: event.id, position: event.position, type: event.type },
+              origin: 'stream',
+            });
           }
         }
       }
@@ -127,14 +158,73 @@ export class WebhookFanout {
         tx,
         build
           .insertInto('projection_checkpoints')
-          .values({ name: FANOUT_CHECKPOINT, version: 1, position: page.checkpoint, updated_at: sql`now()` })
-          .onConflict((oc) => oc.column('name').doUpdateSet({ position: page.checkpoint, updated_at: sql`now()` })),
+          .values({ name: FANOUT_CHECKPOINT, version: 1, position: checkpoint, updated_at: sql`now()` })
+          .onConflict((oc) => oc.column('name').doUpdateSet({ position: checkpoint, updated_at: sql`now()` })),
       );
     });
     // Queued messages, or an endpoint whose queue may now go out again: tell the dispatcher.
     if (enqueued > 0 || enabled) this.#onEnqueued();
     return true;
   }
+
+  /**
+   * Resolves once the fan-out (in this process or another) has passed `position`, or after
+   * `timeoutMs`; true if it has. A redelivery or replay is queued when the fan-out reaches its event.
+   */
+  async reached(position: number, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if ((await this.checkpoint()) >= position) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 15));
+    }
+  }
+}
+
+interface QueuedMessage {
+  tenantId: string;
+  endpointId: string;
+  messageId: string;
+  event: ReplayedEvent;
+  origin: WebhookMessageOrigin;
+}
+
+/**
+ * The messages an admin's request queues, when the fan-out reaches its event: the one message of a
+ * redelivery (under the id the request chose and answered with), the selected events of a replay.
+ * Requests recorded before version 2 were queued by the request itself; a deleted endpoint gets none.
+ */
+function requestedMessages(
+  subscriptions: Map<string, Map<string, Subscription>>,
+  tenantId: string,
+  change: WebhookEvent,
+  replayed: ReplayedEvent[] | undefined,
+): QueuedMessage[] {
+  if (change.type === 'webhook.message.redelivery_requested') {
+    const { endpoint_id, redelivery_message_id, event_id, event_position, event_type } = change.data;
+    if (redelivery_message_id === null || event_position === null || event_type === null) return [];
+    if (!subscriptions.get(tenantId)?.has(endpoint_id)) return [];
+    return [
+      {
+        tenantId,
+        endpointId: endpoint_id,
+        messageId: redelivery_message_id,
+        event: { id: event_id, position: event_position, type: event_type },
+        origin: 'redelivery',
+      },
+    ];
+  }
+  if (change.type === 'webhook.endpoint.replay_requested' && replayed) {
+    if (!subscriptions.get(tenantId)?.has(change.data.endpoint_id)) return [];
+    return replayed.map((event) => ({
+      tenantId,
+      endpointId: change.data.endpoint_id,
+      messageId: newId('msg'),
+      event,
+      origin: 'replay' as const,
+    }));
+  }
+  return [];
 }
 
 /** The fan-out's checkpoint; `forUpdate` holds its row for the rest of the transaction. */
@@ -274,27 +364,48 @@ async function saveSubscriptions(
   }
 }
 
-async function insertMessages(tx: Queryable, messages: Array<{ event: StoredEvent; endpointId: string }>) {
+async function insertMessages(tx: Queryable, queued: QueuedMessage[]) {
+  if (queued.length === 0) return 0;
+  // A retried redelivery request records its message id twice: the message is queued once.
+  const redeliveries = queued.filter((message) => message.origin === 'redelivery');
+  const existing = new Set<string>();
+  if (redeliveries.length > 0) {
+    const { rows } = await run(
+      tx,
+      build
+        .selectFrom('webhook_messages')
+        .select('message_id')
+        .where(
+          sql<boolean>`(tenant_id, message_id) in (select * from unnest(${redeliveries.map((message) => message.tenantId)}::text[],
+                                                                      ${redeliveries.map((message) => message.messageId)}::text[]))`,
+        ),
+    );
+    for (const row of rows) existing.add(row.message_id);
+  }
+  const messages = queued.filter((message) => {
+    if (message.origin !== 'redelivery') return true;
+    if (existing.has(message.messageId)) return false;
+    existing.add(message.messageId);
+    return true;
+  });
   if (messages.length === 0) return 0;
-  const endpoints = new Map(messages.map((message) => [message.endpointId, message.event.tenantId]));
-  await lockQueues(
-    tx,
-    [...endpoints].map(([endpointId, tenantId]) => ({ tenantId, endpointId })),
-  );
+  // The fan-out is the queue's one writer, and its transactions go one at a time (each holds the
+  // checkpoint row): `seq` values become visible in order, so the dispatcher's cursor skips none.
   const result = await run(
     tx,
     build
       .insertInto('webhook_messages')
       .columns(['tenant_id', 'message_id', 'endpoint_id', 'event_id', 'event_position', 'event_type', 'origin'])
       .expression(
-        sql`select u.tenant_id, u.message_id, u.endpoint_id, u.event_id, u.event_position, u.event_type, 'stream'
-            from unnest(${messages.map((message) => message.event.tenantId)}::text[],
-                        ${messages.map(() => newId('msg'))}::text[],
+        sql`select u.tenant_id, u.message_id, u.endpoint_id, u.event_id, u.event_position, u.event_type, u.origin
+            from unnest(${messages.map((message) => message.tenantId)}::text[],
+                        ${messages.map((message) => message.messageId)}::text[],
                         ${messages.map((message) => message.endpointId)}::text[],
                         ${messages.map((message) => message.event.id)}::uuid[],
                         ${messages.map((message) => message.event.position)}::bigint[],
-                        ${messages.map((message) => message.event.type)}::text[])
-                   with ordinality as u(tenant_id, message_id, endpoint_id, event_id, event_position, event_type, ord)
+                        ${messages.map((message) => message.event.type)}::text[],
+                        ${messages.map((message) => message.origin)}::text[])
+                   with ordinality as u(tenant_id, message_id, endpoint_id, event_id, event_position, event_type, origin, ord)
             order by u.ord`,
       )
       .onConflict((oc) => oc.columns(['endpoint_id', 'event_id']).where(sql<boolean>`origin = 'stream'`).doNothing()),
