@@ -321,5 +321,24 @@ describe.each(backends)('audit export rendered in SQL ($name)', ({ name: backend
         await client.end();
       }
     });
+
+    it('gives its session back when stopped midway or when its output closes, however often', async () => {
+      for (let run = 0; run < 25; run++) {
+        const controller = new AbortController();
+        const stopped = collector();
+        const exporting = exportAuditLog(t.sigid, tenantId, {}, stopped.out, { signal: controller.signal });
+        controller.abort();
+        expect((await exporting).complete).toBe(false);
+        const closed = collector();
+        closed.out.destroy();
+        expect((await exportAuditLog(t.sigid, tenantId, {}, closed.out)).complete).toBe(false);
+      }
+      // More stopped exports than the pool has sessions, and the next one still runs to the end.
+      const full = collector();
+      const node = collector();
+      const { records } = await exportAuditLogInNode(t.sigid.log, tenantId, {}, node.out);
+      expect(await exportAuditLog(t.sigid, tenantId, {}, full.out)).toMatchObject({ complete: true, records });
+      expect(full.text()).toBe(node.text());
+    });
   }
 });

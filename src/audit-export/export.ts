@@ -5,7 +5,7 @@ import type { RecordedEvent } from '../../events/envelope.ts';
 import { type AuditFilter, auditRecord, readOptions, walkTenantEvents } from '../audit.ts';
 import type { Database } from '../db/database.ts';
 import type { EventLog } from '../event-log.ts';
-import { type EventRow, toStored } from '../event-store/postgres.ts';
+import { EVENT_COLUMNS, type EventRow, toStored } from '../event-store/postgres.ts';
 import { sqlAuditLine } from './sql-data.ts';
 
 /** What an export needs of SigID: the event log, and the database when the store lives in it. */
@@ -85,22 +85,21 @@ export async function exportAuditLogInNode(
 }
 
 /**
- * The page query's rows: first one with the page's size, last position and the lines PostgreSQL
- * rendered (joined, in order); then one per event left to Node, with its place in the page.
+ * The page query's one row: the page's size, its last position, and its lines in position order,
+ * PostgreSQL's rendered and, for each event left to Node, `#<position>` in its place.
  */
 interface PageRow {
   events: number;
   last_position: number | null;
+  left_to_node: number;
   lines: string | null;
-  ordinal: number | null;
-  event: EventRow | null;
 }
 
 /** A page of the export: the events in positions `(from, to]`, at most `limit` of them. */
 interface Range {
   from: number;
   to: number;
-  rows: Promise<PageRow[]>;
+  row: Promise<PageRow | undefined>;
 }
 
 async function exportAuditLogInSql(
@@ -118,7 +117,7 @@ async function exportAuditLogInSql(
   const read = (from: number, to: number): Range => ({
     from,
     to,
-    rows: db.query<PageRow>(text, [...params, from, to], name).then((result) => result.rows),
+    row: db.query<PageRow>(text, [...params, from, to], name).then((result) => result.rows[0]),
   });
   // PostgreSQL renders pages on several sessions at once (one core each) while Node writes them in
   // order; embedded there is one session, so one page is read ahead.
@@ -142,7 +141,7 @@ async function exportAuditLogInSql(
     while (!options.signal?.aborted) {
       const range = queue.shift();
       if (!range) return { records, renderedInSql, complete: true };
-      const [page, ...left] = await range.rows;
+      const page = await range.row;
       const events = page?.events ?? 0;
       const last = page?.last_position ?? range.to;
       // A full page may have left the rest of its range unread: that comes next, before the others.
@@ -151,20 +150,9 @@ async function exportAuditLogInSql(
       span = Math.max(limit, Math.min(limit * 1024, Math.round((limit * covered) / Math.max(1, events))));
       fill();
       let chunk = page?.lines ?? '';
-      renderedInSql += events - left.length;
-      if (left.length > 0) {
-        // Node's records go in their places between PostgreSQL's lines.
-        const rendered = chunk.split('\n');
-        const lines: string[] = [];
-        let next = 0;
-        for (const [index, row] of left.entries()) {
-          if (index > 0 && index % DECODE_SLICE === 0) await yieldToEventLoop();
-          while (lines.length < (row.ordinal as number) - 1) lines.push(rendered[next++] as string);
-          lines.push(JSON.stringify(auditRecord(await log.decode(toStored(row.event as EventRow)))));
-        }
-        while (lines.length < events) lines.push(rendered[next++] as string);
-        chunk = `${lines.join('\n')}\n`;
-      }
+      const left = page?.left_to_node ?? 0;
+      renderedInSql += events - left;
+      if (left > 0) chunk = await renderLeftToNode(source, tenantId, chunk);
       if (chunk !== '' && !(await write(out, chunk, options.signal))) {
         return { records, renderedInSql, complete: false };
       }
@@ -174,14 +162,39 @@ async function exportAuditLogInSql(
     return { records, renderedInSql, complete: false };
   } finally {
     // An export abandoned midway (client gone) must not leave failing reads unobserved.
-    for (const range of queue) range.rows.catch(() => {});
+    for (const range of queue) range.row.catch(() => {});
   }
 }
 
 /**
+ * A page's lines with each `#<position>` placeholder replaced by the record Node renders for that
+ * event (opened, upcast, validated by the event log), in its place.
+ */
+async function renderLeftToNode(source: AuditExportSource, tenantId: string, chunk: string): Promise<string> {
+  const lines = chunk.split('\n');
+  lines.pop();
+  const positions = lines.filter((line) => line.startsWith('#')).map((line) => Number(line.slice(1)));
+  const { rows } = await source.db.query<EventRow>(
+    `select ${EVENT_COLUMNS} from sigid_events where tenant_id = $1 and global_position = any($2::bigint[])`,
+    [tenantId, positions],
+  );
+  const byPosition = new Map(rows.map((row) => [Number(row.global_position), row]));
+  let decoded = 0;
+  for (const [index, line] of lines.entries()) {
+    if (!line.startsWith('#')) continue;
+    if (++decoded % DECODE_SLICE === 0) await yieldToEventLoop();
+    const row = byPosition.get(Number(line.slice(1)));
+    if (!row) throw new Error(`the export's event at ${line.slice(1)} is gone`);
+    lines[index] = JSON.stringify(auditRecord(await source.log.decode(toStored(row))));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
  * One page of the tenant's events after position `$n-1` up to `$n` (never past the head), with the
- * same filters as `EventStore.readAll`: the lines PostgreSQL rendered, joined in position order, and
- * the stored events it left to Node with their ordinal in the page.
+ * same filters as `EventStore.readAll`, as one row: the lines PostgreSQL rendered joined in position
+ * order, with `#<position>` in the place of each event it left to Node. (A line PostgreSQL renders
+ * starts with `{`.) Nothing but the line and the position leaves the scan.
  */
 function pageQuery(
   catalog: EventLog['catalog'],
@@ -189,37 +202,34 @@ function pageQuery(
   limit: number,
 ): { text: string; params: unknown[] } {
   const params: unknown[] = [];
-  const bind = (value: unknown) => {
+  const { line, where } = exportSelection(catalog, filter, (value) => {
     params.push(value);
     return `$${params.length}`;
-  };
-  const where = [`tenant_id = ${bind(filter.tenantId)}`];
-  const line = sqlAuditLine(catalog, `${bind(JSON.stringify(filter.tenantId))}::text`);
-  if (filter.types?.length) where.push(`event_type = any(${bind(filter.types)}::text[])`);
-  if (filter.actorId !== undefined) where.push(`actor_id = ${bind(filter.actorId)}`);
-  if (filter.stream !== undefined) where.push(`stream_name = ${bind(filter.stream)}`);
-  if (filter.since !== undefined) where.push(`recorded_at >= ${bind(filter.since)}`);
-  if (filter.until !== undefined) where.push(`recorded_at < ${bind(filter.until)}`);
+  });
   where.push(`global_position > $${params.length + 1}::bigint`, `global_position <= $${params.length + 2}::bigint`);
   const text = `
-    with page as materialized (
-      select *, row_number() over (order by global_position) as ordinal
-      from (select *, ${line} as line from sigid_events where ${where.join(' and ')}
-            order by global_position limit ${limit}) as rows
-    )
     select count(*)::int as events, max(global_position) as last_position,
-           string_agg(line, '' order by global_position) as lines, null::bigint as ordinal, null::json as event
-    from page
-    union all
-    select null, null, null, ordinal,
-           json_build_object('global_position', global_position, 'event_id', event_id, 'stream_name', stream_name,
-             'stream_revision', stream_revision, 'tenant_id', tenant_id, 'event_type', event_type,
-             'event_version', event_version, 'data', data, 'actor_type', actor_type, 'actor_id', actor_id,
-             'correlation_id', correlation_id, 'causation_id', causation_id,
-             'recorded_ms', (extract(epoch from recorded_at) * 1000)::float8)
-    from page where line is null
-    order by ordinal nulls first`;
+           (count(*) filter (where line is null))::int as left_to_node,
+           string_agg(coalesce(line, '#' || global_position::text || E'\\n'), '' order by global_position) as lines
+    from (select global_position, ${line} as line from sigid_events where ${where.join(' and ')}
+          order by global_position limit ${limit}) as page`;
   return { text, params };
+}
+
+/** The rendered line and the filter's conditions, each value written by `value` (a parameter or a literal). */
+function exportSelection(
+  catalog: EventLog['catalog'],
+  filter: ReturnType<typeof readOptions>,
+  value: (value: string | string[] | Date) => string,
+): { line: string; where: string[] } {
+  const where = [`tenant_id = ${value(filter.tenantId as string)}`];
+  const line = sqlAuditLine(catalog, filter.tenantId as string);
+  if (filter.types?.length) where.push(`event_type = any(${value([...filter.types])}::text[])`);
+  if (filter.actorId !== undefined) where.push(`actor_id = ${value(filter.actorId)}`);
+  if (filter.stream !== undefined) where.push(`stream_name = ${value(filter.stream)}`);
+  if (filter.since !== undefined) where.push(`recorded_at >= ${value(filter.since)}::timestamptz`);
+  if (filter.until !== undefined) where.push(`recorded_at < ${value(filter.until)}::timestamptz`);
+  return { line, where };
 }
 
 /** Writes `chunk`, waiting for `out` to drain; false when the export must stop (aborted, or `out` closed). */

@@ -30,7 +30,8 @@ export interface EventRow {
   recorded_ms: number;
 }
 
-const COLUMNS = `global_position, event_id, stream_name, stream_revision, tenant_id, event_type, event_version,
+/** The columns an `EventRow` is selected with. */
+export const EVENT_COLUMNS = `global_position, event_id, stream_name, stream_revision, tenant_id, event_type, event_version,
   data, actor_type, actor_id, correlation_id, causation_id,
   (extract(epoch from recorded_at) * 1000)::float8 as recorded_ms`;
 
@@ -179,7 +180,7 @@ export class PostgresEventStore implements EventStore {
 
   async readStream(stream: string, options: { fromRevision?: number } = {}): Promise<StoredEvent[]> {
     const { rows } = await this.#db.query<EventRow>(
-      `select ${COLUMNS} from sigid_events where stream_name = $1 and stream_revision >= $2 order by stream_revision`,
+      `select ${EVENT_COLUMNS} from sigid_events where stream_name = $1 and stream_revision >= $2 order by stream_revision`,
       [stream, options.fromRevision ?? 0],
       'sigid_read_stream',
     );
@@ -210,7 +211,7 @@ export class PostgresEventStore implements EventStore {
     if (options.until !== undefined) where.push(`recorded_at < ${bind(options.until)}`);
     const order = backwards ? 'desc' : 'asc';
     const { rows } = await this.#db.query<EventRow>(
-      `select ${COLUMNS} from sigid_events where ${where.join(' and ')} order by global_position ${order} limit ${limit}`,
+      `select ${EVENT_COLUMNS} from sigid_events where ${where.join(' and ')} order by global_position ${order} limit ${limit}`,
       params,
     );
     const events = rows.map(toStored);
