@@ -18,7 +18,8 @@ export interface IssuerPoolOptions {
   sources: IssuerSources;
   /** The tenant of a slug, or undefined when there is none (or it may not sign anyone in). */
   findTenant(slug: string): Promise<IssuerTenant | undefined>;
-  publicUrl: string;
+  /** SigID's public URL (read when an issuer is built): `{publicUrl}/t/{slug}` is the issuer. */
+  publicUrl: () => string;
   /** The master keys (current first) the cookie keys are derived from. */
   masterKeys: readonly Buffer[];
   /** Most issuers kept built (the least recently used go first). */
@@ -67,7 +68,7 @@ export class IssuerPool {
   }
 
   issuerUrl(slug: string): string {
-    return `${this.#options.publicUrl.replace(/\/+$/, '')}/t/${slug}`;
+    return `${this.#options.publicUrl().replace(/\/+$/, '')}/t/${slug}`;
   }
 
   /** The issuer of `slug`, built if need be; undefined for an unknown tenant. */

@@ -29,7 +29,13 @@ export interface IssuerOptions {
 const DEFAULT_TTL = { accessToken: 3600, idToken: 3600, refreshToken: 14 * 24 * 3600 } as const;
 
 /** Client metadata SigID adds to RFC 7591's, carried from the applications read model. */
-const EXTRA_CLIENT_METADATA = ['allowed_origins', 'access_token_ttl', 'id_token_ttl', 'refresh_token_ttl'] as const;
+const EXTRA_CLIENT_METADATA = [
+  'allowed_origins',
+  'require_pkce',
+  'access_token_ttl',
+  'id_token_ttl',
+  'refresh_token_ttl',
+] as const;
 
 /** A resource indicator the issuer accepts: an absolute URI without a fragment (RFC 8707). */
 function validResource(resource: string): boolean {
@@ -101,7 +107,8 @@ export function buildIssuer(options: IssuerOptions): Provider {
         },
       },
     },
-    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+    // S256 only (oidc-provider 9 knows no other); required for public clients and where the application asks.
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' || client.metadata().require_pkce === true },
     // Always a new refresh token on use; the old one is consumed, and presenting it again revokes the grant.
     rotateRefreshToken: () => true,
     clientBasedCORS(_ctx, origin, client) {
