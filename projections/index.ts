@@ -1,5 +1,6 @@
 import type { SigidEventType } from '../events/catalog.ts';
 import { apiKeysProjection } from './api-keys.ts';
+import { applicationsProjection } from './applications.ts';
 import type { Projection } from './projection.ts';
 import { secretsReactor } from './secrets.ts';
 import { tenantsProjection } from './tenants.ts';
@@ -10,6 +11,7 @@ export const projections: readonly Projection[] = [
   tenantsProjection,
   apiKeysProjection,
   webhookEndpointsProjection,
+  applicationsProjection,
   secretsReactor,
 ];
 

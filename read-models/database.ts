@@ -1,4 +1,5 @@
 import type { ApiKeysModel } from './api-keys.ts';
+import type { ApplicationsModel } from './applications.ts';
 import type { IdempotencyKeysModel } from './idempotency-keys.ts';
 import type { OperatorKeysModel } from './operator-keys.ts';
 import type { ProjectionCheckpointsModel } from './projection-checkpoints.ts';
@@ -15,7 +16,7 @@ import type { WebhookSubscriptionsModel } from './webhook-subscriptions.ts';
  * The tables projections build from events: a rebuild empties them and replays every event, so they
  * hold nothing that is not in the event stream. `Projection.tables` names only these.
  */
-export type ProjectedTables = TenantsModel & ApiKeysModel & WebhookEndpointsModel;
+export type ProjectedTables = TenantsModel & ApiKeysModel & WebhookEndpointsModel & ApplicationsModel;
 
 /** A table a projection may own (and a rebuild may empty). */
 export type ProjectedTableName = keyof ProjectedTables;
