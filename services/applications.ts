@@ -189,7 +189,7 @@ export async function deleteApplication(sigid: Sigid, application: ApplicationRo
  * deleted application and a public one. Compared in constant time (SHA-256 digests).
  */
 export async function verifyClientSecret(
-  sigid: Sigid,
+  sigid: Pick<Sigid, 'readModels' | 'secrets'>,
   tenantId: string,
   clientId: string,
   presented: string,
