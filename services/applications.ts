@@ -154,6 +154,23 @@ export async function rotateClientSecret(
     },
     context,
   );
+  if (written.position === null) {
+    // A retried rotation that had landed: it answers with what its event records.
+    const { history } = await applicationState(sigid, context.tenantId, application.application_id);
+    const event = history.find(
+      (recorded) =>
+        recorded.type === 'application.secret_rotated' &&
+        (recorded.data as { secret_id: string }).secret_id === secret.secretId,
+    );
+    if (event) {
+      const recorded = (event.data as { previous_secret_expires_at: string }).previous_secret_expires_at;
+      return {
+        clientSecret: secret.secret,
+        previousExpiresAt: new Date(recorded),
+        written: { position: event.position, types: [event.type] },
+      };
+    }
+  }
   return { clientSecret: secret.secret, previousExpiresAt, written };
 }
 

@@ -245,30 +245,38 @@ describe.runIf(postgresReachable)('multi-step writes killed between their steps'
     expect(owners).toEqual([doomedApp.id, reborn.id]);
   });
 
-  it('a client secret rotation killed after storing the new secret is finished by its retry, once', async () => {
-    const server = await start();
-    const tenant = await tenantOn(server, 'Rotates');
-    const made = await post(
-      server,
-      '/api/v1/applications',
-      tenant.api_key.key,
-      { kind: 'm2m', client_name: 'Rotated' },
-      'rotated',
-    );
-    const application = (await made.json()) as { id: string; client_id: string; client_secret: string };
-    const send = (target: ServerProcess) =>
-      post(target, `/api/v1/applications/${application.id}/secrets`, tenant.api_key.key, {}, 'rotate-1');
-    await dieAt('application.rotate:after-secret', send);
-    // The new secret was stored, its event never landed.
-    expect(await events('application.secret_rotated', tenant.tenant.id)).toHaveLength(0);
+  for (const [failpoint, landed] of [
+    ['application.rotate:after-secret', 0],
+    ['after-append:application', 1],
+  ] as const) {
+    it(`a client secret rotation killed at ${failpoint} is finished by its retry, once`, async () => {
+      const server = await start();
+      const tenant = await tenantOn(server, 'Rotates');
+      const made = await post(
+        server,
+        '/api/v1/applications',
+        tenant.api_key.key,
+        { kind: 'm2m', client_name: 'Rotated' },
+        'rotated',
+      );
+      const application = (await made.json()) as { id: string; client_id: string; client_secret: string };
+      const send = (target: ServerProcess) =>
+        post(target, `/api/v1/applications/${application.id}/secrets`, tenant.api_key.key, {}, 'rotate-1');
+      await dieAt(failpoint, send);
+      // Killed before its event (the new secret stored, inert), or right after it.
+      expect(await events('application.secret_rotated', tenant.tenant.id)).toHaveLength(landed);
 
-    const retried = await retry(() => send(server));
-    expect(retried.status).toBe(201);
-    const rotated = (await retried.json()) as { client_secret: string };
-    expect(await clientSecretWorks(tenant.tenant.id, application.client_id, rotated.client_secret)).toBe(true);
-    expect(await clientSecretWorks(tenant.tenant.id, application.client_id, application.client_secret)).toBe(true);
-    expect(await events('application.secret_rotated', tenant.tenant.id)).toHaveLength(1);
-  });
+      const retried = await retry(() => send(server));
+      expect(retried.status).toBe(201);
+      const rotated = (await retried.json()) as { client_secret: string; previous_secret_expires_at: string };
+      expect(await clientSecretWorks(tenant.tenant.id, application.client_id, rotated.client_secret)).toBe(true);
+      expect(await clientSecretWorks(tenant.tenant.id, application.client_id, application.client_secret)).toBe(true);
+      const recorded = await events('application.secret_rotated', tenant.tenant.id);
+      expect(recorded).toHaveLength(1);
+      // The answer says what the event records, whichever run appended it.
+      expect(rotated.previous_secret_expires_at).toBe(recorded[0]?.data.previous_secret_expires_at);
+    });
+  }
 
   it('a redelivery and a replay killed right after their request is recorded are queued anyway, once, and answered by their retries', async () => {
     const receiver = await new WebhookReceiver().start();
