@@ -1,3 +1,4 @@
+import { accountAggregate } from './account.ts';
 import { apiKeyAggregate } from './api-key.ts';
 import { applicationAggregate } from './application.ts';
 import { reservationAggregate } from './reservation.ts';
@@ -10,5 +11,6 @@ export const aggregates = [
   apiKeyAggregate,
   webhookEndpointAggregate,
   reservationAggregate,
+  accountAggregate,
   applicationAggregate,
 ] as const;

@@ -1,7 +1,9 @@
 import { z } from 'zod';
+import { type AccountEvent, accountEvents } from './account.ts';
 import { type ApiKeyEvent, apiKeyEvents } from './api-key.ts';
 import { type ApplicationEvent, applicationEvents } from './application.ts';
 import type { EventDefinition, Upcaster } from './envelope.ts';
+import { type OauthEvent, oauthEvents } from './oauth.ts';
 import { type ReservationEvent, reservationEvents } from './reservation.ts';
 import { type SubjectEvent, subjectEvents } from './subject.ts';
 import { type TenantEvent, tenantEvents } from './tenant.ts';
@@ -91,6 +93,8 @@ const definitions: readonly EventDefinition<SigidEventType>[] = [
   ...subjectEvents,
   ...webhookEvents,
   ...reservationEvents,
+  ...oauthEvents,
+  ...accountEvents,
   ...applicationEvents,
 ];
 
@@ -101,11 +105,28 @@ export const catalog = new EventCatalog(definitions, [...webhookUpcasters]);
  * Every domain event SigID writes, as a union of the per-aggregate unions: switches over it end in a
  * `never` check, and projections' handlers are keyed and typed by it. A new aggregate adds its union here.
  */
-export type SigidEvent = TenantEvent | ApiKeyEvent | SubjectEvent | WebhookEvent | ReservationEvent | ApplicationEvent;
+export type SigidEvent =
+  | TenantEvent
+  | ApiKeyEvent
+  | SubjectEvent
+  | WebhookEvent
+  | ReservationEvent
+  | OauthEvent
+  | AccountEvent
+  | ApplicationEvent;
 
 /** Every event type in the catalog. */
 export type SigidEventType = SigidEvent['type'];
 
-export type { ApiKeyEvent, ApplicationEvent, ReservationEvent, SubjectEvent, TenantEvent, WebhookEvent };
+export type {
+  AccountEvent,
+  ApiKeyEvent,
+  ApplicationEvent,
+  OauthEvent,
+  ReservationEvent,
+  SubjectEvent,
+  TenantEvent,
+  WebhookEvent,
+};
 
 export const eventTypeSchema = z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/);

@@ -10,6 +10,8 @@ import * as sealedSecrets from './2026_12_01_0001_sealed_secrets.ts';
 import * as idempotencyLease from './2026_12_01_0002_idempotency_lease.ts';
 import * as oneCheckpointTable from './2026_12_01_0003_one_checkpoint_table.ts';
 import * as applications from './2026_12_02_0001_applications.ts';
+import * as oidcStorage from './2026_12_02_0004_oidc_storage.ts';
+import * as accounts from './2026_12_02_0005_accounts.ts';
 
 /** Every migration, in order. Frozen in time: a change to the schema is a new entry, never an edit. */
 export const migrations: Record<string, Migration> = {
@@ -24,4 +26,6 @@ export const migrations: Record<string, Migration> = {
   '2026_12_01_0002_idempotency_lease': idempotencyLease,
   '2026_12_01_0003_one_checkpoint_table': oneCheckpointTable,
   '2026_12_02_0001_applications': applications,
+  '2026_12_02_0004_oidc_storage': oidcStorage,
+  '2026_12_02_0005_accounts': accounts,
 };

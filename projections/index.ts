@@ -1,4 +1,5 @@
 import type { SigidEventType } from '../events/catalog.ts';
+import { accountsProjection } from './accounts.ts';
 import { apiKeysProjection } from './api-keys.ts';
 import { applicationsProjection } from './applications.ts';
 import type { Projection } from './projection.ts';
@@ -11,6 +12,7 @@ export const projections: readonly Projection[] = [
   tenantsProjection,
   apiKeysProjection,
   webhookEndpointsProjection,
+  accountsProjection,
   applicationsProjection,
   secretsReactor,
 ];
@@ -19,16 +21,19 @@ export const projections: readonly Projection[] = [
  * Event types no read model shows: they are facts for the audit log, the event export and webhooks
  * only (a test fails when a catalog type is neither handled by a projection nor listed here).
  * - `tenant.slug.reserved`: the reservation stream's own event; the tenant's row carries its slug.
- * - `subject.personal_data.erased`: erasure acts at read time (the subject's key is gone).
- * - replay and redelivery requests: the service queues the messages; the event records who asked.
+ * - replay and redelivery requests: the fan-out queues the messages when it reaches them.
+ * - token events: the issuer's own storage holds the tokens; the events are the audit trail.
  * - reservations: the write side's uniqueness; the owner's row carries the value.
  */
 export const auditOnly: readonly SigidEventType[] = [
   'tenant.slug.reserved',
-  'subject.personal_data.erased',
   'webhook.endpoint.replay_requested',
   'webhook.message.redelivery_requested',
   'reservation.claimed',
   'reservation.released',
   'reservation.transferred',
+  // The token log is the audit trail itself; what a token allows is checked by the issuer's own storage.
+  'oauth.token.issued',
+  'oauth.token.revoked',
+  'oauth.refresh_token.reused',
 ];

@@ -57,5 +57,12 @@ export const secretsReactor = defineReactor({
     'application.deleted': (trx, event) =>
       deleteOwnedSecrets(trx, event.tenantId, 'client-secret', event.data.application_id),
     'tenant.deleted': (trx, event) => deleteTenantSecrets(trx, event.tenantId),
+    'subject.personal_data.erased': (trx, event) =>
+      deleteOwnedSecrets(trx, event.tenantId, 'password', event.data.subject_id),
+    // A new password works from its event on; the one before it stops at that moment.
+    'account.password_set': async (trx, event) => {
+      await activateSecret(trx, event.tenantId, 'password', event.data.password_id, event);
+      await expireOwnedBefore(trx, event.tenantId, 'password', event.data.account_id, event.position, event.time);
+    },
   },
 });

@@ -1,6 +1,9 @@
+import type { AccountLinksModel } from './account-links.ts';
+import type { AccountsModel } from './accounts.ts';
 import type { ApiKeysModel } from './api-keys.ts';
 import type { ApplicationsModel } from './applications.ts';
 import type { IdempotencyKeysModel } from './idempotency-keys.ts';
+import type { OidcPayloadsModel } from './oidc-payloads.ts';
 import type { OperatorKeysModel } from './operator-keys.ts';
 import type { ProjectionCheckpointsModel } from './projection-checkpoints.ts';
 import type { ProjectionFailuresModel } from './projection-failures.ts';
@@ -16,7 +19,12 @@ import type { WebhookSubscriptionsModel } from './webhook-subscriptions.ts';
  * The tables projections build from events: a rebuild empties them and replays every event, so they
  * hold nothing that is not in the event stream. `Projection.tables` names only these.
  */
-export type ProjectedTables = TenantsModel & ApiKeysModel & WebhookEndpointsModel & ApplicationsModel;
+export type ProjectedTables = TenantsModel &
+  ApiKeysModel &
+  WebhookEndpointsModel &
+  AccountsModel &
+  AccountLinksModel &
+  ApplicationsModel;
 
 /** A table a projection may own (and a rebuild may empty). */
 export type ProjectedTableName = keyof ProjectedTables;
@@ -34,7 +42,8 @@ export type WorkerStateTables = ProjectionCheckpointsModel &
   SealedSecretsModel &
   OperatorKeysModel &
   SubjectKeysModel &
-  IdempotencyKeysModel;
+  IdempotencyKeysModel &
+  OidcPayloadsModel;
 
 /**
  * Every table besides the event store's own, for kysely: the intersection of each table file's

@@ -18,6 +18,8 @@ export const problemCodes = {
   slug_taken: { status: 409, title: 'Conflict' },
   tenant_exists: { status: 409, title: 'Conflict' },
   api_key_exists: { status: 409, title: 'Conflict' },
+  account_exists: { status: 409, title: 'Conflict' },
+  email_taken: { status: 409, title: 'Conflict' },
   webhook_exists: { status: 409, title: 'Conflict' },
   application_exists: { status: 409, title: 'Conflict' },
   client_id_taken: { status: 409, title: 'Conflict' },

@@ -60,8 +60,24 @@ export class EventLog {
     expected: ExpectedRevision,
     context: WriteContext,
   ): Promise<AppendResult> {
+    return this.appendEach(
+      stream,
+      events.map((event) => ({ ...event, context })),
+      expected,
+    );
+  }
+
+  /**
+   * Appends events that each carry their own who and why (all of one tenant): the writes of
+   * independent requests grouped into one append, such as the tokens issued at the same moment.
+   */
+  async appendEach(
+    stream: string,
+    events: ReadonlyArray<DomainEvent & { context: WriteContext }>,
+    expected: ExpectedRevision,
+  ): Promise<AppendResult> {
     const prepared = [];
-    for (const event of events) {
+    for (const { context, ...event } of events) {
       const definition = this.catalog.get(event.type);
       const data = definition.schema.parse(event.data) as Record<string, unknown>;
       prepared.push({

@@ -99,6 +99,8 @@ describe('a refused request writes nothing anywhere', () => {
   }
 
   it('answers 400 to every bad request on every write route, with and without Idempotency-Key, and nothing changes', async () => {
+    // Every projection has read the fixture's events (and saved its checkpoint) before the count.
+    await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
     const before = await footprint();
     const tenantBefore = await t.http.get(`/api/v1/tenants/${f.tenantId}`).set('Authorization', t.operator);
     const endpointBefore = await t.http

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { EventCatalog } from '../../events/catalog.ts';
 import type { EventDefinition } from '../../events/envelope.ts';
 import { TARGET_TYPES } from '../audit.ts';
-import type { ActorType } from '../event-store/port.ts';
+import { actorTypes } from '../event-store/port.ts';
 
 /**
  * The `data` of an audit record written as SQL over a `sigid_events` row, so that PostgreSQL renders
@@ -61,9 +61,6 @@ function compileCatalog(catalog: EventCatalog): SqlAuditData {
   return { expression: types.length === 0 ? 'null::text' : `(case event_type ${branches.join(' ')} end)`, types };
 }
 
-/** The actor types SigID writes: each is written as a constant, the rest through `to_json`. */
-const ACTOR_TYPES: readonly ActorType[] = ['operator', 'api_key', 'user', 'agent', 'system'];
-
 /**
  * The whole NDJSON line of a `sigid_events` row's audit record (newline included), or null where
  * Node must render it: byte for byte `JSON.stringify(auditRecord(event))` for the decoded event.
@@ -71,7 +68,7 @@ const ACTOR_TYPES: readonly ActorType[] = ['operator', 'api_key', 'user', 'agent
  *
  * Per row it is the costliest expression of the export, so the cheap forms come first: a rendered
  * row's type is a catalog type (written as it is: catalog types need no escaping), the actor type
- * and the target type are matched against constants, and only text that may hold anything (ids,
+ * (one of `actorTypes`) and the target type are matched against constants, and only text that may hold anything (ids,
  * correlation ids) goes through `to_json`, which is exact and slow.
  */
 export function sqlAuditLine(catalog: EventCatalog, tenantId: string): string {
@@ -87,7 +84,7 @@ export function sqlAuditLine(catalog: EventCatalog, tenantId: string): string {
     .map(([key, name]) => `when ${literal(key)} then ${literal(JSON.stringify(name))}`)
     .join(' ')} else to_json(${generalPrefix})::text end) end)`;
   const target = `(case when starts_with(stream_name, ${literal(streamPrefix)}) then substr(stream_name, ${streamPrefix.length + 1}) else ${generalTarget} end)`;
-  const actorType = `(case actor_type ${ACTOR_TYPES.map((type) => `when ${literal(type)} then ${literal(JSON.stringify(type))}`).join(' ')} else to_json(actor_type)::text end)`;
+  const actorType = `(case actor_type ${actorTypes.map((type) => `when ${literal(type)} then ${literal(JSON.stringify(type))}`).join(' ')} else to_json(actor_type)::text end)`;
   // `||` keeps a null data (a row left to Node) null for the whole line.
   return `('{"id":"' || event_id::text
     || '","object":"audit_log_entry","position":' || global_position::text

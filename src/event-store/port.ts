@@ -13,7 +13,9 @@ import type { Observable } from 'rxjs';
 /** What the writer expects the stream to be at: absent, at an exact revision, present at all, or anything. */
 export type ExpectedRevision = 'any' | 'no_stream' | 'stream_exists' | number;
 
-export type ActorType = 'operator' | 'api_key' | 'user' | 'agent' | 'system';
+/** Who can act: an operator, a tenant's API key, a person, an agent, an OAuth client, SigID itself. */
+export const actorTypes = ['operator', 'api_key', 'user', 'agent', 'application', 'system'] as const;
+export type ActorType = (typeof actorTypes)[number];
 
 export interface Actor {
   type: ActorType;

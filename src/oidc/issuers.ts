@@ -1,0 +1,131 @@
+import { createHash, hkdfSync } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LRUCache } from 'lru-cache';
+import type Provider from 'oidc-provider';
+import type { Database } from '../db/database.ts';
+import { buildIssuer, type IssuerSources, serveIssuer } from './provider.ts';
+import type { TokenLog } from './token-log.ts';
+
+/** A tenant an issuer serves: found by its slug. */
+export interface IssuerTenant {
+  id: string;
+  slug: string;
+}
+
+export interface IssuerPoolOptions {
+  db: Database;
+  tokens: TokenLog;
+  sources: IssuerSources;
+  /** The tenant of a slug, or undefined when there is none (or it may not sign anyone in). */
+  findTenant(slug: string): Promise<IssuerTenant | undefined>;
+  publicUrl: string;
+  /** The master keys (current first) the cookie keys are derived from. */
+  masterKeys: readonly Buffer[];
+  /** Most issuers kept built (the least recently used go first). */
+  max?: number;
+  /** How long an unknown slug is remembered as unknown. */
+  missTtlMs?: number;
+  /** How often a kept issuer checks its tenant's keys for a rotation. */
+  recheckMs?: number;
+}
+
+interface Entry {
+  tenant: IssuerTenant;
+  provider: Provider;
+  keysHash: string;
+  checkedAt: number;
+}
+
+const hashOf = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('base64url');
+
+/**
+ * The tenants' issuers, one oidc-provider instance each (issuer, keys and clients are bound to an
+ * instance), built on a tenant's first request and kept in a bounded LRU pool; an issuer whose
+ * tenant's signing keys changed is rebuilt on its next request after `recheckMs`; unknown slugs are
+ * remembered for a short time so random paths cannot make the pool build and thrash.
+ */
+export class IssuerPool {
+  readonly #options: IssuerPoolOptions;
+  readonly #entries: LRUCache<string, Promise<Entry>>;
+  readonly #misses: LRUCache<string, true>;
+  readonly #cookieKeys: string[];
+
+  constructor(options: IssuerPoolOptions) {
+    this.#options = options;
+    this.#entries = new LRUCache({ max: options.max ?? 1000 });
+    this.#misses = new LRUCache({ max: 10_000, ttl: options.missTtlMs ?? 30_000 });
+    // The same keys in every process of one deployment: derived from the master key (and the
+    // previous one, so cookies signed before a rotation still verify).
+    this.#cookieKeys = options.masterKeys.map((key) =>
+      Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'sigid oidc cookie keys', 32)).toString('base64url'),
+    );
+  }
+
+  /** How many issuers are built now. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  issuerUrl(slug: string): string {
+    return `${this.#options.publicUrl.replace(/\/+$/, '')}/t/${slug}`;
+  }
+
+  /** The issuer of `slug`, built if need be; undefined for an unknown tenant. */
+  async get(slug: string): Promise<Entry | undefined> {
+    if (this.#misses.has(slug)) return undefined;
+    const cached = this.#entries.get(slug);
+    if (cached) {
+      const entry = await cached.catch(() => undefined);
+      if (entry && Date.now() - entry.checkedAt < (this.#options.recheckMs ?? 5000)) return entry;
+      if (entry) {
+        const keys = await this.#options.sources.signingKeys(entry.tenant.id);
+        if (hashOf(keys) === entry.keysHash) {
+          entry.checkedAt = Date.now();
+          return entry;
+        }
+      }
+      this.#entries.delete(slug);
+    }
+    const building = this.#build(slug);
+    this.#entries.set(slug, building as Promise<Entry>);
+    const entry = await building.catch((error: unknown) => {
+      this.#entries.delete(slug);
+      throw error;
+    });
+    if (!entry) {
+      this.#entries.delete(slug);
+      this.#misses.set(slug, true);
+    }
+    return entry;
+  }
+
+  /** Forgets a tenant's issuer (its tenant changed): the next request builds it again. */
+  forget(slug: string): void {
+    this.#entries.delete(slug);
+    this.#misses.delete(slug);
+  }
+
+  async #build(slug: string): Promise<Entry | undefined> {
+    const tenant = await this.#options.findTenant(slug);
+    if (!tenant) return undefined;
+    const jwks = await this.#options.sources.signingKeys(tenant.id);
+    const provider = buildIssuer({
+      db: this.#options.db,
+      tokens: this.#options.tokens,
+      sources: this.#options.sources,
+      tenant,
+      issuer: this.issuerUrl(tenant.slug),
+      cookieKeys: this.#cookieKeys,
+      jwks,
+    });
+    return { tenant, provider, keysHash: hashOf(jwks), checkedAt: Date.now() };
+  }
+
+  /** Serves one request below `/t/{slug}` (the path already stripped of it); false for an unknown tenant. */
+  async serve(slug: string, request: IncomingMessage, response: ServerResponse, correlationId: string) {
+    const entry = await this.get(slug);
+    if (!entry) return false;
+    await serveIssuer(entry.provider, request, response, correlationId);
+    return true;
+  }
+}

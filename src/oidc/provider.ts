@@ -1,0 +1,187 @@
+import type { JWK } from 'jose';
+import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Database } from '../db/database.ts';
+import { issuerRequest, type OidcClients, storageAdapter, tokenContext, tokenIssued } from './adapter.ts';
+import type { TokenLog } from './token-log.ts';
+
+/** What a tenant's issuer is built from, besides its storage. */
+export interface IssuerSources {
+  clients: OidcClients;
+  /** Whether `presented` is the client's secret (or its previous one, during a rotation's overlap). */
+  verifyClientSecret(tenantId: string, clientId: string, presented: string): Promise<boolean>;
+  /** The private signing keys, in the order oidc-provider must hold them (the signing ones first). */
+  signingKeys(tenantId: string): Promise<{ keys: JWK[] }>;
+}
+
+export interface IssuerOptions {
+  db: Database;
+  tokens: TokenLog;
+  sources: IssuerSources;
+  tenant: { id: string; slug: string };
+  /** `{PUBLIC_URL}/t/{slug}`. */
+  issuer: string;
+  /** Keys of the issuer's signed cookies (the first signs), the same in every process. */
+  cookieKeys: string[];
+  jwks: { keys: JWK[] };
+}
+
+/** Default token lifetimes (seconds), when the application sets none. */
+const DEFAULT_TTL = { accessToken: 3600, idToken: 3600, refreshToken: 14 * 24 * 3600 } as const;
+
+/** Client metadata SigID adds to RFC 7591's, carried from the applications read model. */
+const EXTRA_CLIENT_METADATA = ['allowed_origins', 'access_token_ttl', 'id_token_ttl', 'refresh_token_ttl'] as const;
+
+/** A resource indicator the issuer accepts: an absolute URI without a fragment (RFC 8707). */
+function validResource(resource: string): boolean {
+  try {
+    const url = new URL(resource);
+    return url.hash === '' && (url.protocol === 'https:' || url.protocol === 'http:' || url.protocol === 'urn:');
+  } catch {
+    return false;
+  }
+}
+
+function clientTtl(client: { [key: string]: unknown } | undefined, name: (typeof EXTRA_CLIENT_METADATA)[number]) {
+  const value = client?.[name];
+  return typeof value === 'number' && value > 0 ? value : undefined;
+}
+
+/**
+ * One tenant's OpenID Provider: oidc-provider configured for SigID. Storage in the database (any
+ * process serves any request), clients from the applications, secrets checked against their hashes,
+ * per-tenant signing keys, PKCE S256 (required for public clients), refresh tokens rotated on every
+ * use, resource indicators giving JWT access tokens signed ES256 with `aud` = the resource, and
+ * every token's issue appended as an event before the token is returned.
+ */
+export function buildIssuer(options: IssuerOptions): Provider {
+  const { tenant, sources, tokens } = options;
+  const configuration: Configuration = {
+    adapter: storageAdapter({ db: options.db, tenantId: tenant.id, clients: sources.clients, tokens }),
+    jwks: options.jwks as Configuration['jwks'],
+    cookies: { keys: options.cookieKeys },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    extraClientMetadata: { properties: [...EXTRA_CLIENT_METADATA] },
+    enabledJWA: {
+      // Client secrets are kept only as hashes: nothing may be signed or checked with them (no HS*).
+      clientAuthSigningAlgValues: ['ES256', 'RS256', 'PS256', 'EdDSA'],
+      idTokenSigningAlgValues: ['ES256', 'RS256'],
+      userinfoSigningAlgValues: ['ES256', 'RS256'],
+      introspectionSigningAlgValues: ['ES256', 'RS256'],
+      authorizationSigningAlgValues: ['ES256', 'RS256'],
+      requestObjectSigningAlgValues: ['ES256', 'RS256', 'PS256', 'EdDSA'],
+    },
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      id_token_signed_response_alg: 'ES256',
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (_ctx, _client, oneOf) => oneOf,
+        useGrantedResource: async () => true,
+        async getResourceServerInfo(ctx, resourceIndicator, client) {
+          if (!validResource(resourceIndicator)) throw new errors.InvalidTarget('the resource is not an absolute URI');
+          const requested = String(ctx.oidc.params?.scope ?? '');
+          return {
+            // Scopes are not yet restricted per API (the authorization plane brings APIs and their scopes).
+            scope: requested,
+            audience: resourceIndicator,
+            accessTokenTTL: clientTtl(client.metadata(), 'access_token_ttl') ?? DEFAULT_TTL.accessToken,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'ES256' } },
+          };
+        },
+      },
+    },
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+    // Always a new refresh token on use; the old one is consumed, and presenting it again revokes the grant.
+    rotateRefreshToken: () => true,
+    clientBasedCORS(_ctx, origin, client) {
+      const allowed = client.metadata().allowed_origins;
+      return Array.isArray(allowed) && allowed.includes(origin);
+    },
+    ttl: {
+      AccessToken: (_ctx, token, client) =>
+        token.resourceServer?.accessTokenTTL ??
+        clientTtl(client.metadata(), 'access_token_ttl') ??
+        DEFAULT_TTL.accessToken,
+      ClientCredentials: (_ctx, token, client) =>
+        token.resourceServer?.accessTokenTTL ??
+        clientTtl(client.metadata(), 'access_token_ttl') ??
+        DEFAULT_TTL.accessToken,
+      IdToken: (_ctx, _token, client) => clientTtl(client.metadata(), 'id_token_ttl') ?? DEFAULT_TTL.idToken,
+      RefreshToken: (_ctx, _token, client) =>
+        clientTtl(client.metadata(), 'refresh_token_ttl') ?? DEFAULT_TTL.refreshToken,
+      AuthorizationCode: 60,
+      Interaction: 3600,
+      Session: 14 * 24 * 3600,
+      Grant: 14 * 24 * 3600,
+    },
+    formats: {
+      customizers: {
+        // A JWT access token is never stored: its event is appended here, before it is signed and returned.
+        async jwt(_ctx, issued, jwt) {
+          const model = issued.constructor.name;
+          const token = issued as unknown as { gty?: string; accountId?: string; jkt?: string; grantId?: string };
+          const grantType = model === 'ClientCredentials' ? 'client_credentials' : String(token.gty ?? 'unknown');
+          const payload = jwt.payload as Record<string, unknown>;
+          const event = tokenIssued(
+            'access_token',
+            'jwt',
+            {
+              jti: String(payload.jti),
+              clientId: String(payload.client_id),
+              ...(token.accountId ? { accountId: String(token.accountId) } : {}),
+              scope: typeof payload.scope === 'string' ? payload.scope : '',
+              aud: payload.aud as string | string[],
+              exp: Number(payload.exp),
+              ...(token.jkt ? { jkt: String(token.jkt) } : {}),
+              ...(token.grantId ? { grantId: String(token.grantId) } : {}),
+            },
+            grantType,
+          );
+          await tokens.record(event, tokenContext(tenant.id, event.data.sub, event.data.client_id));
+        },
+      },
+    },
+    // Accounts and the hosted pages come with sign-in; until then no one signs in at an issuer.
+    async findAccount() {
+      return undefined;
+    },
+    interactions: { url: (_ctx, interaction) => `/t/${tenant.slug}/interaction/${interaction.uid}` },
+  };
+  const provider = new Provider(options.issuer, configuration);
+  // Client secrets are kept only as hashes: compare the presented one against them, not a stored plaintext.
+  provider.Client.prototype.compareClientSecret = async function compareClientSecret(
+    this: { clientId: string },
+    actual: string,
+  ) {
+    return sources.verifyClientSecret(tenant.id, this.clientId, actual);
+  };
+  return provider;
+}
+
+/** The koa context type of an issuer's requests, for hooks outside this module. */
+export type IssuerContext = KoaContextWithOIDC;
+
+/** Runs oidc-provider's handler for one request, with the request's id and path known to its storage. */
+export function serveIssuer(
+  provider: Provider,
+  request: import('node:http').IncomingMessage & { url?: string },
+  response: import('node:http').ServerResponse,
+  correlationId: string,
+): Promise<void> {
+  const handler = provider.callback();
+  const path = (request.url ?? '/').split('?')[0] ?? '/';
+  return issuerRequest.run({ correlationId, path }, async () => {
+    await handler(request, response);
+  });
+}
