@@ -1,5 +1,6 @@
 import { accountAggregate } from './account.ts';
 import { apiKeyAggregate } from './api-key.ts';
+import { applicationAggregate } from './application.ts';
 import { reservationAggregate } from './reservation.ts';
 import { tenantAggregate } from './tenant.ts';
 import { webhookEndpointAggregate } from './webhook.ts';
@@ -11,4 +12,5 @@ export const aggregates = [
   webhookEndpointAggregate,
   reservationAggregate,
   accountAggregate,
+  applicationAggregate,
 ] as const;

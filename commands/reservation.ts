@@ -15,6 +15,8 @@ export const reservationKinds = {
   slug: { normalise: (value: string) => value.toLowerCase(), taken: 'slug_taken' },
   /** An account's e-mail address, platform-wide: reserved as a keyed hash (`emailKey`), never as the address. */
   email: { normalise: (value: string) => value, taken: 'email_taken' },
+  /** An application's OAuth client_id, within its tenant: case-sensitive (RFC 6749), as given. */
+  client_id: { normalise: (value: string) => value, taken: 'client_id_taken' },
 } as const satisfies Record<string, { normalise: (value: string) => string; taken: string }>;
 
 export type ReservationKind = keyof typeof reservationKinds;

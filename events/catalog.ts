@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type AccountEvent, accountEvents } from './account.ts';
 import { type ApiKeyEvent, apiKeyEvents } from './api-key.ts';
+import { type ApplicationEvent, applicationEvents } from './application.ts';
 import type { EventDefinition, Upcaster } from './envelope.ts';
 import { type OauthEvent, oauthEvents } from './oauth.ts';
 import { type ReservationEvent, reservationEvents } from './reservation.ts';
@@ -94,6 +95,7 @@ const definitions: readonly EventDefinition<SigidEventType>[] = [
   ...reservationEvents,
   ...oauthEvents,
   ...accountEvents,
+  ...applicationEvents,
 ];
 
 /** Every event SigID writes. */
@@ -110,11 +112,21 @@ export type SigidEvent =
   | WebhookEvent
   | ReservationEvent
   | OauthEvent
-  | AccountEvent;
+  | AccountEvent
+  | ApplicationEvent;
 
 /** Every event type in the catalog. */
 export type SigidEventType = SigidEvent['type'];
 
-export type { AccountEvent, ApiKeyEvent, OauthEvent, ReservationEvent, SubjectEvent, TenantEvent, WebhookEvent };
+export type {
+  AccountEvent,
+  ApiKeyEvent,
+  ApplicationEvent,
+  OauthEvent,
+  ReservationEvent,
+  SubjectEvent,
+  TenantEvent,
+  WebhookEvent,
+};
 
 export const eventTypeSchema = z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/);

@@ -1,6 +1,7 @@
 import type { SigidEventType } from '../events/catalog.ts';
 import { accountsProjection } from './accounts.ts';
 import { apiKeysProjection } from './api-keys.ts';
+import { applicationsProjection } from './applications.ts';
 import type { Projection } from './projection.ts';
 import { secretsReactor } from './secrets.ts';
 import { tenantsProjection } from './tenants.ts';
@@ -12,6 +13,7 @@ export const projections: readonly Projection[] = [
   apiKeysProjection,
   webhookEndpointsProjection,
   accountsProjection,
+  applicationsProjection,
   secretsReactor,
 ];
 

@@ -38,6 +38,24 @@ export const secretsReactor = defineReactor({
     },
     'webhook.endpoint.deleted': (trx, event) =>
       deleteOwnedSecrets(trx, event.tenantId, 'webhook-secret', event.data.endpoint_id),
+    'application.created': async (trx, event) => {
+      if (event.data.secret_id) await activateSecret(trx, event.tenantId, 'client-secret', event.data.secret_id, event);
+    },
+    // As for webhook secrets: the new client secret becomes current, the ones in use before this
+    // event stop working at `previous_secret_expires_at` (at once with an overlap of 0).
+    'application.secret_rotated': async (trx, event) => {
+      await activateSecret(trx, event.tenantId, 'client-secret', event.data.secret_id, event);
+      await expireOwnedBefore(
+        trx,
+        event.tenantId,
+        'client-secret',
+        event.data.application_id,
+        event.position,
+        new Date(event.data.previous_secret_expires_at),
+      );
+    },
+    'application.deleted': (trx, event) =>
+      deleteOwnedSecrets(trx, event.tenantId, 'client-secret', event.data.application_id),
     'tenant.deleted': (trx, event) => deleteTenantSecrets(trx, event.tenantId),
     'subject.personal_data.erased': (trx, event) =>
       deleteOwnedSecrets(trx, event.tenantId, 'password', event.data.subject_id),

@@ -1,6 +1,7 @@
 import type { AccountLinksModel } from './account-links.ts';
 import type { AccountsModel } from './accounts.ts';
 import type { ApiKeysModel } from './api-keys.ts';
+import type { ApplicationsModel } from './applications.ts';
 import type { IdempotencyKeysModel } from './idempotency-keys.ts';
 import type { OidcPayloadsModel } from './oidc-payloads.ts';
 import type { OperatorKeysModel } from './operator-keys.ts';
@@ -18,7 +19,12 @@ import type { WebhookSubscriptionsModel } from './webhook-subscriptions.ts';
  * The tables projections build from events: a rebuild empties them and replays every event, so they
  * hold nothing that is not in the event stream. `Projection.tables` names only these.
  */
-export type ProjectedTables = TenantsModel & ApiKeysModel & WebhookEndpointsModel & AccountsModel & AccountLinksModel;
+export type ProjectedTables = TenantsModel &
+  ApiKeysModel &
+  WebhookEndpointsModel &
+  AccountsModel &
+  AccountLinksModel &
+  ApplicationsModel;
 
 /** A table a projection may own (and a rebuild may empty). */
 export type ProjectedTableName = keyof ProjectedTables;

@@ -1,6 +1,6 @@
 import { type ReservationKind, reservationAggregate, reservationId } from '../commands/reservation.ts';
 import { handleCommand } from '../src/command-handler.ts';
-import { ConflictError } from '../src/errors.ts';
+import { ConflictError, PreconditionFailedError } from '../src/errors.ts';
 import type { WriteContext } from '../src/event-log.ts';
 import type { Sigid } from '../src/sigid.ts';
 import type { Written } from './context.ts';
@@ -19,6 +19,12 @@ export interface Claim {
    * ORPHAN_AFTER_MS, its creator died between claiming and creating: the caller adopts that owner id.
    */
   ownerExists?: (ownerId: string) => Promise<boolean>;
+  /**
+   * Whether the owner a claim names was deleted. Its value is then free in fact, even if the release
+   * that follows a delete never landed (its process died in between): the claimant takes it over,
+   * releasing it for the deleted owner and claiming it in one append.
+   */
+  ownerDeleted?: (ownerId: string) => Promise<boolean>;
 }
 
 /**
@@ -45,13 +51,42 @@ export async function claimReservation(
     );
     return { ownerId: claim.ownerId, adopted: false, written: outcome };
   } catch (error) {
-    if (!(error instanceof ConflictError) || !claim.ownerExists) throw error;
+    if (!(error instanceof ConflictError) || !(claim.ownerExists || claim.ownerDeleted)) throw error;
     const history = await sigid.log.readStream(reservationAggregate.stream(claim.scope, id));
     const last = history.at(-1);
+    if (claim.ownerDeleted) {
+      const holder = holderOf(history);
+      if (last && holder && (await claim.ownerDeleted(holder))) {
+        const outcome = await handleCommand(
+          sigid.log,
+          reservationAggregate,
+          id,
+          [
+            { type: 'release', owner_id: holder },
+            { type: 'claim', kind: claim.kind, value: claim.value, owner_id: claim.ownerId },
+          ],
+          // Pinned to what was read: of two claimants taking it over, one wins, the other is refused.
+          { ...write, ifMatch: last.revision },
+        ).catch((failure: unknown) => {
+          throw failure instanceof PreconditionFailedError ? error : failure;
+        });
+        return { ownerId: claim.ownerId, adopted: false, written: outcome };
+      }
+    }
+    if (!claim.ownerExists) throw error;
     const orphan = await orphanOwner(history, claim.ownerExists);
     if (!orphan || !last || Date.now() - last.time.getTime() < ORPHAN_AFTER_MS) throw error;
     return { ownerId: orphan, adopted: true, written: { position: null, types: [] } };
   }
+}
+
+/** The owner holding the reservation at the end of its history, or null when it is free. */
+function holderOf(history: Awaited<ReturnType<Sigid['log']['readStream']>>): string | null {
+  const state = history.reduce(
+    (current, event) => reservationAggregate.decider.evolve(current, event as never),
+    reservationAggregate.decider.initialState(),
+  );
+  return state.status === 'held' ? state.owner_id : null;
 }
 
 /** The owner the reservation's history ends with, when that owner was never created. */
@@ -59,12 +94,9 @@ async function orphanOwner(
   history: Awaited<ReturnType<Sigid['log']['readStream']>>,
   ownerExists: (ownerId: string) => Promise<boolean>,
 ): Promise<string | null> {
-  const state = history.reduce(
-    (current, event) => reservationAggregate.decider.evolve(current, event as never),
-    reservationAggregate.decider.initialState(),
-  );
-  if (state.status !== 'held') return null;
-  return (await ownerExists(state.owner_id)) ? null : state.owner_id;
+  const holder = holderOf(history);
+  if (holder === null) return null;
+  return (await ownerExists(holder)) ? null : holder;
 }
 
 /** Gives a value up (a deleted user's e-mail, a deleted application's client_id), so it can be claimed again. */

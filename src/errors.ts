@@ -21,6 +21,8 @@ export const problemCodes = {
   account_exists: { status: 409, title: 'Conflict' },
   email_taken: { status: 409, title: 'Conflict' },
   webhook_exists: { status: 409, title: 'Conflict' },
+  application_exists: { status: 409, title: 'Conflict' },
+  client_id_taken: { status: 409, title: 'Conflict' },
   request_in_progress: { status: 409, title: 'Conflict' },
   concurrent_modification: { status: 409, title: 'Conflict' },
   precondition_failed: { status: 412, title: 'Precondition failed' },
@@ -31,6 +33,9 @@ export const problemCodes = {
   scheme_not_allowed: { status: 422, title: 'Unprocessable request' },
   forbidden_address: { status: 422, title: 'Unprocessable request' },
   unresolvable_host: { status: 422, title: 'Unprocessable request' },
+  invalid_client_metadata: { status: 422, title: 'Unprocessable request' },
+  invalid_redirect_uri: { status: 422, title: 'Unprocessable request' },
+  public_client: { status: 422, title: 'Unprocessable request' },
   internal_error: { status: 500, title: 'Internal server error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
@@ -113,7 +118,7 @@ export class PreconditionFailedError extends ProblemError {
 }
 
 export class UnprocessableError extends ProblemError {
-  constructor(code: ProblemCodeOf<422>, detail: string) {
-    super(code, detail);
+  constructor(code: ProblemCodeOf<422>, detail: string, errors?: readonly ProblemIssue[]) {
+    super(code, detail, errors);
   }
 }

@@ -1,7 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ReadModels } from '../read-models/database.ts';
+import { verifyClientSecret } from '../services/applications.ts';
 import { connectPostgres, type Database } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
+import { MasterKeyRing } from '../src/secrets/keyring.ts';
+import { SealedSecrets } from '../src/secrets/sealed-secrets.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
 import { type ServerProcess, startServerProcess } from './support/server-process.ts';
 import { WebhookReceiver } from './support/webhook-receiver.ts';
@@ -166,6 +170,113 @@ describe.runIf(postgresReachable)('multi-step writes killed between their steps'
     expect(endpoint.secret).toMatch(/^whsec_/);
     expect(await events('webhook.endpoint.created', tenant.tenant.id)).toHaveLength(1);
   });
+
+  /** Whether `secret` works for the tenant's `clientId`, as the OIDC layer will ask (read model and sealed store). */
+  function clientSecretWorks(tenantId: string, clientId: string, secret: string) {
+    const secrets = new SealedSecrets(db, new MasterKeyRing(Buffer.from(env.SIGID_MASTER_KEY as string, 'base64')));
+    return verifyClientSecret({ readModels: db.kysely<ReadModels>(), secrets }, tenantId, clientId, secret);
+  }
+
+  async function tenantOn(server: ServerProcess, name: string) {
+    const slug = `${name.toLowerCase()}-${randomBytes(4).toString('hex')}`;
+    const made = await post(server, '/api/v1/tenants', operatorKey, { name, slug }, `tenant-${slug}`);
+    expect(made.status).toBe(201);
+    return (await made.json()) as { tenant: { id: string }; api_key: { key: string } };
+  }
+
+  for (const failpoint of [
+    'application.create:after-client-id',
+    'application.create:after-secret',
+    'after-append:application',
+  ]) {
+    it(`an application create killed at ${failpoint} is finished by its retry, once, with a working secret`, async () => {
+      const server = await start();
+      const tenant = await tenantOn(server, 'Apps');
+      const body = { kind: 'web', client_name: 'Crash-tested', redirect_uris: ['https://app.example.com/cb'] };
+      const send = (target: ServerProcess) => post(target, '/api/v1/applications', tenant.api_key.key, body, 'app-1');
+      await dieAt(failpoint, send);
+
+      const retried = await retry(() => send(server));
+      expect(retried.status).toBe(201);
+      const application = (await retried.json()) as { id: string; client_id: string; client_secret: string };
+      expect(application.client_secret).toMatch(/^sigid_cs_/);
+      expect(await clientSecretWorks(tenant.tenant.id, application.client_id, application.client_secret)).toBe(true);
+      // One application, one client_id claim, one stored secret; a further retry answers the same.
+      expect(await events('application.created', tenant.tenant.id)).toHaveLength(1);
+      expect(await events('reservation.claimed', tenant.tenant.id)).toHaveLength(1);
+      const stored = await db.query<{ count: number }>(
+        `select count(*)::int as count from sealed_secrets where kind = 'client-secret' and tenant_id = $1`,
+        [tenant.tenant.id],
+      );
+      expect(stored.rows[0]?.count).toBe(1);
+      const again = await send(server);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(await again.json()).toEqual(application);
+    });
+  }
+
+  it('an application delete killed before its client_id is released leaves the client_id free to register again', async () => {
+    const server = await start();
+    const tenant = await tenantOn(server, 'Deletes');
+    const body = { kind: 'm2m', client_name: 'Doomed', client_id: 'nightly-sync' };
+    const made = await post(server, '/api/v1/applications', tenant.api_key.key, body, 'doomed');
+    const doomedApp = (await made.json()) as { id: string };
+    await dieAt('application.delete:after-delete', (target) =>
+      fetch(`${target.url}/api/v1/applications/${doomedApp.id}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${tenant.api_key.key}` },
+      }),
+    );
+    expect(await events('application.deleted', tenant.tenant.id)).toHaveLength(1);
+    expect(await events('reservation.released', tenant.tenant.id)).toHaveLength(0);
+
+    const again = await post(
+      server,
+      '/api/v1/applications',
+      tenant.api_key.key,
+      { ...body, client_name: 'Reborn' },
+      'reborn',
+    );
+    expect(again.status).toBe(201);
+    const reborn = (await again.json()) as { id: string; client_id: string; client_secret: string };
+    expect(reborn.client_id).toBe('nightly-sync');
+    expect(await clientSecretWorks(tenant.tenant.id, 'nightly-sync', reborn.client_secret)).toBe(true);
+    const owners = (await events('reservation.claimed', tenant.tenant.id)).map((event) => event.data.owner_id);
+    expect(owners).toEqual([doomedApp.id, reborn.id]);
+  });
+
+  for (const [failpoint, landed] of [
+    ['application.rotate:after-secret', 0],
+    ['after-append:application', 1],
+  ] as const) {
+    it(`a client secret rotation killed at ${failpoint} is finished by its retry, once`, async () => {
+      const server = await start();
+      const tenant = await tenantOn(server, 'Rotates');
+      const made = await post(
+        server,
+        '/api/v1/applications',
+        tenant.api_key.key,
+        { kind: 'm2m', client_name: 'Rotated' },
+        'rotated',
+      );
+      const application = (await made.json()) as { id: string; client_id: string; client_secret: string };
+      const send = (target: ServerProcess) =>
+        post(target, `/api/v1/applications/${application.id}/secrets`, tenant.api_key.key, {}, 'rotate-1');
+      await dieAt(failpoint, send);
+      // Killed before its event (the new secret stored, inert), or right after it.
+      expect(await events('application.secret_rotated', tenant.tenant.id)).toHaveLength(landed);
+
+      const retried = await retry(() => send(server));
+      expect(retried.status).toBe(201);
+      const rotated = (await retried.json()) as { client_secret: string; previous_secret_expires_at: string };
+      expect(await clientSecretWorks(tenant.tenant.id, application.client_id, rotated.client_secret)).toBe(true);
+      expect(await clientSecretWorks(tenant.tenant.id, application.client_id, application.client_secret)).toBe(true);
+      const recorded = await events('application.secret_rotated', tenant.tenant.id);
+      expect(recorded).toHaveLength(1);
+      // The answer says what the event records, whichever run appended it.
+      expect(rotated.previous_secret_expires_at).toBe(recorded[0]?.data.previous_secret_expires_at);
+    });
+  }
 
   it('a redelivery and a replay killed right after their request is recorded are queued anyway, once, and answered by their retries', async () => {
     const receiver = await new WebhookReceiver().start();

@@ -160,7 +160,7 @@ interface Probe {
 
 /** A route's path with its id replaced by a hostile segment, now and then. */
 const probedPath = (r: Random, path: string, odds: number) =>
-  r.next() < odds ? path.replace(/(whk|ten|key|msg)_[0-9a-z]{26}/, hostileSegment(r)) : path;
+  r.next() < odds ? path.replace(/(whk|ten|key|msg|app)_[0-9a-z]{26}/, hostileSegment(r)) : path;
 
 describe('hostile input never makes SigID answer 5xx', () => {
   let t: TestSigid;

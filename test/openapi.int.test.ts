@@ -181,6 +181,42 @@ describe('OpenAPI document', () => {
     conforms('/api/v1/api-keys', 'post', await http.post('/api/v1/api-keys').set(tenant).send({ name: 'ci' }));
     conforms('/api/v1/api-keys', 'get', await http.get('/api/v1/api-keys').set(tenant));
 
+    const application = await http
+      .post('/api/v1/applications')
+      .set(tenant)
+      .send({ kind: 'web', client_name: 'Documented', redirect_uris: ['https://app.example.com/cb'] });
+    conforms('/api/v1/applications', 'post', application);
+    const applicationId = application.body.id as string;
+    conforms(
+      '/api/v1/applications',
+      'post',
+      await http
+        .post('/api/v1/applications')
+        .set(tenant)
+        .send({ kind: 'spa', client_name: 'Public', redirect_uris: ['https://spa.example.com/cb'] }),
+    );
+    conforms('/api/v1/applications', 'get', await http.get('/api/v1/applications').set(tenant));
+    conforms('/api/v1/applications/{id}', 'get', await http.get(`/api/v1/applications/${applicationId}`).set(tenant));
+    conforms(
+      '/api/v1/applications/{id}',
+      'patch',
+      await http.patch(`/api/v1/applications/${applicationId}`).set(tenant).send({ client_name: 'Documented Inc' }),
+    );
+    conforms(
+      '/api/v1/applications/{id}/secrets',
+      'post',
+      await http.post(`/api/v1/applications/${applicationId}/secrets`).set(tenant).send({ overlap_seconds: 60 }),
+    );
+    conforms('/api/v1/applications/{id}', 'get', await http.get(`/api/v1/applications/${applicationId}`).set(tenant));
+    conforms(
+      '/api/v1/applications',
+      'post',
+      await http
+        .post('/api/v1/applications')
+        .set(tenant)
+        .send({ kind: 'm2m', client_name: 'x', redirect_uris: ['https://a.example/cb'] }),
+    );
+
     const endpoint = await http
       .post('/api/v1/webhooks')
       .set(tenant)

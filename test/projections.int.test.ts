@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { apiKeysProjection } from '../projections/api-keys.ts';
+import { applicationsProjection } from '../projections/applications.ts';
 import { tenantsProjection } from '../projections/tenants.ts';
 import { webhookEndpointsProjection } from '../projections/webhook-endpoints.ts';
+import { withDefaults } from '../src/applications/client-metadata.ts';
 import { type GivenEvent, openProjectionSpecs, SPEC_TENANT, SPEC_TIME } from './support/projection-spec.ts';
 
 let specs: Awaited<ReturnType<typeof openProjectionSpecs>>;
@@ -182,5 +184,79 @@ describe('webhook_endpoints projection', () => {
       'webhook_endpoints',
       [],
     );
+  });
+});
+
+describe('applications projection', () => {
+  const spec = () => specs.specFor(applicationsProjection);
+  const stream = `${SPEC_TENANT}-app_1`;
+  const metadata = withDefaults('web', { client_name: 'Dashboard', redirect_uris: ['https://app.example.com/cb'] });
+  const created: GivenEvent = {
+    type: 'application.created',
+    stream,
+    data: { application_id: 'app_1', client_id: 'dashboard', kind: 'web', ...metadata, secret_id: 'cls_1' },
+  };
+  const row = {
+    tenant_id: SPEC_TENANT,
+    application_id: 'app_1',
+    client_id: 'dashboard',
+    kind: 'web',
+    ...metadata,
+    secret_id: 'cls_1',
+    previous_secret_expires_at: null,
+    revision: 0,
+    created_at: SPEC_TIME,
+    updated_at: SPEC_TIME,
+  };
+
+  it('keeps every metadata field, applies changes and rotations once, never a secret', async () => {
+    const later = new Date('2026-12-02T00:00:00.000Z');
+    await spec()([
+      created,
+      {
+        type: 'application.updated',
+        stream,
+        time: later,
+        data: {
+          application_id: 'app_1',
+          changes: { redirect_uris: ['https://app.example.com/a', 'https://app.example.com/b'], logo_uri: null },
+          previous: { redirect_uris: metadata.redirect_uris },
+        },
+      },
+      {
+        type: 'application.secret_rotated',
+        stream,
+        time: later,
+        data: {
+          application_id: 'app_1',
+          secret_id: 'cls_2',
+          previous_secret_id: 'cls_1',
+          previous_secret_expires_at: '2026-12-03T00:00:00.000Z',
+        },
+      },
+      // Replayed: an event at or below the row's revision changes nothing.
+      {
+        type: 'application.updated',
+        stream,
+        revision: 1,
+        data: { application_id: 'app_1', changes: { client_name: 'Stale' }, previous: {} },
+      },
+    ]).thenRows('applications', [
+      {
+        ...row,
+        redirect_uris: ['https://app.example.com/a', 'https://app.example.com/b'],
+        secret_id: 'cls_2',
+        previous_secret_expires_at: new Date('2026-12-03T00:00:00.000Z'),
+        revision: 2,
+        updated_at: later,
+      },
+    ]);
+  });
+
+  it('removes a deleted application', async () => {
+    await spec()([
+      created,
+      { type: 'application.deleted', stream, data: { application_id: 'app_1', client_id: 'dashboard' } },
+    ]).thenRows('applications', []);
   });
 });

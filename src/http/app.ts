@@ -3,6 +3,7 @@ import { pinoHttp } from 'pino-http';
 import { newId } from '../ids.ts';
 import type { Sigid } from '../sigid.ts';
 import { apiKeysRouter } from './api-keys.ts';
+import { applicationsRouter } from './applications.ts';
 import { auditLogsRouter } from './audit-logs.ts';
 import { requireTenantKey } from './auth.ts';
 import { eventsRouter } from './events.ts';
@@ -47,6 +48,7 @@ export function createApp(sigid: Sigid): Express {
   const tenantScoped = express.Router();
   tenantScoped.use(requireTenantKey(sigid), idempotency(sigid));
   tenantScoped.use('/api-keys', apiKeysRouter(sigid));
+  tenantScoped.use('/applications', applicationsRouter(sigid));
   tenantScoped.use('/audit-logs', auditLogsRouter(sigid));
   tenantScoped.use('/events', eventsRouter(sigid));
   tenantScoped.use('/webhooks', webhooksRouter(sigid));

@@ -5,6 +5,7 @@ import { createDocument, type ZodOpenApiOperationObject, type ZodOpenApiPathsObj
 import { catalog } from '../../events/catalog.ts';
 import { type ProblemCode, problemCodes } from '../errors.ts';
 import { createApiKeyBody } from './api-keys.ts';
+import { createApplicationBody, rotateClientSecretBody, updateApplicationBody } from './applications.ts';
 import { exportQuery as auditLogsExportQuery, listQuery as auditLogsQuery } from './audit-logs.ts';
 import { eventsQuery } from './events.ts';
 import { listQuery } from './pagination.ts';
@@ -60,6 +61,9 @@ const tenantParams = z.object({
 });
 const apiKeyParams = z.object({
   id: z.string().meta({ description: 'The key id, `key_…`.', ...example('key_01m8ss33wqeezr2ckpxsdbsp05') }),
+});
+const applicationParams = z.object({
+  id: z.string().meta({ description: 'The application id, `app_…`.', ...example('app_01m8ss33wqeezr2cmaq9j1f4yv') }),
 });
 const endpointId = z
   .string()
@@ -255,6 +259,87 @@ export const operations: readonly Operation[] = [
     params: apiKeyParams,
     answers: [{ status: 204, description: 'Revoked.' }],
     problems: ['concurrent_modification'],
+  },
+  {
+    method: 'post',
+    path: '/api/v1/applications',
+    operationId: 'createApplication',
+    tag: 'applications',
+    summary: 'Register an application (an OAuth client); a confidential one gets its client secret, shown only here',
+    description:
+      '`kind` picks the defaults and the rules (see docs/applications.md); RFC 7591 names for the rest. `client_id` is made up unless given (an application moved from another IdP) and is unique within the tenant.',
+    auth: 'tenant',
+    body: createApplicationBody,
+    answers: [
+      { status: 201, description: 'Created.', schema: responses.newApplicationResponse, etag: true, location: true },
+    ],
+    problems: [
+      'client_id_taken',
+      'application_exists',
+      'concurrent_modification',
+      'invalid_client_metadata',
+      'invalid_redirect_uri',
+    ],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/applications',
+    operationId: 'listApplications',
+    tag: 'applications',
+    summary: 'List applications (never a secret)',
+    auth: 'tenant',
+    query: pageQuery,
+    answers: [{ status: 200, description: 'A page of applications.', schema: responses.applicationListResponse }],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/applications/{id}',
+    operationId: 'getApplication',
+    tag: 'applications',
+    summary: 'One application',
+    auth: 'tenant',
+    params: applicationParams,
+    answers: [{ status: 200, description: 'The application.', schema: responses.applicationResponse, etag: true }],
+  },
+  {
+    method: 'patch',
+    path: '/api/v1/applications/{id}',
+    operationId: 'updateApplication',
+    tag: 'applications',
+    summary: "Change an application's metadata (its kind and client_id never change)",
+    auth: 'tenant',
+    params: applicationParams,
+    body: updateApplicationBody,
+    ifMatch: true,
+    answers: [
+      { status: 200, description: 'The application as changed.', schema: responses.applicationResponse, etag: true },
+    ],
+    problems: ['concurrent_modification', 'invalid_client_metadata', 'invalid_redirect_uri'],
+  },
+  {
+    method: 'delete',
+    path: '/api/v1/applications/{id}',
+    operationId: 'deleteApplication',
+    tag: 'applications',
+    summary: 'Delete an application: its secrets stop working, its client_id can be registered again',
+    auth: 'tenant',
+    params: applicationParams,
+    ifMatch: true,
+    answers: [{ status: 204, description: 'Deleted.' }],
+    problems: ['concurrent_modification'],
+  },
+  {
+    method: 'post',
+    path: '/api/v1/applications/{id}/secrets',
+    operationId: 'rotateClientSecret',
+    tag: 'applications',
+    summary: 'A new client secret, shown once; the previous one works until `previous_secret_expires_at`',
+    auth: 'tenant',
+    params: applicationParams,
+    body: rotateClientSecretBody,
+    optionalBody: true,
+    answers: [{ status: 201, description: 'The new secret.', schema: responses.clientSecretResponse }],
+    problems: ['concurrent_modification', 'public_client'],
   },
   {
     method: 'get',
@@ -601,8 +686,8 @@ function toOperation(operation: Operation): ZodOpenApiOperationObject {
   };
 }
 
-const DESCRIPTION = `SigID's HTTP API: tenants (platform operator), and per tenant its admin keys, audit log, event
-export and webhooks. JSON in and out, snake_case fields, ids with a type prefix, times ISO 8601 UTC.
+const DESCRIPTION = `SigID's HTTP API: tenants (platform operator), and per tenant its admin keys, applications
+(OAuth clients), audit log, event export and webhooks. JSON in and out, snake_case fields, ids with a type prefix, times ISO 8601 UTC.
 
 - **Auth**: \`Authorization: Bearer <key>\`. Operator keys manage \`/api/v1/tenants\`; a tenant admin key
   (\`sigid_sk_…\`) answers for its own tenant only, and another tenant's id is a 404.
@@ -629,6 +714,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
     tags: [
       { name: 'tenants', description: 'Platform operator: tenants and break-glass keys.' },
       { name: 'api-keys', description: "A tenant's admin keys." },
+      { name: 'applications', description: "A tenant's applications (OAuth clients) and their client secrets." },
       { name: 'audit-logs', description: "A tenant's audit log, read off the event stream." },
       { name: 'events', description: "A tenant's raw events, for auditors." },
       {

@@ -24,6 +24,7 @@ const ids = {
   endpoint: 'whk_01m8ss33wqeezr2ckygsw9kcq8',
   message: 'msg_01m8ss33wqeezr2cm3nge1twg9',
   request: 'req_01m8ss33wqeezr2cm50dz23yjj',
+  application: 'app_01m8ss33wqeezr2cmaq9j1f4yv',
   event: '01a23391-8816-7119-9a03-102ceb82365e',
 };
 
@@ -148,6 +149,103 @@ export const webhookSecretResponse = z
     id: 'WebhookSecret',
     examples: [
       { object: 'webhook_secret', endpoint_id: ids.endpoint, secret: secretExample, previous_secret_expires_at: later },
+    ],
+  });
+
+const applicationExample = {
+  id: ids.application,
+  object: 'application' as const,
+  kind: 'web' as const,
+  client_id: 'Jc2mQ0n6xvB1sH9aYpL3tZ7k',
+  client_name: 'Acme dashboard',
+  application_type: 'web' as const,
+  redirect_uris: ['https://app.acme.example/callback'],
+  post_logout_redirect_uris: ['https://app.acme.example/'],
+  grant_types: ['authorization_code' as const, 'refresh_token' as const],
+  response_types: ['code' as const],
+  token_endpoint_auth_method: 'client_secret_basic' as const,
+  require_pkce: true,
+  logo_uri: null,
+  allowed_origins: [],
+  access_token_ttl_seconds: 3600,
+  id_token_ttl_seconds: 3600,
+  refresh_token_ttl_seconds: 2592000,
+  previous_secret_expires_at: null,
+  revision: 0,
+  created_at: at,
+  updated_at: at,
+};
+
+const uris = z.array(z.string());
+
+/** An application (an OAuth client) with its RFC 7591 metadata; never a secret. */
+export const applicationResponse = z
+  .object({
+    id: z.string().meta({ description: 'The application id, `app_…`.' }),
+    object: z.literal('application'),
+    kind: z.enum(['web', 'spa', 'native', 'm2m']).meta({
+      description: 'web: confidential; spa and native: public, PKCE S256 required; m2m: client_credentials only.',
+    }),
+    client_id: z.string().meta({ description: 'Unique within the tenant; never changes.' }),
+    client_name: z.string(),
+    application_type: z.enum(['web', 'native']),
+    redirect_uris: uris.meta({ description: 'Compared as exact strings (a native loopback URI on any port).' }),
+    post_logout_redirect_uris: uris,
+    grant_types: z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials'])),
+    response_types: z.array(z.literal('code')),
+    token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'none']),
+    require_pkce: z.boolean().meta({ description: 'PKCE with S256 required at the authorization endpoint.' }),
+    logo_uri: z.string().nullable(),
+    allowed_origins: uris.meta({ description: 'Origins allowed to call the token endpoint from a browser (CORS).' }),
+    access_token_ttl_seconds: z.int(),
+    id_token_ttl_seconds: z.int(),
+    refresh_token_ttl_seconds: z.int(),
+    previous_secret_expires_at: nullableTime.meta({
+      description: 'While a rotated-out client secret still works: until when. Null otherwise.',
+    }),
+    revision: z.int().min(0).meta({ description: 'The stream revision, as in `ETag`.' }),
+    created_at: time,
+    updated_at: time,
+  })
+  .meta({ id: 'Application', examples: [applicationExample] });
+
+const clientSecretExample = 'sigid_cs_3q2Vq8m1Yx0L5bH7dTn9KfW2pR4sJ6gA0cE8uZ1iOyM';
+const clientSecretField = z
+  .string()
+  .meta({ description: 'The client secret, `sigid_cs_…`: shown only in this answer, kept only as a hash.' });
+const neverExpires = z
+  .literal(0)
+  .meta({ description: 'RFC 7591: 0, the secret does not expire (a rotation retires it).' });
+
+/** An application just created: a confidential one with its client secret. */
+export const newApplicationResponse = applicationResponse
+  .extend({ client_secret: clientSecretField.optional(), client_secret_expires_at: neverExpires.optional() })
+  .meta({
+    id: 'NewApplication',
+    examples: [{ ...applicationExample, client_secret: clientSecretExample, client_secret_expires_at: 0 }],
+  });
+
+/** `POST /applications/{id}/secrets`: the new secret, and until when the previous one works. */
+export const clientSecretResponse = z
+  .object({
+    object: z.literal('client_secret'),
+    application_id: z.string(),
+    client_id: z.string(),
+    client_secret: clientSecretField,
+    client_secret_expires_at: neverExpires,
+    previous_secret_expires_at: time,
+  })
+  .meta({
+    id: 'ClientSecret',
+    examples: [
+      {
+        object: 'client_secret',
+        application_id: ids.application,
+        client_id: applicationExample.client_id,
+        client_secret: clientSecretExample,
+        client_secret_expires_at: 0,
+        previous_secret_expires_at: later,
+      },
     ],
   });
 
@@ -352,6 +450,7 @@ export const webhookEndpointListResponse = listResponse(
   webhookEndpointResponse,
   endpointExample,
 );
+export const applicationListResponse = listResponse('ApplicationList', applicationResponse, applicationExample);
 export const webhookMessageListResponse = listResponse('WebhookMessageList', webhookMessageResponse, messageExample);
 export const eventTypeListResponse = listResponse('EventTypeList', eventTypeResponse, {
   type: 'tenant.renamed',

@@ -11,7 +11,15 @@ import type { MasterKeyRing } from './keyring.ts';
  * module but kept in their own tables (a subject key leaves a tombstone, an answer belongs to its
  * claim).
  */
-export const secretKinds = ['api-key', 'webhook-secret', 'subject-key', 'idempotency', 'password', 'pepper'] as const;
+export const secretKinds = [
+  'api-key',
+  'webhook-secret',
+  'client-secret',
+  'subject-key',
+  'idempotency',
+  'password',
+  'pepper',
+] as const;
 export type SecretKind = (typeof secretKinds)[number];
 
 /** A bare API key hash moved in by the sealed-secrets migration; sealed on the next start. */

@@ -3,12 +3,13 @@ import type { TestSigid } from './sigid.ts';
 
 // Every route of the HTTP API, as tables the refusal and probe suites share: a new route is one row.
 
-/** What the write routes act on: one tenant with a spare key and a webhook endpoint. */
+/** What the write routes act on: one tenant with a spare key, a webhook endpoint and an application. */
 export interface Fixture {
   tenantId: string;
   tenantKey: string;
   keyId: string;
   endpointId: string;
+  applicationId: string;
   messageId: string;
   operator: string;
 }
@@ -52,6 +53,34 @@ export const writeRoutes: Record<string, WriteRoute> = {
   },
   'POST /api-keys': { method: 'post', path: () => '/api/v1/api-keys', auth: tenantAuth, body: () => ({ name: 'ci' }) },
   'DELETE /api-keys/{id}': { method: 'delete', path: (f) => `/api/v1/api-keys/${f.keyId}`, auth: tenantAuth },
+  'POST /applications': {
+    method: 'post',
+    path: () => '/api/v1/applications',
+    auth: tenantAuth,
+    body: () => ({
+      kind: 'web',
+      client_name: 'Refused app',
+      redirect_uris: ['https://app.example.com/callback'],
+      access_token_ttl_seconds: 900,
+    }),
+  },
+  'PATCH /applications/{id}': {
+    method: 'patch',
+    path: (f) => `/api/v1/applications/${f.applicationId}`,
+    auth: tenantAuth,
+    body: () => ({ client_name: 'Renamed app', redirect_uris: ['https://app.example.com/other'] }),
+  },
+  'DELETE /applications/{id}': {
+    method: 'delete',
+    path: (f) => `/api/v1/applications/${f.applicationId}`,
+    auth: tenantAuth,
+  },
+  'POST /applications/{id}/secrets': {
+    method: 'post',
+    path: (f) => `/api/v1/applications/${f.applicationId}/secrets`,
+    auth: tenantAuth,
+    body: () => ({ overlap_seconds: 0 }),
+  },
   'POST /webhooks': {
     method: 'post',
     path: () => '/api/v1/webhooks',
@@ -108,6 +137,8 @@ export const readRoutes: ReadRoute[] = [
   { path: () => '/api/v1/tenants', auth: operatorAuth, known: 'limit=5' },
   { path: (f) => `/api/v1/tenants/${f.tenantId}`, auth: operatorAuth },
   { path: () => '/api/v1/api-keys', auth: tenantAuth, known: 'limit=5' },
+  { path: () => '/api/v1/applications', auth: tenantAuth, known: 'limit=5' },
+  { path: (f) => `/api/v1/applications/${f.applicationId}`, auth: tenantAuth },
   { path: () => '/api/v1/audit-logs', auth: tenantAuth, known: 'actor=key_x' },
   { path: () => '/api/v1/audit-logs/export', auth: tenantAuth, known: 'actor=key_x' },
   { path: () => '/api/v1/events', auth: tenantAuth, known: 'types=tenant.renamed' },
@@ -124,8 +155,8 @@ export const readRoutes: ReadRoute[] = [
 ];
 
 /**
- * The fixture: a tenant with a spare key and a webhook endpoint to http://127.0.0.1:9 (allowlist
- * 127.0.0.1 in the SigID under test), and a message id that names no message.
+ * The fixture: a tenant with a spare key, a webhook endpoint to http://127.0.0.1:9 (allowlist
+ * 127.0.0.1 in the SigID under test), a web application, and a message id that names no message.
  */
 export async function makeFixture(t: TestSigid, name: string): Promise<Fixture> {
   const tenant = await t.createTenant(name);
@@ -135,11 +166,17 @@ export async function makeFixture(t: TestSigid, name: string): Promise<Fixture> 
     .set('Authorization', `Bearer ${tenant.key}`)
     .send({ url: 'http://127.0.0.1:9/hooks', event_types: ['*'] })
     .expect(201);
+  const application = await t.http
+    .post('/api/v1/applications')
+    .set('Authorization', `Bearer ${tenant.key}`)
+    .send({ kind: 'web', client_name: 'Fixture app', redirect_uris: ['https://app.example.com/callback'] })
+    .expect(201);
   return {
     tenantId: tenant.tenantId,
     tenantKey: tenant.key,
     keyId: keyId as string,
     endpointId: endpoint.body.id,
+    applicationId: application.body.id,
     messageId: newId('msg'),
     operator: t.operator,
   };
