@@ -2,6 +2,7 @@ import type { SigidEventType } from '../events/catalog.ts';
 import { apiKeysProjection } from './api-keys.ts';
 import type { Projection } from './projection.ts';
 import { secretsReactor } from './secrets.ts';
+import { signingKeysProjection } from './signing-keys.ts';
 import { tenantsProjection } from './tenants.ts';
 import { webhookEndpointsProjection } from './webhook-endpoints.ts';
 
@@ -10,6 +11,7 @@ export const projections: readonly Projection[] = [
   tenantsProjection,
   apiKeysProjection,
   webhookEndpointsProjection,
+  signingKeysProjection,
   secretsReactor,
 ];
 

@@ -38,6 +38,9 @@ export const secretsReactor = defineReactor({
     },
     'webhook.endpoint.deleted': (trx, event) =>
       deleteOwnedSecrets(trx, event.tenantId, 'webhook-secret', event.data.endpoint_id),
+    // A signing key's private part, sealed before its event, is destroyed once the key is retired.
+    'signing_key.created': (trx, event) => activateSecret(trx, event.tenantId, 'signing-key', event.data.kid, event),
+    'signing_key.retired': (trx, event) => deleteSecret(trx, event.tenantId, 'signing-key', event.data.kid),
     'tenant.deleted': (trx, event) => deleteTenantSecrets(trx, event.tenantId),
   },
 });

@@ -4,6 +4,7 @@ import type { OperatorKeysModel } from './operator-keys.ts';
 import type { ProjectionCheckpointsModel } from './projection-checkpoints.ts';
 import type { ProjectionFailuresModel } from './projection-failures.ts';
 import type { SealedSecretsModel } from './sealed-secrets.ts';
+import type { SigningKeysModel } from './signing-keys.ts';
 import type { SubjectKeysModel } from './subject-keys.ts';
 import type { TenantsModel } from './tenants.ts';
 import type { WebhookAttemptsModel } from './webhook-attempts.ts';
@@ -15,7 +16,7 @@ import type { WebhookSubscriptionsModel } from './webhook-subscriptions.ts';
  * The tables projections build from events: a rebuild empties them and replays every event, so they
  * hold nothing that is not in the event stream. `Projection.tables` names only these.
  */
-export type ProjectedTables = TenantsModel & ApiKeysModel & WebhookEndpointsModel;
+export type ProjectedTables = TenantsModel & ApiKeysModel & WebhookEndpointsModel & SigningKeysModel;
 
 /** A table a projection may own (and a rebuild may empty). */
 export type ProjectedTableName = keyof ProjectedTables;

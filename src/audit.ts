@@ -17,6 +17,8 @@ export const TARGET_TYPES: Readonly<Record<string, string>> = {
   key: 'api_key',
   whk: 'webhook',
   op: 'operator_key',
+  // A tenant's signing keys are one stream, `{tenant_id}-signing_keys`: its target id is `signing_keys`.
+  signing: 'signing_keys',
 };
 
 /** One audit-log record: who did what to which target, when, under which request, with the event's data. */

@@ -11,7 +11,7 @@ import type { MasterKeyRing } from './keyring.ts';
  * module but kept in their own tables (a subject key leaves a tombstone, an answer belongs to its
  * claim).
  */
-export const secretKinds = ['api-key', 'webhook-secret', 'subject-key', 'idempotency'] as const;
+export const secretKinds = ['api-key', 'webhook-secret', 'signing-key', 'subject-key', 'idempotency'] as const;
 export type SecretKind = (typeof secretKinds)[number];
 
 /** A bare API key hash moved in by the sealed-secrets migration; sealed on the next start. */
@@ -98,6 +98,29 @@ export class SealedSecrets {
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
       .executeTakeFirst();
     return row ? this.openRow(row) : undefined;
+  }
+
+  /**
+   * The secrets under `ids` as stored, active or not yet, unexpired: for a caller that knows their
+   * events landed (the ids come from the event stream) or that is about to append those events again
+   * (a retried request reusing what its first run stored). Ids with no secret are absent from the map.
+   */
+  async getStored(
+    tenantId: string,
+    kind: SecretKind,
+    ids: readonly string[],
+    now = new Date(),
+  ): Promise<Map<string, Buffer>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('sealed_secrets')
+      .select(['tenant_id', 'kind', 'id', 'key_id', 'sealed'])
+      .where('tenant_id', '=', tenantId)
+      .where('kind', '=', kind)
+      .where('id', 'in', [...ids])
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .execute();
+    return new Map(rows.map((row) => [row.id, this.openRow(row)]));
   }
 
   /** The active, unexpired secrets of one owner, newest first. */

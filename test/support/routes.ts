@@ -52,6 +52,12 @@ export const writeRoutes: Record<string, WriteRoute> = {
   },
   'POST /api-keys': { method: 'post', path: () => '/api/v1/api-keys', auth: tenantAuth, body: () => ({ name: 'ci' }) },
   'DELETE /api-keys/{id}': { method: 'delete', path: (f) => `/api/v1/api-keys/${f.keyId}`, auth: tenantAuth },
+  'POST /signing-keys/rotate': {
+    method: 'post',
+    path: () => '/api/v1/signing-keys/rotate',
+    auth: tenantAuth,
+    body: () => ({ alg: 'ES256' }),
+  },
   'POST /webhooks': {
     method: 'post',
     path: () => '/api/v1/webhooks',
@@ -111,6 +117,7 @@ export const readRoutes: ReadRoute[] = [
   { path: () => '/api/v1/audit-logs', auth: tenantAuth, known: 'actor=key_x' },
   { path: () => '/api/v1/audit-logs/export', auth: tenantAuth, known: 'actor=key_x' },
   { path: () => '/api/v1/events', auth: tenantAuth, known: 'types=tenant.renamed' },
+  { path: () => '/api/v1/signing-keys', auth: tenantAuth, known: 'status=active' },
   { path: () => '/api/v1/webhooks', auth: tenantAuth, known: 'limit=5' },
   { path: () => '/api/v1/webhooks/event-types', auth: tenantAuth },
   { path: (f) => `/api/v1/webhooks/${f.endpointId}`, auth: tenantAuth },
