@@ -348,7 +348,20 @@ const publicJwk = z
     z.strictObject({ kty: z.literal('EC'), crv: z.literal('P-256'), x: base64url, y: base64url, ...jwkIdentity }),
     z.strictObject({ kty: z.literal('RSA'), n: base64url, e: base64url, ...jwkIdentity }),
   ])
-  .meta({ id: 'PublicJwk' });
+  .meta({
+    id: 'PublicJwk',
+    examples: [
+      {
+        kty: 'EC',
+        crv: 'P-256',
+        x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+        y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+        kid: ids.kid,
+        alg: 'ES256',
+        use: 'sig',
+      },
+    ],
+  });
 
 const signingKeyExample = {
   id: ids.kid,

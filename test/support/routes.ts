@@ -131,8 +131,9 @@ export const readRoutes: ReadRoute[] = [
 ];
 
 /**
- * The fixture: a tenant with a spare key and a webhook endpoint to http://127.0.0.1:9 (allowlist
- * 127.0.0.1 in the SigID under test), and a message id that names no message.
+ * The fixture: a tenant with a spare key, a webhook endpoint to http://127.0.0.1:9 (allowlist
+ * 127.0.0.1 in the SigID under test) and its signing keys, and a message id that names no message.
+ * Every projection has read an event of its own once it is made (so each has its checkpoint row).
  */
 export async function makeFixture(t: TestSigid, name: string): Promise<Fixture> {
   const tenant = await t.createTenant(name);
@@ -142,6 +143,7 @@ export async function makeFixture(t: TestSigid, name: string): Promise<Fixture> 
     .set('Authorization', `Bearer ${tenant.key}`)
     .send({ url: 'http://127.0.0.1:9/hooks', event_types: ['*'] })
     .expect(201);
+  await t.http.post('/api/v1/signing-keys/rotate').set('Authorization', `Bearer ${tenant.key}`).expect(200);
   return {
     tenantId: tenant.tenantId,
     tenantKey: tenant.key,
