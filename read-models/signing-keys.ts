@@ -74,3 +74,23 @@ export async function publicJwks<DB extends SigningKeysModel>(
     );
   return { keys: published.map((row) => ({ ...row.public_jwk, kid: row.kid, alg: row.alg, use: 'sig' })) };
 }
+
+/**
+ * When the tenant's key set next changes by itself: the earliest `retire_at` of a key still
+ * published (null: none is retiring). A provider built from `signingKeySet` keeps publishing a
+ * retiring key until it is built again, so the OIDC layer rebuilds it then.
+ */
+export async function nextRetireAt<DB extends SigningKeysModel>(
+  db: Kysely<DB>,
+  tenantId: string,
+  now: Date = new Date(),
+): Promise<Date | null> {
+  const row = await narrow<SigningKeysModel>(db)
+    .selectFrom('signing_keys')
+    .select((eb) => eb.fn.min('retire_at').as('retire_at'))
+    .where('tenant_id', '=', tenantId)
+    .where('status', '=', 'retiring')
+    .where('retire_at', '>', now)
+    .executeTakeFirst();
+  return row?.retire_at ? new Date(row.retire_at) : null;
+}

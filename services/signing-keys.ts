@@ -85,26 +85,25 @@ async function initialise(
     });
   }
   failpoint(step);
+  const write = { ...context, tenantId };
   const outcome = await handleCommand(
     sigid.log,
     signingKeysAggregate,
     tenantId,
     { type: 'initialise_keys', keys },
-    {
-      ...context,
-      tenantId,
-    },
+    write,
   );
   // Ours: made now, or by this request's first run. Another writer's set, made first, stays as it is.
   const initialized = outcome.state.keys.some((key) => key.kid === kids.ES256[0]);
-  return { initialized, written: outcome };
+  return { initialized, written: { position: outcome.position, types: outcome.types } };
 }
 
 /**
  * Makes sure the tenant's issuer has keys: a tenant with none gets an active and a next key for each
  * of ES256 and RS256 (of two processes doing so at once, the first set stays and the second records
- * nothing); retiring keys past their `retire_at` are retired. Idempotent: with nothing to do it
- * appends nothing. The OIDC layer calls it before `signingKeySet`.
+ * nothing: `initialized` says whether the set is this call's); retiring keys past their `retire_at`
+ * are retired. Idempotent: with nothing to do it appends nothing. The OIDC layer calls it before
+ * `signingKeySet`.
  */
 export async function ensureSigningKeys(
   sigid: Sigid,
@@ -116,14 +115,14 @@ export async function ensureSigningKeys(
   if (state.keys.length === 0 || state.keys.some((key) => key.kid === kids.ES256[1])) {
     return initialise(sigid, tenantId, kids, context, 'signing-keys.ensure:after-seal');
   }
-  const written = await handleCommand(
+  const outcome = await handleCommand(
     sigid.log,
     signingKeysAggregate,
     tenantId,
     { type: 'retire_expired_keys', now: new Date().toISOString() },
     { ...context, tenantId },
   );
-  return { initialized: false, written };
+  return { initialized: false, written: { position: outcome.position, types: outcome.types } };
 }
 
 /**
@@ -154,8 +153,8 @@ export async function rotateSigningKeys(
     commands.push({ type: 'rotate_keys', alg, next, retire_at: retireAt });
   }
   failpoint('signing-keys.rotate:after-seal');
-  const written = await handleCommand(sigid.log, signingKeysAggregate, tenantId, commands, { ...context, tenantId });
-  return { initialized: false, written };
+  const outcome = await handleCommand(sigid.log, signingKeysAggregate, tenantId, commands, { ...context, tenantId });
+  return { initialized: false, written: { position: outcome.position, types: outcome.types } };
 }
 
 /**

@@ -4,7 +4,7 @@ import { CompactSign, compactVerify, importJWK } from 'jose';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signingKeysProjection } from '../projections/signing-keys.ts';
-import { publicJwks } from '../read-models/signing-keys.ts';
+import { nextRetireAt, publicJwks } from '../read-models/signing-keys.ts';
 import { useCase } from '../services/context.ts';
 import { ensureSigningKeys, rotateSigningKeys, signingKeySet } from '../services/signing-keys.ts';
 import { exportAuditLogInNode } from '../src/audit-export/export.ts';
@@ -144,6 +144,10 @@ describe('signing keys API', () => {
       (await publicJwks(t.sigid.readModels, tenant.tenantId, new Date(at))).keys.map((key) => key.kid);
     expect(await published(retireAt - 1)).toEqual([es3, rs2, es4, rs3, ...[es1, es2].sort(), rs1]);
     expect(await published(retireAt)).toEqual([es3, rs2, es4, rs3, es2]);
+    // The set changes by itself at each retire_at: the OIDC layer rebuilds its provider then.
+    expect(await nextRetireAt(t.sigid.readModels, tenant.tenantId, new Date(retireAt - 1))).toEqual(new Date(retireAt));
+    const es2RetireAt = Date.parse(afterTwice.find((key) => key.id === es2)?.retire_at as string);
+    expect(await nextRetireAt(t.sigid.readModels, tenant.tenantId, new Date(retireAt))).toEqual(new Date(es2RetireAt));
 
     // Once every retire_at has passed, the next rotation retires those keys and destroys their private parts.
     const latest = Math.max(...afterTwice.map((key) => Date.parse(key.retire_at ?? '0')));
@@ -165,6 +169,11 @@ describe('signing keys API', () => {
     const jwks = await publicJwks(t.sigid.readModels, tenant.tenantId);
     expect(jwks.keys.map((key) => key.kid)).not.toEqual(expect.arrayContaining([es1]));
     expect(jwks.keys).toHaveLength(6);
+    expect(await nextRetireAt(t.sigid.readModels, tenant.tenantId, new Date(latest))).toEqual(
+      new Date(
+        Math.min(...third.filter((key) => key.status === 'retiring').map((key) => Date.parse(key.retire_at as string))),
+      ),
+    );
 
     const sealed = await t.sigid.readModels
       .selectFrom('sealed_secrets')
