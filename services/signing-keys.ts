@@ -29,7 +29,7 @@ import type { UseCase, Written } from './context.ts';
 type Context = Omit<UseCase, 'tenantId'>;
 
 /** A private key as oidc-provider's `jwks` takes it: key material, kid, alg, use, and `key_ops` for those that must not sign. */
-export type SigningJwk = PrivateJwk & { kid: string; alg: SigningAlg; use: 'sig'; key_ops?: readonly ['verify'] };
+export type SigningJwk = PrivateJwk & { kid: string; alg: SigningAlg; use: 'sig'; key_ops?: ['verify'] };
 
 /**
  * The kids a request draws: always four, in this order (ES256, RS256, ES256, RS256), whatever it
@@ -198,7 +198,7 @@ export async function signingKeySet(
         kid: key.kid,
         alg: key.alg,
         use: 'sig' as const,
-        ...(key.status === 'active' ? {} : { key_ops: ['verify'] as const }),
+        ...(key.status === 'active' ? {} : { key_ops: ['verify'] satisfies ['verify'] }),
       };
     }),
   };
