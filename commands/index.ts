@@ -2,6 +2,7 @@ import { accountAggregate } from './account.ts';
 import { apiKeyAggregate } from './api-key.ts';
 import { applicationAggregate } from './application.ts';
 import { reservationAggregate } from './reservation.ts';
+import { signingKeysAggregate } from './signing-keys.ts';
 import { tenantAggregate } from './tenant.ts';
 import { webhookEndpointAggregate } from './webhook.ts';
 
@@ -13,4 +14,5 @@ export const aggregates = [
   reservationAggregate,
   accountAggregate,
   applicationAggregate,
+  signingKeysAggregate,
 ] as const;

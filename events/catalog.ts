@@ -5,6 +5,7 @@ import { type ApplicationEvent, applicationEvents } from './application.ts';
 import type { EventDefinition, Upcaster } from './envelope.ts';
 import { type OauthEvent, oauthEvents } from './oauth.ts';
 import { type ReservationEvent, reservationEvents } from './reservation.ts';
+import { type SigningKeyEvent, signingKeyEvents } from './signing-key.ts';
 import { type SubjectEvent, subjectEvents } from './subject.ts';
 import { type TenantEvent, tenantEvents } from './tenant.ts';
 import { type WebhookEvent, webhookEvents, webhookUpcasters } from './webhook.ts';
@@ -96,6 +97,7 @@ const definitions: readonly EventDefinition<SigidEventType>[] = [
   ...oauthEvents,
   ...accountEvents,
   ...applicationEvents,
+  ...signingKeyEvents,
 ];
 
 /** Every event SigID writes. */
@@ -113,7 +115,8 @@ export type SigidEvent =
   | ReservationEvent
   | OauthEvent
   | AccountEvent
-  | ApplicationEvent;
+  | ApplicationEvent
+  | SigningKeyEvent;
 
 /** Every event type in the catalog. */
 export type SigidEventType = SigidEvent['type'];
@@ -124,6 +127,7 @@ export type {
   ApplicationEvent,
   OauthEvent,
   ReservationEvent,
+  SigningKeyEvent,
   SubjectEvent,
   TenantEvent,
   WebhookEvent,

@@ -10,6 +10,7 @@ import * as sealedSecrets from './2026_12_01_0001_sealed_secrets.ts';
 import * as idempotencyLease from './2026_12_01_0002_idempotency_lease.ts';
 import * as oneCheckpointTable from './2026_12_01_0003_one_checkpoint_table.ts';
 import * as applications from './2026_12_02_0001_applications.ts';
+import * as signingKeys from './2026_12_02_0002_signing_keys.ts';
 import * as oidcStorage from './2026_12_02_0004_oidc_storage.ts';
 import * as accounts from './2026_12_02_0005_accounts.ts';
 
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '2026_12_02_0001_applications': applications,
   '2026_12_02_0004_oidc_storage': oidcStorage,
   '2026_12_02_0005_accounts': accounts,
+  '2026_12_02_0002_signing_keys': signingKeys,
 };

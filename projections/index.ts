@@ -4,6 +4,7 @@ import { apiKeysProjection } from './api-keys.ts';
 import { applicationsProjection } from './applications.ts';
 import type { Projection } from './projection.ts';
 import { secretsReactor } from './secrets.ts';
+import { signingKeysProjection } from './signing-keys.ts';
 import { tenantsProjection } from './tenants.ts';
 import { webhookEndpointsProjection } from './webhook-endpoints.ts';
 
@@ -14,6 +15,7 @@ export const projections: readonly Projection[] = [
   webhookEndpointsProjection,
   accountsProjection,
   applicationsProjection,
+  signingKeysProjection,
   secretsReactor,
 ];
 

@@ -56,6 +56,9 @@ export const secretsReactor = defineReactor({
     },
     'application.deleted': (trx, event) =>
       deleteOwnedSecrets(trx, event.tenantId, 'client-secret', event.data.application_id),
+    // A signing key's private part, sealed before its event, is destroyed once the key is retired.
+    'signing_key.created': (trx, event) => activateSecret(trx, event.tenantId, 'signing-key', event.data.kid, event),
+    'signing_key.retired': (trx, event) => deleteSecret(trx, event.tenantId, 'signing-key', event.data.kid),
     'tenant.deleted': (trx, event) => deleteTenantSecrets(trx, event.tenantId),
     'subject.personal_data.erased': (trx, event) =>
       deleteOwnedSecrets(trx, event.tenantId, 'password', event.data.subject_id),

@@ -8,6 +8,7 @@ import type { OperatorKeysModel } from './operator-keys.ts';
 import type { ProjectionCheckpointsModel } from './projection-checkpoints.ts';
 import type { ProjectionFailuresModel } from './projection-failures.ts';
 import type { SealedSecretsModel } from './sealed-secrets.ts';
+import type { SigningKeysModel } from './signing-keys.ts';
 import type { SubjectKeysModel } from './subject-keys.ts';
 import type { TenantsModel } from './tenants.ts';
 import type { WebhookAttemptsModel } from './webhook-attempts.ts';
@@ -24,7 +25,8 @@ export type ProjectedTables = TenantsModel &
   WebhookEndpointsModel &
   AccountsModel &
   AccountLinksModel &
-  ApplicationsModel;
+  ApplicationsModel &
+  SigningKeysModel;
 
 /** A table a projection may own (and a rebuild may empty). */
 export type ProjectedTableName = keyof ProjectedTables;

@@ -21,6 +21,12 @@ const configSchema = z.object({
   SIGID_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   SIGID_IDEMPOTENCY_TTL_HOURS: z.coerce.number().int().min(1).default(24),
   SIGID_IDEMPOTENCY_LEASE_MS: z.coerce.number().int().min(100).default(10_000),
+  // A day, the longest lifetime of a token SigID signs, plus an hour's margin (clock skew, caches).
+  SIGID_SIGNING_KEY_RETENTION_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(24 * 3600 + 3600),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -44,6 +50,11 @@ export interface Config {
   idempotencyTtlHours: number;
   /** How long a request holds its Idempotency-Key before a retry may take it over (it died). */
   idempotencyLeaseMs: number;
+  /**
+   * How long a superseded signing key stays published in the JWKS (its `retire_at`): it must outlive
+   * the longest-lived token it signed, plus a margin.
+   */
+  signingKeyRetentionSeconds: number;
   logLevel: z.infer<typeof configSchema>['LOG_LEVEL'];
   webhooks: WebhookConfig;
 }
@@ -78,6 +89,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutMs: value.SIGID_SHUTDOWN_TIMEOUT_MS,
     idempotencyTtlHours: value.SIGID_IDEMPOTENCY_TTL_HOURS,
     idempotencyLeaseMs: value.SIGID_IDEMPOTENCY_LEASE_MS,
+    signingKeyRetentionSeconds: value.SIGID_SIGNING_KEY_RETENTION_SECONDS,
     logLevel: value.LOG_LEVEL,
     webhooks: loadWebhookConfig(env),
   };

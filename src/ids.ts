@@ -16,7 +16,8 @@ export type IdPrefix =
   | 'pwd'
   | 'sub'
   | 'app'
-  | 'cls';
+  | 'cls'
+  | 'kid';
 
 /** A new id: the prefix, then a time-ordered UUIDv7 in lowercase Crockford base32 (26 characters). */
 export function newId(prefix: IdPrefix): string {

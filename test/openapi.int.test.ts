@@ -258,6 +258,15 @@ describe('OpenAPI document', () => {
     );
     conforms('/api/v1/webhooks/{id}/attempts', 'get', await http.get(`/api/v1/webhooks/${id}/attempts`).set(tenant));
 
+    conforms('/api/v1/signing-keys', 'get', await http.get('/api/v1/signing-keys').set(tenant));
+    conforms('/api/v1/signing-keys/rotate', 'post', await http.post('/api/v1/signing-keys/rotate').set(tenant));
+    conforms(
+      '/api/v1/signing-keys/rotate',
+      'post',
+      await http.post('/api/v1/signing-keys/rotate').set(tenant).send({ alg: 'RS256' }),
+    );
+    conforms('/api/v1/signing-keys', 'get', await http.get('/api/v1/signing-keys?status=retiring').set(tenant));
+
     conforms('/api/v1/audit-logs', 'get', await http.get('/api/v1/audit-logs').set(tenant));
     conforms('/api/v1/audit-logs/export', 'get', await http.get('/api/v1/audit-logs/export').set(tenant));
     conforms('/api/v1/events', 'get', await http.get('/api/v1/events').set(tenant));

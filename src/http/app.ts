@@ -12,6 +12,7 @@ import { idempotency } from './idempotency.ts';
 import { inputGuard } from './input-guard.ts';
 import { openApiRouter } from './openapi.ts';
 import { notFoundHandler, problemHandler } from './problem.ts';
+import { signingKeysRouter } from './signing-keys.ts';
 import { tenantsRouter } from './tenants.ts';
 import { webhooksRouter } from './webhooks.ts';
 
@@ -51,6 +52,7 @@ export function createApp(sigid: Sigid): Express {
   tenantScoped.use('/applications', applicationsRouter(sigid));
   tenantScoped.use('/audit-logs', auditLogsRouter(sigid));
   tenantScoped.use('/events', eventsRouter(sigid));
+  tenantScoped.use('/signing-keys', signingKeysRouter(sigid));
   tenantScoped.use('/webhooks', webhooksRouter(sigid));
   api.use(tenantScoped);
   app.use('/api/v1', api);

@@ -10,6 +10,7 @@ import { exportQuery as auditLogsExportQuery, listQuery as auditLogsQuery } from
 import { eventsQuery } from './events.ts';
 import { listQuery } from './pagination.ts';
 import * as responses from './responses.ts';
+import { rotateSigningKeysBody, signingKeysQuery } from './signing-keys.ts';
 import { createTenantBody, updateTenantBody } from './tenants.ts';
 import { noQuery, parseQuery } from './validate.ts';
 import { attemptsQuery, bodySchemas, messagesQuery, replayBody, rotateBody } from './webhooks.ts';
@@ -119,6 +120,15 @@ const messageQuery = described(messagesQuery, {
 const attemptQuery = described(attemptsQuery, {
   limit: 'Page size, 1–100 (default 20).',
   before: 'Attempts made before this time: the last `attempted_at` seen.',
+});
+
+const signingKeyQuery = described(signingKeysQuery, {
+  limit: 'Page size, 1–100 (default 20).',
+  starting_after: 'The `next_cursor` of the page before.',
+  status: 'Only keys in this state.',
+});
+const signingKeyRotateBody = described(rotateSigningKeysBody, {
+  alg: 'Rotate only this algorithm; every algorithm (ES256 and RS256) when left out.',
 });
 
 const webhookBodies = bodySchemas(catalog);
@@ -377,6 +387,32 @@ export const operations: readonly Operation[] = [
     auth: 'tenant',
     query: eventQuery,
     answers: [{ status: 200, description: 'One Event per line.', schema: responses.eventResponse, ndjson: true }],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/signing-keys',
+    operationId: 'listSigningKeys',
+    tag: 'signing-keys',
+    summary: "The OIDC issuer's signing keys: public JWKs, statuses and dates (never a private part)",
+    auth: 'tenant',
+    query: signingKeyQuery,
+    answers: [{ status: 200, description: 'A page of keys, oldest first.', schema: responses.signingKeyListResponse }],
+  },
+  {
+    method: 'post',
+    path: '/api/v1/signing-keys/rotate',
+    operationId: 'rotateSigningKeys',
+    tag: 'signing-keys',
+    summary: 'Rotate: the next key signs, the active one is published until `retire_at`, a new next key is published',
+    description:
+      'One atomic change per request, for every algorithm or the one given: the `next` key (published since the last rotation) becomes `active`; the `active` one becomes `retiring` until now + `SIGID_SIGNING_KEY_RETENTION_SECONDS`, still published so the tokens it signed verify; a new `next` key is made and published; retiring keys past their `retire_at` are retired. A tenant without keys gets its first ones instead (`initialized`).',
+    auth: 'tenant',
+    body: signingKeyRotateBody,
+    optionalBody: true,
+    answers: [
+      { status: 200, description: 'The keys after the rotation.', schema: responses.signingKeyRotationResponse },
+    ],
+    problems: ['concurrent_modification'],
   },
   {
     method: 'get',
@@ -687,7 +723,8 @@ function toOperation(operation: Operation): ZodOpenApiOperationObject {
 }
 
 const DESCRIPTION = `SigID's HTTP API: tenants (platform operator), and per tenant its admin keys, applications
-(OAuth clients), audit log, event export and webhooks. JSON in and out, snake_case fields, ids with a type prefix, times ISO 8601 UTC.
+(OAuth clients), OIDC signing keys, audit log, event export and webhooks. JSON in and out, snake_case fields, ids
+with a type prefix, times ISO 8601 UTC.
 
 - **Auth**: \`Authorization: Bearer <key>\`. Operator keys manage \`/api/v1/tenants\`; a tenant admin key
   (\`sigid_sk_…\`) answers for its own tenant only, and another tenant's id is a 404.
@@ -717,6 +754,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
       { name: 'applications', description: "A tenant's applications (OAuth clients) and their client secrets." },
       { name: 'audit-logs', description: "A tenant's audit log, read off the event stream." },
       { name: 'events', description: "A tenant's raw events, for auditors." },
+      { name: 'signing-keys', description: "The signing keys of a tenant's OIDC issuer and their rotation." },
       {
         name: 'webhooks',
         description: 'Signed webhooks (Standard Webhooks), their delivery log, redelivery and replay.',

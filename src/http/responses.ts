@@ -26,6 +26,8 @@ const ids = {
   request: 'req_01m8ss33wqeezr2cm50dz23yjj',
   application: 'app_01m8ss33wqeezr2cmaq9j1f4yv',
   event: '01a23391-8816-7119-9a03-102ceb82365e',
+  kid: 'kid_01m8ss33wqeezr2cm7k2qz3x1a',
+  nextKid: 'kid_01m8ss33wqeezr2cm9dq4hy7bn',
 };
 
 const tenantExample = {
@@ -431,6 +433,110 @@ export const eventResponse = z
     ],
   });
 
+const base64url = z.string().meta({ description: 'base64url, no padding.' });
+const jwkIdentity = {
+  kid: z.string().meta({ description: 'The key id, `kid_…`: the `kid` header of what it signs.' }),
+  alg: z.enum(['ES256', 'RS256']),
+  use: z.literal('sig'),
+};
+
+/** A public signing key as a JWK (RFC 7517): public members only, so a private one fails this schema. */
+const publicJwk = z
+  .union([
+    z.strictObject({ kty: z.literal('EC'), crv: z.literal('P-256'), x: base64url, y: base64url, ...jwkIdentity }),
+    z.strictObject({ kty: z.literal('RSA'), n: base64url, e: base64url, ...jwkIdentity }),
+  ])
+  .meta({
+    id: 'PublicJwk',
+    examples: [
+      {
+        kty: 'EC',
+        crv: 'P-256',
+        x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+        y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+        kid: ids.kid,
+        alg: 'ES256',
+        use: 'sig',
+      },
+    ],
+  });
+
+const signingKeyExample = {
+  id: ids.kid,
+  object: 'signing_key' as const,
+  alg: 'ES256' as const,
+  use: 'sig' as const,
+  status: 'active' as const,
+  public_jwk: {
+    kty: 'EC' as const,
+    crv: 'P-256' as const,
+    x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+    y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+    kid: ids.kid,
+    alg: 'ES256' as const,
+    use: 'sig' as const,
+  },
+  created_at: at,
+  activated_at: at,
+  retire_at: null,
+  retired_at: null,
+};
+
+/** A signing key of the tenant's OIDC issuer: its public JWK, where it is in its life, and when. */
+export const signingKeyResponse = z
+  .object({
+    id: z.string().meta({ description: 'The key id, `kid_…`.' }),
+    object: z.literal('signing_key'),
+    alg: z.enum(['ES256', 'RS256']),
+    use: z.literal('sig'),
+    status: z.enum(['next', 'active', 'retiring', 'retired']).meta({
+      description:
+        '`next`: published, signs after the next rotation; `active`: signs; `retiring`: published until `retire_at`, no longer signs; `retired`: gone from the JWKS, private part destroyed.',
+    }),
+    public_jwk: publicJwk,
+    created_at: time,
+    activated_at: nullableTime,
+    retire_at: nullableTime.meta({ description: 'Until when a superseded key stays published.' }),
+    retired_at: nullableTime,
+  })
+  .meta({ id: 'SigningKey', examples: [signingKeyExample] });
+
+/** `POST /signing-keys/rotate`: the keys published after it. */
+export const signingKeyRotationResponse = z
+  .object({
+    object: z.literal('signing_key_rotation'),
+    initialized: z.boolean().meta({
+      description: 'The tenant had no keys: this request made its first ones (an active and a next key per algorithm).',
+    }),
+    keys: z
+      .array(signingKeyResponse)
+      .meta({ description: 'Every key that is not retired: active, next and retiring ones.' }),
+  })
+  .meta({
+    id: 'SigningKeyRotation',
+    examples: [
+      {
+        object: 'signing_key_rotation',
+        initialized: false,
+        keys: [
+          signingKeyExample,
+          {
+            ...signingKeyExample,
+            id: ids.nextKid,
+            status: 'next',
+            public_jwk: {
+              ...signingKeyExample.public_jwk,
+              kid: ids.nextKid,
+              x: 'MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4',
+              y: '4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM',
+            },
+            activated_at: null,
+          },
+        ],
+      },
+    ],
+  });
+
 /** A page of a list: `next_cursor` goes into `starting_after` for the next page. */
 export function listResponse<Item extends z.ZodType>(id: string, item: Item, example: unknown) {
   return z
@@ -452,6 +558,7 @@ export const webhookEndpointListResponse = listResponse(
 );
 export const applicationListResponse = listResponse('ApplicationList', applicationResponse, applicationExample);
 export const webhookMessageListResponse = listResponse('WebhookMessageList', webhookMessageResponse, messageExample);
+export const signingKeyListResponse = listResponse('SigningKeyList', signingKeyResponse, signingKeyExample);
 export const eventTypeListResponse = listResponse('EventTypeList', eventTypeResponse, {
   type: 'tenant.renamed',
   version: 1,

@@ -19,6 +19,7 @@ export const secretKinds = [
   'idempotency',
   'password',
   'pepper',
+  'signing-key',
 ] as const;
 export type SecretKind = (typeof secretKinds)[number];
 
@@ -106,6 +107,29 @@ export class SealedSecrets {
       .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
       .executeTakeFirst();
     return row ? this.openRow(row) : undefined;
+  }
+
+  /**
+   * The secrets under `ids` as stored, active or not yet, unexpired: for a caller that knows their
+   * events landed (the ids come from the event stream) or that is about to append those events again
+   * (a retried request reusing what its first run stored). Ids with no secret are absent from the map.
+   */
+  async getStored(
+    tenantId: string,
+    kind: SecretKind,
+    ids: readonly string[],
+    now = new Date(),
+  ): Promise<Map<string, Buffer>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('sealed_secrets')
+      .select(['tenant_id', 'kind', 'id', 'key_id', 'sealed'])
+      .where('tenant_id', '=', tenantId)
+      .where('kind', '=', kind)
+      .where('id', 'in', [...ids])
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+      .execute();
+    return new Map(rows.map((row) => [row.id, this.openRow(row)]));
   }
 
   /** The active, unexpired secrets of one owner, newest first. */

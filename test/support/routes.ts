@@ -81,6 +81,12 @@ export const writeRoutes: Record<string, WriteRoute> = {
     auth: tenantAuth,
     body: () => ({ overlap_seconds: 0 }),
   },
+  'POST /signing-keys/rotate': {
+    method: 'post',
+    path: () => '/api/v1/signing-keys/rotate',
+    auth: tenantAuth,
+    body: () => ({ alg: 'ES256' }),
+  },
   'POST /webhooks': {
     method: 'post',
     path: () => '/api/v1/webhooks',
@@ -142,6 +148,7 @@ export const readRoutes: ReadRoute[] = [
   { path: () => '/api/v1/audit-logs', auth: tenantAuth, known: 'actor=key_x' },
   { path: () => '/api/v1/audit-logs/export', auth: tenantAuth, known: 'actor=key_x' },
   { path: () => '/api/v1/events', auth: tenantAuth, known: 'types=tenant.renamed' },
+  { path: () => '/api/v1/signing-keys', auth: tenantAuth, known: 'status=active' },
   { path: () => '/api/v1/webhooks', auth: tenantAuth, known: 'limit=5' },
   { path: () => '/api/v1/webhooks/event-types', auth: tenantAuth },
   { path: (f) => `/api/v1/webhooks/${f.endpointId}`, auth: tenantAuth },
@@ -156,7 +163,8 @@ export const readRoutes: ReadRoute[] = [
 
 /**
  * The fixture: a tenant with a spare key, a webhook endpoint to http://127.0.0.1:9 (allowlist
- * 127.0.0.1 in the SigID under test), a web application, and a message id that names no message.
+ * 127.0.0.1 in the SigID under test), a web application, its signing keys, and a message id that names no message.
+ * Every projection has read an event of its own once it is made (so each has its checkpoint row).
  */
 export async function makeFixture(t: TestSigid, name: string): Promise<Fixture> {
   const tenant = await t.createTenant(name);
@@ -171,6 +179,7 @@ export async function makeFixture(t: TestSigid, name: string): Promise<Fixture> 
     .set('Authorization', `Bearer ${tenant.key}`)
     .send({ kind: 'web', client_name: 'Fixture app', redirect_uris: ['https://app.example.com/callback'] })
     .expect(201);
+  await t.http.post('/api/v1/signing-keys/rotate').set('Authorization', `Bearer ${tenant.key}`).expect(200);
   return {
     tenantId: tenant.tenantId,
     tenantKey: tenant.key,
