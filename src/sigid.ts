@@ -15,6 +15,10 @@ import { migrateToLatest } from './db/migrate.ts';
 import { EventLog } from './event-log.ts';
 import type { EventStore } from './event-store/port.ts';
 import { PostgresEventStore } from './event-store/postgres.ts';
+import { pruneOidcPayloadsEvery } from './oidc/adapter.ts';
+import { IssuerPool } from './oidc/issuers.ts';
+import { activeTenantBySlug, issuerSources } from './oidc/sources.ts';
+import { TokenLog } from './oidc/token-log.ts';
 import { ProjectionRunner } from './projection-runner.ts';
 import { MasterKeyRing } from './secrets/keyring.ts';
 import { SealedSecrets } from './secrets/sealed-secrets.ts';
@@ -37,6 +41,10 @@ export interface Sigid {
   masterKey: Buffer;
   /** Webhook delivery: fan-out off the event stream and the dispatcher (run when config.webhooks.worker). */
   webhooks: WebhookWorker;
+  /** The token events of every issuer (appended before each token is returned, concurrent ones together). */
+  tokens: TokenLog;
+  /** The tenants' OIDC issuers at `/t/{slug}`, built on first use and kept in a bounded pool. */
+  issuers: IssuerPool;
   /** Starts the background workers (projections). */
   start(): void;
   /** Stops the workers (each finishes its batch and saves its checkpoint), then closes the stores. */
@@ -83,7 +91,9 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
     const projections = new ProjectionRunner(db, log, options.projections ?? defaultProjections, { logger });
     const webhooks = new WebhookWorker(db, log, config.webhooks, { secrets, logger });
     let started = false;
-    return {
+    let pruning: { stop: () => Promise<void> } | undefined;
+    const tokens = new TokenLog(log);
+    const sigid: Sigid = {
       config,
       logger,
       db,
@@ -95,19 +105,33 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
       projections,
       masterKey,
       webhooks,
+      tokens,
+      // Set right below: the pool's sources read through this very object.
+      issuers: undefined as unknown as IssuerPool,
       start() {
         if (started) return;
         started = true;
         projections.start();
         if (config.webhooks.worker) webhooks.start();
+        pruning = pruneOidcPayloadsEvery(db, { everyMs: 300_000, logger });
       },
       async close() {
         await projections.stop();
         await webhooks.stop();
+        await pruning?.stop();
         await store.close();
         await db.close();
       },
     };
+    sigid.issuers = new IssuerPool({
+      db,
+      tokens,
+      sources: issuerSources(sigid),
+      findTenant: (slug) => activeTenantBySlug(sigid, slug),
+      publicUrl: () => config.publicUrl,
+      masterKeys: [keyring.current.key, ...keyring.previous.map((key) => key.key)],
+    });
+    return sigid;
   } catch (error) {
     await db.close().catch(() => {});
     throw error;

@@ -1,5 +1,6 @@
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
+import { slugSchema } from '../../events/tenant.ts';
 import { newId } from '../ids.ts';
 import type { Sigid } from '../sigid.ts';
 import { apiKeysRouter } from './api-keys.ts';
@@ -38,6 +39,23 @@ export function createApp(sigid: Sigid): Express {
     }),
   );
   app.use(healthRouter(sigid));
+  // The tenants' OIDC issuers, before any body parser (oidc-provider reads its own bodies).
+  app.use('/t/:slug', (request, response, next) => {
+    const { slug } = request.params as { slug: string };
+    if (!slugSchema.safeParse(slug).success) return next();
+    sigid.issuers.serve(slug, request, response, String(request.id)).then((served) => {
+      if (!served) next();
+    }, next);
+  });
+  // RFC 8414's path form: /.well-known/oauth-authorization-server/t/{slug} is the issuer's metadata.
+  app.get('/.well-known/oauth-authorization-server/t/:slug', (request, response, next) => {
+    const { slug } = request.params as { slug: string };
+    if (!slugSchema.safeParse(slug).success) return next();
+    request.url = '/.well-known/oauth-authorization-server';
+    sigid.issuers.serve(slug, request, response, String(request.id)).then((served) => {
+      if (!served) next();
+    }, next);
+  });
   app.use(openApiRouter());
   const api = express.Router();
   api.use(

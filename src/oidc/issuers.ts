@@ -78,7 +78,8 @@ export class IssuerPool {
     if (cached) {
       const entry = await cached.catch(() => undefined);
       if (entry && Date.now() - entry.checkedAt < (this.#options.recheckMs ?? 5000)) return entry;
-      if (entry) {
+      // Now and then a kept issuer checks that its tenant may still sign in and its keys are the same.
+      if (entry && (await this.#options.findTenant(slug))?.id === entry.tenant.id) {
         const keys = await this.#options.sources.signingKeys(entry.tenant.id);
         if (hashOf(keys) === entry.keysHash) {
           entry.checkedAt = Date.now();

@@ -1,0 +1,183 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import * as oauth from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSigid, type TestSigid } from './support/sigid.ts';
+
+/**
+ * A tenant's issuer, through a real relying party (`openid-client`) over real HTTP: discovery (OIDC
+ * and RFC 8414), JWKS, client_credentials with resource indicators (JWT access tokens, `aud` = the
+ * resource, signed ES256 by the tenant's active key), opaque tokens, introspection, revocation, and
+ * an `oauth.token.issued` event for every token before it is returned. Tenants are isolated.
+ */
+describe('per-tenant OIDC issuers', () => {
+  let t: TestSigid;
+  let server: Server;
+  let base: string;
+  let a: Awaited<ReturnType<TestSigid['createTenant']>>;
+  let b: Awaited<ReturnType<TestSigid['createTenant']>>;
+  const insecure = { execute: [oauth.allowInsecureRequests] };
+
+  beforeAll(async () => {
+    t = await startSigid();
+    server = createServer(t.app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    t.sigid.config.publicUrl = base;
+    a = await t.createTenant('Issuer A');
+    b = await t.createTenant('Issuer B');
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server?.close(resolve));
+    await t?.close();
+  });
+
+  async function machineClient(key: string) {
+    const response = await t.http
+      .post('/api/v1/applications')
+      .set('Authorization', `Bearer ${key}`)
+      .send({ kind: 'm2m', client_name: 'Billing worker' })
+      .expect(201);
+    return { clientId: response.body.client_id as string, secret: response.body.client_secret as string };
+  }
+
+  async function tokenEvents(tenantId: string) {
+    const { rows } = await t.sigid.db.query<{ data: Record<string, unknown>; actor_type: string; actor_id: string }>(
+      `select data, actor_type, actor_id from sigid_events where tenant_id = $1 and event_type = 'oauth.token.issued'
+       order by global_position`,
+      [tenantId],
+    );
+    return rows;
+  }
+
+  it('publishes discovery in both forms, with S256 only, iss in responses and the tenant as issuer', async () => {
+    const issuer = `${base}/t/${a.slug}`;
+    const oidc = await fetch(`${issuer}/.well-known/openid-configuration`);
+    expect(oidc.status).toBe(200);
+    const metadata = (await oidc.json()) as Record<string, unknown>;
+    expect(metadata.issuer).toBe(issuer);
+    expect(metadata.code_challenge_methods_supported).toEqual(['S256']);
+    expect(metadata.authorization_response_iss_parameter_supported).toBe(true);
+    expect(metadata.pushed_authorization_request_endpoint).toBe(`${issuer}/request`);
+    expect(metadata.grant_types_supported).toEqual(
+      expect.arrayContaining(['authorization_code', 'refresh_token', 'client_credentials']),
+    );
+    // RFC 8414 in its path form, and what openid-client reads.
+    const rfc8414 = await fetch(`${base}/.well-known/oauth-authorization-server/t/${a.slug}`);
+    expect(rfc8414.status).toBe(200);
+    expect(((await rfc8414.json()) as { issuer: string }).issuer).toBe(issuer);
+    const discovered = await oauth.discovery(new URL(issuer), 'nobody', undefined, undefined, insecure);
+    expect(discovered.serverMetadata().issuer).toBe(issuer);
+    // JWKS: public keys only, ES256 and RS256.
+    const jwks = (await (await fetch(metadata.jwks_uri as string)).json()) as { keys: Array<Record<string, unknown>> };
+    expect(new Set(jwks.keys.map((key) => key.alg))).toEqual(new Set(['ES256', 'RS256']));
+    for (const key of jwks.keys) expect(key).not.toHaveProperty('d');
+  });
+
+  it('issues a JWT access token for a resource by client_credentials, audited before it is returned', async () => {
+    const client = await machineClient(a.key);
+    const issuer = new URL(`${base}/t/${a.slug}`);
+    const config = await oauth.discovery(issuer, client.clientId, client.secret, undefined, insecure);
+    const tokens = await oauth.clientCredentialsGrant(config, {
+      scope: 'invoices:read',
+      resource: 'https://billing.example.com/api',
+    });
+    expect(tokens.token_type.toLowerCase()).toBe('bearer');
+    const header = decodeProtectedHeader(tokens.access_token);
+    expect(header).toMatchObject({ alg: 'ES256', typ: 'at+jwt' });
+    const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri as string));
+    const { payload } = await jwtVerify(tokens.access_token, jwks, {
+      issuer: issuer.href,
+      audience: 'https://billing.example.com/api',
+    });
+    expect(payload).toMatchObject({ client_id: client.clientId, sub: client.clientId, scope: 'invoices:read' });
+    const events = await tokenEvents(a.tenantId);
+    const event = events.find((row) => row.data.jti === payload.jti);
+    expect(event?.data).toMatchObject({
+      kind: 'access_token',
+      format: 'jwt',
+      client_id: client.clientId,
+      sub: null,
+      grant_type: 'client_credentials',
+      scopes: ['invoices:read'],
+      audience: ['https://billing.example.com/api'],
+      dpop_jkt: null,
+    });
+    expect(event).toMatchObject({ actor_type: 'application', actor_id: client.clientId });
+    expect(JSON.stringify(events)).not.toContain(tokens.access_token);
+    // The tenant's audit log shows it.
+    const audit = await t.http
+      .get('/api/v1/audit-logs?action=oauth.token.issued')
+      .set('Authorization', `Bearer ${a.key}`)
+      .expect(200);
+    expect(JSON.stringify(audit.body)).toContain(String(payload.jti));
+  });
+
+  it('issues, introspects and revokes an opaque token, each step an event, the token itself never stored', async () => {
+    const client = await machineClient(a.key);
+    const config = await oauth.discovery(
+      new URL(`${base}/t/${a.slug}`),
+      client.clientId,
+      client.secret,
+      undefined,
+      insecure,
+    );
+    // Without a resource indicator the token is opaque (and carries no API scope: APIs define theirs).
+    const tokens = await oauth.clientCredentialsGrant(config, {});
+    expect(tokens.access_token.split('.')).toHaveLength(1);
+    const active = await oauth.tokenIntrospection(config, tokens.access_token);
+    expect(active).toMatchObject({ active: true, client_id: client.clientId, token_type: 'Bearer' });
+    await oauth.tokenRevocation(config, tokens.access_token);
+    expect((await oauth.tokenIntrospection(config, tokens.access_token)).active).toBe(false);
+    const { rows } = await t.sigid.db.query<{ event_type: string; data: Record<string, unknown> }>(
+      `select event_type, data from sigid_events where tenant_id = $1 and event_type like 'oauth.%' order by global_position`,
+      [a.tenantId],
+    );
+    const issued = rows.filter(
+      (row) => row.event_type === 'oauth.token.issued' && row.data.client_id === client.clientId,
+    );
+    expect(issued).toHaveLength(1);
+    expect(issued[0]?.data).toMatchObject({ format: 'opaque', grant_type: 'client_credentials', scopes: [] });
+    const revoked = rows.filter(
+      (row) => row.event_type === 'oauth.token.revoked' && row.data.client_id === client.clientId,
+    );
+    expect(revoked).toHaveLength(1);
+    expect(revoked[0]?.data.jti).toBe(issued[0]?.data.jti);
+    const stored = await t.sigid.db.query('select payload from oidc_payloads');
+    expect(JSON.stringify(stored.rows)).not.toContain(tokens.access_token);
+  });
+
+  it("refuses a wrong secret, and one tenant's client at another tenant's issuer", async () => {
+    const client = await machineClient(a.key);
+    const wrong = await oauth.discovery(
+      new URL(`${base}/t/${a.slug}`),
+      client.clientId,
+      'not-the-secret',
+      undefined,
+      insecure,
+    );
+    await expect(oauth.clientCredentialsGrant(wrong, { scope: 'x' })).rejects.toMatchObject({
+      error: 'invalid_client',
+    });
+    const elsewhere = await oauth.discovery(
+      new URL(`${base}/t/${b.slug}`),
+      client.clientId,
+      client.secret,
+      undefined,
+      insecure,
+    );
+    await expect(oauth.clientCredentialsGrant(elsewhere, { scope: 'x' })).rejects.toMatchObject({
+      error: 'invalid_client',
+    });
+    expect((await tokenEvents(b.tenantId)).length).toBe(0);
+  });
+
+  it('answers 404 problem+json for an unknown tenant or a path that is not a slug', async () => {
+    const unknown = await fetch(`${base}/t/no-such-tenant/.well-known/openid-configuration`);
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('content-type')).toContain('application/problem+json');
+    const odd = await fetch(`${base}/t/..%2F..%2Fapi/.well-known/openid-configuration`);
+    expect(odd.status).toBe(404);
+  });
+});
