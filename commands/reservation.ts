@@ -13,6 +13,11 @@ import type { Decider } from './decider.ts';
 export const reservationKinds = {
   /** A tenant's slug, platform-wide: part of its issuer URL, permanent. */
   slug: { normalise: (value: string) => value.toLowerCase(), taken: 'slug_taken' },
+  /**
+   * A signed e-mail link's id (its message's id, `eml_…`), per tenant: claimed when the link is used,
+   * so it works once in any process (`consumeLink` in services/email.ts). Ids are random, not personal.
+   */
+  email_link: { normalise: (value: string) => value, taken: 'link_used' },
 } as const satisfies Record<string, { normalise: (value: string) => string; taken: string }>;
 
 export type ReservationKind = keyof typeof reservationKinds;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type ApiKeyEvent, apiKeyEvents } from './api-key.ts';
+import { type EmailEvent, emailEvents } from './email.ts';
 import type { EventDefinition, Upcaster } from './envelope.ts';
 import { type ReservationEvent, reservationEvents } from './reservation.ts';
 import { type SubjectEvent, subjectEvents } from './subject.ts';
@@ -90,6 +91,7 @@ const definitions: readonly EventDefinition<SigidEventType>[] = [
   ...subjectEvents,
   ...webhookEvents,
   ...reservationEvents,
+  ...emailEvents,
 ];
 
 /** Every event SigID writes. */
@@ -99,11 +101,11 @@ export const catalog = new EventCatalog(definitions, [...webhookUpcasters]);
  * Every domain event SigID writes, as a union of the per-aggregate unions: switches over it end in a
  * `never` check, and projections' handlers are keyed and typed by it. A new aggregate adds its union here.
  */
-export type SigidEvent = TenantEvent | ApiKeyEvent | SubjectEvent | WebhookEvent | ReservationEvent;
+export type SigidEvent = TenantEvent | ApiKeyEvent | SubjectEvent | WebhookEvent | ReservationEvent | EmailEvent;
 
 /** Every event type in the catalog. */
 export type SigidEventType = SigidEvent['type'];
 
-export type { ApiKeyEvent, ReservationEvent, SubjectEvent, TenantEvent, WebhookEvent };
+export type { ApiKeyEvent, EmailEvent, ReservationEvent, SubjectEvent, TenantEvent, WebhookEvent };
 
 export const eventTypeSchema = z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/);

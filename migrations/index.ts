@@ -9,6 +9,7 @@ import * as webhookRetention from './2026_11_24_0002_webhook_retention.ts';
 import * as sealedSecrets from './2026_12_01_0001_sealed_secrets.ts';
 import * as idempotencyLease from './2026_12_01_0002_idempotency_lease.ts';
 import * as oneCheckpointTable from './2026_12_01_0003_one_checkpoint_table.ts';
+import * as emailOutbox from './2026_12_02_0003_email_outbox.ts';
 
 /** Every migration, in order. Frozen in time: a change to the schema is a new entry, never an edit. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '2026_12_01_0001_sealed_secrets': sealedSecrets,
   '2026_12_01_0002_idempotency_lease': idempotencyLease,
   '2026_12_01_0003_one_checkpoint_table': oneCheckpointTable,
+  '2026_12_02_0003_email_outbox': emailOutbox,
 };

@@ -20,6 +20,8 @@ export const projections: readonly Projection[] = [
  * - `subject.personal_data.erased`: erasure acts at read time (the subject's key is gone).
  * - replay and redelivery requests: the service queues the messages; the event records who asked.
  * - reservations: the write side's uniqueness; the owner's row carries the value.
+ * - e-mail: the e-mail worker (src/email/worker.ts) reads `email.queued` off the stream with its own
+ *   checkpoint, as the webhook fan-out does; outcomes are facts for the audit log.
  */
 export const auditOnly: readonly SigidEventType[] = [
   'tenant.slug.reserved',
@@ -29,4 +31,7 @@ export const auditOnly: readonly SigidEventType[] = [
   'reservation.claimed',
   'reservation.released',
   'reservation.transferred',
+  'email.queued',
+  'email.sent',
+  'email.failed',
 ];

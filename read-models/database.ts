@@ -1,4 +1,5 @@
 import type { ApiKeysModel } from './api-keys.ts';
+import type { EmailOutboxModel } from './email-outbox.ts';
 import type { IdempotencyKeysModel } from './idempotency-keys.ts';
 import type { OperatorKeysModel } from './operator-keys.ts';
 import type { ProjectionCheckpointsModel } from './projection-checkpoints.ts';
@@ -22,8 +23,8 @@ export type ProjectedTableName = keyof ProjectedTables;
 
 /**
  * Everything else: workers' checkpoints and set-aside events, the webhook queue, its cursors and
- * attempts, secrets (hashed or sealed), idempotent answers. Never emptied by a rebuild: a queue
- * emptied would drop deliveries, a checkpoint emptied would replay side effects.
+ * attempts, the e-mail outbox, secrets (hashed or sealed), idempotent answers. Never emptied by a
+ * rebuild: a queue emptied would drop deliveries, a checkpoint emptied would replay side effects.
  */
 export type WorkerStateTables = ProjectionCheckpointsModel &
   ProjectionFailuresModel &
@@ -33,7 +34,8 @@ export type WorkerStateTables = ProjectionCheckpointsModel &
   SealedSecretsModel &
   OperatorKeysModel &
   SubjectKeysModel &
-  IdempotencyKeysModel;
+  IdempotencyKeysModel &
+  EmailOutboxModel;
 
 /**
  * Every table besides the event store's own, for kysely: the intersection of each table file's

@@ -17,6 +17,7 @@ export const TARGET_TYPES: Readonly<Record<string, string>> = {
   key: 'api_key',
   whk: 'webhook',
   op: 'operator_key',
+  eml: 'email',
 };
 
 /** One audit-log record: who did what to which target, when, under which request, with the event's data. */

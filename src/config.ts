@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type EmailConfig, loadEmailConfig } from './email/config.ts';
 import { loadWebhookConfig, type WebhookConfig } from './webhooks/config.ts';
 
 /**
@@ -46,6 +47,7 @@ export interface Config {
   idempotencyLeaseMs: number;
   logLevel: z.infer<typeof configSchema>['LOG_LEVEL'];
   webhooks: WebhookConfig;
+  email: EmailConfig;
 }
 
 /** Reads the configuration from the environment; throws one message listing every bad setting. */
@@ -80,6 +82,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     idempotencyLeaseMs: value.SIGID_IDEMPOTENCY_LEASE_MS,
     logLevel: value.LOG_LEVEL,
     webhooks: loadWebhookConfig(env),
+    email: loadEmailConfig(env),
   };
   return { ...config, ...overrides };
 }

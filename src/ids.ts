@@ -3,7 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 
 /** The type prefixes of SigID's ids; an id says what it names (`ten_…` is a tenant). */
-export type IdPrefix = 'ten' | 'key' | 'op' | 'whk' | 'wss' | 'msg' | 'rpl' | 'req';
+export type IdPrefix = 'ten' | 'key' | 'op' | 'whk' | 'wss' | 'msg' | 'rpl' | 'req' | 'eml';
 
 /** A new id: the prefix, then a time-ordered UUIDv7 in lowercase Crockford base32 (26 characters). */
 export function newId(prefix: IdPrefix): string {

@@ -12,6 +12,8 @@ import { parseMasterKey } from './crypto/aead.ts';
 import { SubjectKeys } from './crypto/subject-keys.ts';
 import { connectPostgres, type Database, openEmbedded } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
+import { outboxDirOf } from './email/config.ts';
+import { EmailWorker } from './email/worker.ts';
 import { EventLog } from './event-log.ts';
 import type { EventStore } from './event-store/port.ts';
 import { PostgresEventStore } from './event-store/postgres.ts';
@@ -37,7 +39,9 @@ export interface Sigid {
   masterKey: Buffer;
   /** Webhook delivery: fan-out off the event stream and the dispatcher (run when config.webhooks.worker). */
   webhooks: WebhookWorker;
-  /** Starts the background workers (projections). */
+  /** E-mail: the outbox driven by `email.queued`, sent over SMTP or written as files (run when config.email.worker). */
+  email: EmailWorker;
+  /** Starts the background workers (projections, webhooks, e-mail). */
   start(): void;
   /** Stops the workers (each finishes its batch and saves its checkpoint), then closes the stores. */
   close(): Promise<void>;
@@ -82,6 +86,7 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
     const log = new EventLog(store, options.catalog ?? defaultCatalog, subjectKeys);
     const projections = new ProjectionRunner(db, log, options.projections ?? defaultProjections, { logger });
     const webhooks = new WebhookWorker(db, log, config.webhooks, { secrets, logger });
+    const email = new EmailWorker(db, log, { ...config.email, outboxDir: outboxDirOf(config) }, { keyring, logger });
     let started = false;
     return {
       config,
@@ -95,15 +100,18 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
       projections,
       masterKey,
       webhooks,
+      email,
       start() {
         if (started) return;
         started = true;
         projections.start();
         if (config.webhooks.worker) webhooks.start();
+        if (config.email.worker) email.start();
       },
       async close() {
         await projections.stop();
         await webhooks.stop();
+        await email.stop();
         await store.close();
         await db.close();
       },
