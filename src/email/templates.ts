@@ -2,10 +2,11 @@ import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
 import { z } from 'zod';
 import type { EmailParams } from '../../commands/email.ts';
+import { lineSchema } from '../text.ts';
 import type { LinkPurpose } from './links.ts';
 
 const HOUR = 3600_000;
-const name = z.string().trim().min(1).max(200);
+const name = lineSchema.trim().min(1).max(200);
 
 /**
  * Every message SigID sends: its parameters (strict: nothing else can ride along, and none is a
@@ -29,8 +30,8 @@ export const emailTemplates = {
     params: z.strictObject({
       name: name.optional(),
       time: z.iso.datetime({ offset: true }),
-      ip: z.string().max(64).optional(),
-      device: z.string().max(200).optional(),
+      ip: lineSchema.max(64).optional(),
+      device: lineSchema.max(200).optional(),
     }),
     link: null,
   },

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Express } from 'express';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import supertest from 'supertest';
 import type { EventCatalog } from '../../events/catalog.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
@@ -31,7 +31,7 @@ let slugCounter = 0;
  * tenants, so they do not see each other.
  */
 export async function startSigid(
-  options: { backend?: Backend['name']; config?: Partial<Config>; catalog?: EventCatalog } = {},
+  options: { backend?: Backend['name']; config?: Partial<Config>; catalog?: EventCatalog; logger?: Logger } = {},
 ): Promise<TestSigid> {
   const backend = options.backend ?? 'pglite';
   const database = backend === 'postgres' ? await createPostgresDatabase() : undefined;
@@ -47,7 +47,7 @@ export async function startSigid(
     },
   );
   const sigid = await createSigid(config, {
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
     ...(options.catalog ? { catalog: options.catalog } : {}),
   });
   sigid.start();
