@@ -146,6 +146,29 @@ describe('e-mail over SMTP', () => {
     expect(rows).toEqual([]);
   });
 
+  it('gives a message up, untried, once its link has expired or its tenant is deleted while it waits for a retry', async () => {
+    peer.answer = (address) => (address.startsWith('waiting') ? { code: 451, delayMs: 700 } : { accept: true });
+    const tenant = await t.createTenant('Waiting');
+    const expiring = await queue(tenant.tenantId, 'waiting-link@mail.test', {
+      link: { url: 'https://id.example.test/verify-email', expiresAt: new Date(Date.now() + 1500) },
+    });
+    // Three attempts of 700 ms each cannot all start before the link expires.
+    expect(await outcome(tenant.tenantId, expiring.messageId)).toMatchObject({
+      type: 'email.failed',
+      data: { reason: 'link_expired' },
+    });
+
+    const doomed = await t.createTenant('Deleted meanwhile');
+    const orphan = await queue(doomed.tenantId, 'waiting-tenant@mail.test');
+    await until(() => peer.recipients.includes('waiting-tenant@mail.test'), 'the first attempt');
+    await t.http.delete(`/api/v1/tenants/${doomed.tenantId}`).set('Authorization', t.operator).expect(204);
+    expect(await outcome(doomed.tenantId, orphan.messageId)).toMatchObject({
+      type: 'email.failed',
+      data: { reason: 'tenant_deleted', attempts: 1 },
+    });
+    expect(peer.recipients.filter((address) => address === 'waiting-tenant@mail.test')).toHaveLength(1);
+  });
+
   it('retries a server that hangs or is down without the API waiting, fails the message, and sends again once it is back', async () => {
     peer.answer = () => ({ accept: true });
     const tenant = await t.createTenant('Outage');

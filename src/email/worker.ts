@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { type EmailCommand, type EmailState, emailAggregate } from '../../commands/email.ts';
 import { PLATFORM_TENANT, tenantAggregate } from '../../commands/tenant.ts';
 import type { EmailEvent, TenantEvent } from '../../events/catalog.ts';
+import type { EmailFailureReason } from '../../events/email.ts';
 import type { RecordedEvent } from '../../events/envelope.ts';
 import type { EmailOutboxRow } from '../../read-models/email-outbox.ts';
 import { handleCommand } from '../command-handler.ts';
@@ -295,52 +296,22 @@ export class EmailWorker {
       return;
     }
     const attempt = row.attempts + 1;
-    const lastSmtpCode = smtpCodeOf(row.last_error);
-    const lastError = { smtp_code: lastSmtpCode, error_code: lastSmtpCode === null ? row.last_error : null };
+    const giveUp = (
+      reason: EmailFailureReason,
+      codes = { smtp_code: null as number | null, error_code: null as string | null },
+    ) => this.#giveUp(row, queued, { type: 'record_failed', attempts: row.attempts, reason, ...codes });
     if (attempt > maxAttempts(this.#config.retrySchedule)) {
       // Its last attempt was cut short by a crash.
-      return this.#giveUp(row, queued, {
-        type: 'record_failed',
-        attempts: row.attempts,
-        reason: 'unavailable',
-        ...lastError,
-      });
+      const smtpCode = smtpCodeOf(row.last_error);
+      return giveUp('unavailable', { smtp_code: smtpCode, error_code: smtpCode === null ? row.last_error : null });
     }
-    const given = { smtp_code: null, error_code: null };
-    if (state.to === null || state.params === null) {
-      return this.#giveUp(row, queued, {
-        type: 'record_failed',
-        attempts: row.attempts,
-        reason: 'recipient_erased',
-        ...given,
-      });
-    }
+    // Nothing to send any more: said so without trying.
+    if (state.to === null || state.params === null) return giveUp('recipient_erased');
     const tenant = await this.#tenant(row.tenant_id, tenants);
-    if (tenant.deleted) {
-      return this.#giveUp(row, queued, {
-        type: 'record_failed',
-        attempts: row.attempts,
-        reason: 'tenant_deleted',
-        ...given,
-      });
-    }
-    if (state.link && new Date(state.link.expires_at).getTime() <= Date.now()) {
-      return this.#giveUp(row, queued, {
-        type: 'record_failed',
-        attempts: row.attempts,
-        reason: 'link_expired',
-        ...given,
-      });
-    }
+    if (tenant.deleted) return giveUp('tenant_deleted');
+    if (state.link && new Date(state.link.expires_at).getTime() <= Date.now()) return giveUp('link_expired');
     const content = this.#render(row.tenant_id, state, tenant.name);
-    if (!content) {
-      return this.#giveUp(row, queued, {
-        type: 'record_failed',
-        attempts: row.attempts,
-        reason: 'render_failed',
-        ...given,
-      });
-    }
+    if (!content) return giveUp('render_failed');
 
     // Counted before it starts: a message that kills the process still runs out of attempts.
     await run(
