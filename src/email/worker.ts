@@ -110,6 +110,14 @@ export class EmailWorker {
       logger: this.#logger,
       describe: { worker: 'e-mail' },
       work: async (signal) => {
+        // The intake's checkpoint row exists from the start, as the projections' do.
+        await run(
+          this.#db,
+          build
+            .insertInto('projection_checkpoints')
+            .values({ name: EMAIL_CHECKPOINT, version: 1, position: 0, updated_at: sql`now()` })
+            .onConflict((oc) => oc.column('name').doNothing()),
+        );
         // This process holds the lock now: a message left "sending" was being sent by one that died.
         await this.#releaseInterrupted();
         try {
