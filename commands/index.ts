@@ -1,6 +1,7 @@
 import { accountAggregate } from './account.ts';
 import { apiKeyAggregate } from './api-key.ts';
 import { applicationAggregate } from './application.ts';
+import { emailAggregate } from './email.ts';
 import { reservationAggregate } from './reservation.ts';
 import { signingKeysAggregate } from './signing-keys.ts';
 import { tenantAggregate } from './tenant.ts';
@@ -15,4 +16,5 @@ export const aggregates = [
   accountAggregate,
   applicationAggregate,
   signingKeysAggregate,
+  emailAggregate,
 ] as const;

@@ -17,6 +17,11 @@ export const reservationKinds = {
   email: { normalise: (value: string) => value, taken: 'email_taken' },
   /** An application's OAuth client_id, within its tenant: case-sensitive (RFC 6749), as given. */
   client_id: { normalise: (value: string) => value, taken: 'client_id_taken' },
+  /**
+   * A signed e-mail link's id (its message's id, `eml_…`), per tenant: claimed when the link is used,
+   * so it works once in any process (`consumeLink` in services/email.ts). Ids are random, not personal.
+   */
+  email_link: { normalise: (value: string) => value, taken: 'link_used' },
 } as const satisfies Record<string, { normalise: (value: string) => string; taken: string }>;
 
 export type ReservationKind = keyof typeof reservationKinds;

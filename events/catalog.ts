@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { type AccountEvent, accountEvents } from './account.ts';
 import { type ApiKeyEvent, apiKeyEvents } from './api-key.ts';
 import { type ApplicationEvent, applicationEvents } from './application.ts';
+import { type EmailEvent, emailEvents } from './email.ts';
 import type { EventDefinition, Upcaster } from './envelope.ts';
 import { type OauthEvent, oauthEvents } from './oauth.ts';
 import { type ReservationEvent, reservationEvents } from './reservation.ts';
@@ -98,6 +99,7 @@ const definitions: readonly EventDefinition<SigidEventType>[] = [
   ...accountEvents,
   ...applicationEvents,
   ...signingKeyEvents,
+  ...emailEvents,
 ];
 
 /** Every event SigID writes. */
@@ -116,7 +118,8 @@ export type SigidEvent =
   | OauthEvent
   | AccountEvent
   | ApplicationEvent
-  | SigningKeyEvent;
+  | SigningKeyEvent
+  | EmailEvent;
 
 /** Every event type in the catalog. */
 export type SigidEventType = SigidEvent['type'];
@@ -125,6 +128,7 @@ export type {
   AccountEvent,
   ApiKeyEvent,
   ApplicationEvent,
+  EmailEvent,
   OauthEvent,
   ReservationEvent,
   SigningKeyEvent,

@@ -11,6 +11,7 @@ import * as idempotencyLease from './2026_12_01_0002_idempotency_lease.ts';
 import * as oneCheckpointTable from './2026_12_01_0003_one_checkpoint_table.ts';
 import * as applications from './2026_12_02_0001_applications.ts';
 import * as signingKeys from './2026_12_02_0002_signing_keys.ts';
+import * as emailOutbox from './2026_12_02_0003_email_outbox.ts';
 import * as oidcStorage from './2026_12_02_0004_oidc_storage.ts';
 import * as accounts from './2026_12_02_0005_accounts.ts';
 
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   '2026_12_02_0004_oidc_storage': oidcStorage,
   '2026_12_02_0005_accounts': accounts,
   '2026_12_02_0002_signing_keys': signingKeys,
+  '2026_12_02_0003_email_outbox': emailOutbox,
 };

@@ -26,6 +26,8 @@ export const projections: readonly Projection[] = [
  * - replay and redelivery requests: the fan-out queues the messages when it reaches them.
  * - token events: the issuer's own storage holds the tokens; the events are the audit trail.
  * - reservations: the write side's uniqueness; the owner's row carries the value.
+ * - e-mail: the e-mail worker (src/email/worker.ts) reads `email.queued` off the stream with its own
+ *   checkpoint, as the webhook fan-out does; outcomes are facts for the audit log.
  */
 export const auditOnly: readonly SigidEventType[] = [
   'tenant.slug.reserved',
@@ -38,4 +40,7 @@ export const auditOnly: readonly SigidEventType[] = [
   'oauth.token.issued',
   'oauth.token.revoked',
   'oauth.refresh_token.reused',
+  'email.queued',
+  'email.sent',
+  'email.failed',
 ];

@@ -2,6 +2,7 @@ import type { AccountLinksModel } from './account-links.ts';
 import type { AccountsModel } from './accounts.ts';
 import type { ApiKeysModel } from './api-keys.ts';
 import type { ApplicationsModel } from './applications.ts';
+import type { EmailOutboxModel } from './email-outbox.ts';
 import type { IdempotencyKeysModel } from './idempotency-keys.ts';
 import type { OidcPayloadsModel } from './oidc-payloads.ts';
 import type { OperatorKeysModel } from './operator-keys.ts';
@@ -33,8 +34,8 @@ export type ProjectedTableName = keyof ProjectedTables;
 
 /**
  * Everything else: workers' checkpoints and set-aside events, the webhook queue, its cursors and
- * attempts, secrets (hashed or sealed), idempotent answers. Never emptied by a rebuild: a queue
- * emptied would drop deliveries, a checkpoint emptied would replay side effects.
+ * attempts, the e-mail outbox, secrets (hashed or sealed), idempotent answers. Never emptied by a
+ * rebuild: a queue emptied would drop deliveries, a checkpoint emptied would replay side effects.
  */
 export type WorkerStateTables = ProjectionCheckpointsModel &
   ProjectionFailuresModel &
@@ -45,7 +46,8 @@ export type WorkerStateTables = ProjectionCheckpointsModel &
   OperatorKeysModel &
   SubjectKeysModel &
   IdempotencyKeysModel &
-  OidcPayloadsModel;
+  OidcPayloadsModel &
+  EmailOutboxModel;
 
 /**
  * Every table besides the event store's own, for kysely: the intersection of each table file's

@@ -4,8 +4,9 @@ import { narrow } from './narrow.ts';
 export const tableName = 'projection_checkpoints';
 
 /**
- * Where each checkpointed reader of the global order stands: every projection, and the webhook
- * fan-out (`webhook_fanout`, version 1). Worker state: a rebuild moves a row, never empties the table.
+ * Where each checkpointed reader of the global order stands: every projection, the webhook fan-out
+ * (`webhook_fanout`, version 1) and the e-mail worker's intake (`email_outbox`, version 1). Worker
+ * state: a rebuild moves a row, never empties the table.
  */
 export interface ProjectionCheckpointsTable {
   name: string;

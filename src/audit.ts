@@ -20,6 +20,7 @@ export const TARGET_TYPES: Readonly<Record<string, string>> = {
   app: 'application',
   // A tenant's signing keys are one stream, `{tenant_id}-signing_keys`: its target id is `signing_keys`.
   signing: 'signing_keys',
+  eml: 'email',
 };
 
 /** One audit-log record: who did what to which target, when, under which request, with the event's data. */

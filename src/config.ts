@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type EmailConfig, loadEmailConfig } from './email/config.ts';
 import { loadWebhookConfig, type WebhookConfig } from './webhooks/config.ts';
 
 /**
@@ -57,6 +58,7 @@ export interface Config {
   signingKeyRetentionSeconds: number;
   logLevel: z.infer<typeof configSchema>['LOG_LEVEL'];
   webhooks: WebhookConfig;
+  email: EmailConfig;
 }
 
 /** Reads the configuration from the environment; throws one message listing every bad setting. */
@@ -92,6 +94,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     signingKeyRetentionSeconds: value.SIGID_SIGNING_KEY_RETENTION_SECONDS,
     logLevel: value.LOG_LEVEL,
     webhooks: loadWebhookConfig(env),
+    email: loadEmailConfig(env),
   };
   return { ...config, ...overrides };
 }

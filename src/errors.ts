@@ -24,6 +24,7 @@ export const problemCodes = {
   application_exists: { status: 409, title: 'Conflict' },
   client_id_taken: { status: 409, title: 'Conflict' },
   request_in_progress: { status: 409, title: 'Conflict' },
+  link_used: { status: 409, title: 'Conflict' },
   concurrent_modification: { status: 409, title: 'Conflict' },
   precondition_failed: { status: 412, title: 'Precondition failed' },
   payload_too_large: { status: 413, title: 'Payload too large' },

@@ -17,7 +17,8 @@ export type IdPrefix =
   | 'sub'
   | 'app'
   | 'cls'
-  | 'kid';
+  | 'kid'
+  | 'eml';
 
 /** A new id: the prefix, then a time-ordered UUIDv7 in lowercase Crockford base32 (26 characters). */
 export function newId(prefix: IdPrefix): string {

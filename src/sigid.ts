@@ -12,6 +12,8 @@ import { parseMasterKey } from './crypto/aead.ts';
 import { SubjectKeys } from './crypto/subject-keys.ts';
 import { connectPostgres, type Database, openEmbedded } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
+import { outboxDirOf } from './email/config.ts';
+import { EmailWorker } from './email/worker.ts';
 import { EventLog } from './event-log.ts';
 import type { EventStore } from './event-store/port.ts';
 import { PostgresEventStore } from './event-store/postgres.ts';
@@ -45,7 +47,9 @@ export interface Sigid {
   tokens: TokenLog;
   /** The tenants' OIDC issuers at `/t/{slug}`, built on first use and kept in a bounded pool. */
   issuers: IssuerPool;
-  /** Starts the background workers (projections). */
+  /** E-mail: the outbox driven by `email.queued`, sent over SMTP or written as files (run when config.email.worker). */
+  email: EmailWorker;
+  /** Starts the background workers (projections, webhooks, e-mail, issuer storage expiry). */
   start(): void;
   /** Stops the workers (each finishes its batch and saves its checkpoint), then closes the stores. */
   close(): Promise<void>;
@@ -90,6 +94,7 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
     const log = new EventLog(store, options.catalog ?? defaultCatalog, subjectKeys);
     const projections = new ProjectionRunner(db, log, options.projections ?? defaultProjections, { logger });
     const webhooks = new WebhookWorker(db, log, config.webhooks, { secrets, logger });
+    const email = new EmailWorker(db, log, { ...config.email, outboxDir: outboxDirOf(config) }, { keyring, logger });
     let started = false;
     let pruning: { stop: () => Promise<void> } | undefined;
     const tokens = new TokenLog(log);
@@ -108,17 +113,20 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
       tokens,
       // Set right below: the pool's sources read through this very object.
       issuers: undefined as unknown as IssuerPool,
+      email,
       start() {
         if (started) return;
         started = true;
         projections.start();
         if (config.webhooks.worker) webhooks.start();
         pruning = pruneOidcPayloadsEvery(db, { everyMs: 300_000, logger });
+        if (config.email.worker) email.start();
       },
       async close() {
         await projections.stop();
         await webhooks.stop();
         await pruning?.stop();
+        await email.stop();
         await store.close();
         await db.close();
       },

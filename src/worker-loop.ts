@@ -29,7 +29,7 @@ export interface WorkerLoopOptions {
 
 /**
  * The one "take the advisory lock, run, release, wait and retry, stop on abort" loop every background
- * worker uses (projections, the webhook fan-out and dispatcher, delivery-log pruning): across any
+ * worker uses (projections, the webhook fan-out and dispatcher, delivery-log pruning, e-mail): across any
  * number of SigID processes exactly one runs each worker, and another takes over within `lockRetryMs`
  * when it stops or dies (PostgreSQL releases a dead session's lock).
  */

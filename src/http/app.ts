@@ -18,6 +18,17 @@ import { tenantsRouter } from './tenants.ts';
 import { webhooksRouter } from './webhooks.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Signed e-mail links carry their token as `?token=` (src/email/links.ts): it never reaches a log line. */
+const TOKEN_PARAMETER = /([?&]token=)[^&#]*/gi;
+
+function withoutTokens(request: { url?: string; query?: unknown }) {
+  const query = request.query as Record<string, unknown> | undefined;
+  return {
+    ...request,
+    url: request.url?.replace(TOKEN_PARAMETER, '$1[redacted]'),
+    query: query && 'token' in query ? { ...query, token: '[redacted]' } : query,
+  };
+}
 
 /** The HTTP edge: request ids and logs, JSON bodies with a size limit, the input guard, the routers, problem+json errors. */
 export function createApp(sigid: Sigid): Express {
@@ -30,6 +41,7 @@ export function createApp(sigid: Sigid): Express {
       logger: sigid.logger,
       quietReqLogger: true,
       customAttributeKeys: { reqId: 'request_id' },
+      serializers: { req: withoutTokens },
       genReqId(request, response) {
         const given = request.headers['x-request-id'];
         const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : newId('req');
