@@ -28,8 +28,8 @@ export const migrations: Record<string, Migration> = {
   '2026_12_01_0002_idempotency_lease': idempotencyLease,
   '2026_12_01_0003_one_checkpoint_table': oneCheckpointTable,
   '2026_12_02_0001_applications': applications,
-  '2026_12_02_0004_oidc_storage': oidcStorage,
-  '2026_12_02_0005_accounts': accounts,
   '2026_12_02_0002_signing_keys': signingKeys,
   '2026_12_02_0003_email_outbox': emailOutbox,
+  '2026_12_02_0004_oidc_storage': oidcStorage,
+  '2026_12_02_0005_accounts': accounts,
 };

@@ -60,9 +60,9 @@ export function createApp(sigid: Sigid): Express {
     }, next);
   });
   // RFC 8414's path form: /.well-known/oauth-authorization-server/t/{slug} is the issuer's metadata.
-  app.get('/.well-known/oauth-authorization-server/t/:slug', (request, response, next) => {
+  app.use('/.well-known/oauth-authorization-server/t/:slug', (request, response, next) => {
     const { slug } = request.params as { slug: string };
-    if (!slugSchema.safeParse(slug).success) return next();
+    if (request.method !== 'GET' || request.path !== '/' || !slugSchema.safeParse(slug).success) return next();
     request.url = '/.well-known/oauth-authorization-server';
     sigid.issuers.serve(slug, request, response, String(request.id)).then((served) => {
       if (!served) next();
