@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectPostgres, type Database } from '../src/db/database.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
+import { type ServerProcess, startServerProcess } from './support/server-process.ts';
+
+/**
+ * Two `sigid serve` processes on one PostgreSQL serve one tenant's issuer: its storage is the
+ * database, never a process's memory, so a token one process issues is known to the other (and one
+ * revoked at the other is dead at the first), and both sign with the same tenant keys.
+ */
+describe.runIf(postgresReachable)('one issuer served by two SigID processes', () => {
+  const operatorKey = `op-${randomBytes(24).toString('hex')}`;
+  let database: { url: string; drop: () => Promise<void> };
+  let db: Database;
+  let first: ServerProcess;
+  let second: ServerProcess;
+
+  beforeAll(async () => {
+    database = await createPostgresDatabase();
+    db = connectPostgres(database.url, { max: 2 });
+    await migrateToLatest(db);
+    const env = {
+      DATABASE_URL: database.url,
+      SIGID_MASTER_KEY: randomBytes(32).toString('base64'),
+      SIGID_OPERATOR_KEY: operatorKey,
+      // Both answer as one deployment behind one public address.
+      PUBLIC_URL: 'https://id.example.com',
+    };
+    [first, second] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
+  });
+  afterAll(async () => {
+    await Promise.all([first?.kill(), second?.kill()]);
+    await db?.close();
+    await database?.drop();
+  });
+
+  const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+
+  function form(server: ServerProcess, path: string, auth: string, fields: Record<string, string>) {
+    return fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields),
+    });
+  }
+
+  it('knows at one process the token the other issued, and its revocation', async () => {
+    const slug = `two-${randomBytes(4).toString('hex')}`;
+    const made = await fetch(`${first.url}/api/v1/tenants`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${operatorKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Two processes', slug }),
+    });
+    const tenant = (await made.json()) as { tenant: { id: string }; api_key: { key: string } };
+    const created = await fetch(`${first.url}/api/v1/applications`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tenant.api_key.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'm2m', client_name: 'Shared' }),
+    });
+    expect(created.status).toBe(201);
+    const app = (await created.json()) as { client_id: string; client_secret: string };
+    const auth = basic(app.client_id, app.client_secret);
+
+    const issued = await form(first, `/t/${slug}/token`, auth, { grant_type: 'client_credentials' });
+    expect(issued.status).toBe(200);
+    const { access_token: token } = (await issued.json()) as { access_token: string };
+    const atSecond = await form(second, `/t/${slug}/token/introspection`, auth, { token });
+    expect(await atSecond.json()).toMatchObject({
+      active: true,
+      client_id: app.client_id,
+      iss: `https://id.example.com/t/${slug}`,
+    });
+
+    const revoked = await form(second, `/t/${slug}/token/revocation`, auth, { token });
+    expect(revoked.status).toBe(200);
+    const atFirst = await form(first, `/t/${slug}/token/introspection`, auth, { token });
+    expect(await atFirst.json()).toEqual({ active: false });
+
+    // Both publish the same keys, made once for the tenant, whichever process asked first.
+    const [keysA, keysB] = await Promise.all(
+      [first, second].map(async (server) => (await (await fetch(`${server.url}/t/${slug}/jwks`)).json()) as unknown),
+    );
+    expect(keysA).toEqual(keysB);
+    const { rows } = await db.query<{ count: number }>(
+      `select count(*)::int as count from sigid_events where tenant_id = $1 and event_type = 'signing_key.created'`,
+      [tenant.tenant.id],
+    );
+    expect(rows[0]?.count).toBe(4);
+  });
+});
