@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oauth from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_CACHE_MS } from '../src/oidc/clients.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
 
 /**
@@ -171,6 +172,35 @@ describe('per-tenant OIDC issuers', () => {
       error: 'invalid_client',
     });
     expect((await tokenEvents(b.tenantId)).length).toBe(0);
+  });
+
+  it("follows a secret rotation and a deletion within the client cache's bound (CLIENT_CACHE_MS)", async () => {
+    const client = await machineClient(a.key);
+    const token = (secret: string) =>
+      fetch(`${base}/t/${a.slug}/token`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${client.clientId}:${secret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: 'grant_type=client_credentials',
+      });
+    expect((await token(client.secret)).status).toBe(200);
+    const list = await t.http.get('/api/v1/applications').set('Authorization', `Bearer ${a.key}`).expect(200);
+    const app = (list.body.data as Array<{ id: string; client_id: string }>).find(
+      (row) => row.client_id === client.clientId,
+    );
+    const rotated = await t.http
+      .post(`/api/v1/applications/${app?.id}/secrets`)
+      .set('Authorization', `Bearer ${a.key}`)
+      .send({ overlap_seconds: 0 })
+      .expect(201);
+    await new Promise((resolve) => setTimeout(resolve, CLIENT_CACHE_MS + 100));
+    expect((await token(client.secret)).status).toBe(401);
+    expect((await token(rotated.body.client_secret as string)).status).toBe(200);
+    await t.http.delete(`/api/v1/applications/${app?.id}`).set('Authorization', `Bearer ${a.key}`).expect(204);
+    await new Promise((resolve) => setTimeout(resolve, CLIENT_CACHE_MS + 100));
+    expect((await token(rotated.body.client_secret as string)).status).toBe(401);
   });
 
   it('answers 404 problem+json for an unknown tenant or a path that is not a slug', async () => {

@@ -1,6 +1,8 @@
-import { createHmac } from 'node:crypto';
-import type { ApplicationRow } from '../../read-models/applications.ts';
-import { findApplicationByClientId } from '../../read-models/applications.ts';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { type ApplicationRow, findApplicationByClientId } from '../../read-models/applications.ts';
+import { isConfidential } from '../applications/client-metadata.ts';
+import { SealedValueUnreadable } from '../secrets/keyring.ts';
 import type { Sigid } from '../sigid.ts';
 import type { OidcClients } from './adapter.ts';
 
@@ -31,14 +33,82 @@ export function clientMetadata(row: ApplicationRow, standIn: (clientId: string) 
   };
 }
 
-/** The issuers' clients: the tenants' applications, read from the applications read model on every lookup. */
-export function applicationClients(sigid: Pick<Sigid, 'readModels' | 'masterKey'>): OidcClients {
-  const standIn = (clientId: string) =>
-    createHmac('sha256', sigid.masterKey).update(`oidc client secret stand-in:${clientId}`).digest('base64url');
-  return {
-    async find(tenantId, clientId) {
-      const row = await findApplicationByClientId(sigid.readModels, tenantId, clientId);
-      return row ? clientMetadata(row, standIn) : undefined;
-    },
-  };
+/** Longer than any secret SigID makes: a longer one is refused before it is hashed. */
+const MAX_PRESENTED = 512;
+
+/** How long a process keeps what it read of a client: the bound on how late a change reaches its issuers. */
+export const CLIENT_CACHE_MS = 1000;
+
+interface Known {
+  row: ApplicationRow;
+  metadata: Record<string, unknown>;
+  /** The SHA-256 of each working secret, with when it stops working (null: until rotated). */
+  secrets: Array<{ hash: Buffer; expiresAt: Date | null }>;
+}
+
+/**
+ * The issuers' clients: the tenants' applications (read model) and their working secret hashes
+ * (sealed-secrets store), kept for CLIENT_CACHE_MS per process, so a token request costs no query
+ * for its client. An application's change, deletion or secret rotation reaches every issuer within
+ * that bound; a secret's overlap still ends on the second (its expiry is kept and checked on use).
+ */
+export class ClientDirectory implements OidcClients {
+  readonly #sigid: Pick<Sigid, 'readModels' | 'masterKey' | 'secrets'>;
+  readonly #known: LRUCache<string, Promise<Known | null>>;
+  readonly #standIn: (clientId: string) => string;
+
+  constructor(sigid: Pick<Sigid, 'readModels' | 'masterKey' | 'secrets'>, ttlMs = CLIENT_CACHE_MS) {
+    this.#sigid = sigid;
+    this.#known = new LRUCache({ max: 10_000, ttl: ttlMs });
+    this.#standIn = (clientId) =>
+      createHmac('sha256', sigid.masterKey).update(`oidc client secret stand-in:${clientId}`).digest('base64url');
+  }
+
+  async find(tenantId: string, clientId: string): Promise<Record<string, unknown> | undefined> {
+    return (await this.#lookup(tenantId, clientId))?.metadata;
+  }
+
+  /**
+   * Whether `presented` is one of the client's working secrets: its current one, or the previous
+   * one until its overlap ends. SHA-256 digests compared in constant time, every working secret in
+   * turn. False for an unknown client, a deleted application and a public one.
+   */
+  async verifySecret(tenantId: string, clientId: string, presented: string, now = new Date()): Promise<boolean> {
+    if (typeof presented !== 'string' || presented.length === 0 || presented.length > MAX_PRESENTED) return false;
+    const known = await this.#lookup(tenantId, clientId);
+    if (!known || known.row.secret_id === null || !isConfidential(known.row.kind)) return false;
+    const candidate = createHash('sha256').update(presented).digest();
+    let matched = false;
+    for (const secret of known.secrets) {
+      const working = secret.expiresAt === null || secret.expiresAt > now;
+      if (working && secret.hash.length === candidate.length && timingSafeEqual(secret.hash, candidate)) matched = true;
+    }
+    return matched;
+  }
+
+  #lookup(tenantId: string, clientId: string): Promise<Known | null> {
+    const key = `${tenantId}\u0000${clientId}`;
+    let known = this.#known.get(key);
+    if (!known) {
+      known = this.#read(tenantId, clientId);
+      this.#known.set(key, known);
+      known.catch(() => this.#known.delete(key));
+    }
+    return known;
+  }
+
+  async #read(tenantId: string, clientId: string): Promise<Known | null> {
+    const row = await findApplicationByClientId(this.#sigid.readModels, tenantId, clientId);
+    if (!row) return null;
+    let secrets: Known['secrets'] = [];
+    if (row.secret_id !== null) {
+      try {
+        const owned = await this.#sigid.secrets.listOwned(tenantId, 'client-secret', row.application_id);
+        secrets = owned.map((secret) => ({ hash: secret.value, expiresAt: secret.expiresAt }));
+      } catch (error) {
+        if (!(error instanceof SealedValueUnreadable)) throw error;
+      }
+    }
+    return { row, metadata: clientMetadata(row, this.#standIn), secrets };
+  }
 }

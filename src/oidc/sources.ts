@@ -1,11 +1,10 @@
 import { PLATFORM_TENANT } from '../../commands/tenant.ts';
 import { findTenantBySlug } from '../../read-models/tenants.ts';
-import { verifyClientSecret } from '../../services/applications.ts';
 import { useCase } from '../../services/context.ts';
 import { ensureSigningKeys, signingKeySet } from '../../services/signing-keys.ts';
 import { newId } from '../ids.ts';
 import type { Sigid } from '../sigid.ts';
-import { applicationClients } from './clients.ts';
+import { ClientDirectory } from './clients.ts';
 import type { IssuerTenant } from './issuers.ts';
 import type { IssuerSources } from './provider.ts';
 
@@ -14,9 +13,10 @@ const ISSUER_ACTOR = { type: 'system', id: 'oidc-issuer' } as const;
 
 /** What the issuers are built from: the applications, their hashed secrets, the tenants' signing keys. */
 export function issuerSources(sigid: Sigid): IssuerSources {
+  const clients = new ClientDirectory(sigid);
   return {
-    clients: applicationClients(sigid),
-    verifyClientSecret: (tenantId, clientId, presented) => verifyClientSecret(sigid, tenantId, clientId, presented),
+    clients,
+    verifyClientSecret: (tenantId, clientId, presented) => clients.verifySecret(tenantId, clientId, presented),
     async signingKeys(tenantId) {
       const set = await signingKeySet(sigid, tenantId);
       if (set.keys.length > 0) return set;

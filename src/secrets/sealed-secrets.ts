@@ -132,16 +132,16 @@ export class SealedSecrets {
     return new Map(rows.map((row) => [row.id, this.openRow(row)]));
   }
 
-  /** The active, unexpired secrets of one owner, newest first. */
+  /** The active, unexpired secrets of one owner, newest first, each with when it expires (null: never). */
   async listOwned(
     tenantId: string,
     kind: SecretKind,
     ownerId: string,
     now = new Date(),
-  ): Promise<Array<{ id: string; value: Buffer }>> {
+  ): Promise<Array<{ id: string; value: Buffer; expiresAt: Date | null }>> {
     const rows = await this.db
       .selectFrom('sealed_secrets')
-      .select(['tenant_id', 'kind', 'id', 'key_id', 'sealed'])
+      .select(['tenant_id', 'kind', 'id', 'key_id', 'sealed', 'expires_at'])
       .where('tenant_id', '=', tenantId)
       .where('kind', '=', kind)
       .where('owner_id', '=', ownerId)
@@ -151,7 +151,7 @@ export class SealedSecrets {
       .orderBy('created_at', 'desc')
       .orderBy('id', 'desc')
       .execute();
-    return rows.map((row) => ({ id: row.id, value: this.openRow(row) }));
+    return rows.map((row) => ({ id: row.id, value: this.openRow(row), expiresAt: row.expires_at }));
   }
 
   /**
