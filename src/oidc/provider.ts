@@ -179,6 +179,9 @@ export function buildIssuer(options: IssuerOptions): Provider {
 /** The koa context type of an issuer's requests, for hooks outside this module. */
 export type IssuerContext = KoaContextWithOIDC;
 
+/** oidc-provider's request handler, made once per provider (koa composes its middleware on each `callback()`). */
+const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
+
 /** Runs oidc-provider's handler for one request, with the request's id and path known to its storage. */
 export function serveIssuer(
   provider: Provider,
@@ -186,9 +189,14 @@ export function serveIssuer(
   response: import('node:http').ServerResponse,
   correlationId: string,
 ): Promise<void> {
-  const handler = provider.callback();
+  let handler = handlers.get(provider);
+  if (!handler) {
+    handler = provider.callback();
+    handlers.set(provider, handler);
+  }
+  const serve = handler;
   const path = (request.url ?? '/').split('?')[0] ?? '/';
   return issuerRequest.run({ correlationId, path }, async () => {
-    await handler(request, response);
+    await serve(request, response);
   });
 }
