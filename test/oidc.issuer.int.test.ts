@@ -203,6 +203,28 @@ describe('per-tenant OIDC issuers', () => {
     expect((await token(rotated.body.client_secret as string)).status).toBe(401);
   });
 
+  it('stops serving a suspended tenant at once, and serves it again once reactivated', async () => {
+    const c = await t.createTenant('Issuer C');
+    const client = await machineClient(c.key);
+    const discovery = () => fetch(`${base}/t/${c.slug}/.well-known/openid-configuration`);
+    expect((await discovery()).status).toBe(200);
+    const patch = (status: string) =>
+      t.http.patch(`/api/v1/tenants/${c.tenantId}`).set('Authorization', t.operator).send({ status });
+    expect((await patch('suspended')).status).toBe(200);
+    expect((await discovery()).status).toBe(404);
+    const refused = await fetch(`${base}/t/${c.slug}/token`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${client.clientId}:${client.secret}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: 'grant_type=client_credentials',
+    });
+    expect(refused.status).toBe(404);
+    expect((await patch('active')).status).toBe(200);
+    expect((await discovery()).status).toBe(200);
+  });
+
   it('answers 404 problem+json for an unknown tenant or a path that is not a slug', async () => {
     const unknown = await fetch(`${base}/t/no-such-tenant/.well-known/openid-configuration`);
     expect(unknown.status).toBe(404);

@@ -103,6 +103,9 @@ export function tenantsRouter(sigid: Sigid): Router {
     );
     await consistent(sigid, request, written);
     const updated = await loadTenant(tenant.tenant_id);
+    // This process's issuer follows a suspension or reactivation at once (other processes within
+    // the pool's recheck); once the read model shows it, so a rebuild reads the new status.
+    if (updated.status !== tenant.status) sigid.issuers.forget(updated.slug);
     response.set('ETag', etag(updated.revision)).json(tenantJson(sigid, updated));
   });
 
