@@ -231,5 +231,10 @@ describe('per-tenant OIDC issuers', () => {
     expect(unknown.headers.get('content-type')).toContain('application/problem+json');
     const odd = await fetch(`${base}/t/..%2F..%2Fapi/.well-known/openid-configuration`);
     expect(odd.status).toBe(404);
+    // A path below a real issuer that is none of its endpoints: SigID's 404, not a bare one.
+    const nowhere = await fetch(`${base}/t/${a.slug}/no-such-endpoint`);
+    expect(nowhere.status).toBe(404);
+    expect(nowhere.headers.get('content-type')).toContain('application/problem+json');
+    expect(await nowhere.json()).toMatchObject({ code: 'route_not_found', instance: `/t/${a.slug}/no-such-endpoint` });
   });
 });

@@ -1,6 +1,8 @@
+import type { Response } from 'express';
 import type { JWK } from 'jose';
 import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Database } from '../db/database.ts';
+import { sendProblem } from '../http/problem.ts';
 import { issuerRequest, type OidcClients, storageAdapter, tokenContext, tokenIssued } from './adapter.ts';
 import type { TokenLog } from './token-log.ts';
 
@@ -166,6 +168,18 @@ export function buildIssuer(options: IssuerOptions): Provider {
     interactions: { url: (_ctx, interaction) => `/t/${tenant.slug}/interaction/${interaction.uid}` },
   };
   const provider = new Provider(options.issuer, configuration);
+  // A path below the issuer that is none of its endpoints answers like every unknown route of SigID.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.status === 404 && ctx.body === undefined) {
+      ctx.respond = false;
+      sendProblem(ctx.res as unknown as Response, {
+        code: 'route_not_found',
+        detail: `There is no ${ctx.method} ${ctx.path} at this issuer.`,
+        instance: (ctx.req as { originalUrl?: string }).originalUrl ?? ctx.originalUrl,
+      });
+    }
+  });
   // Client secrets are kept only as hashes: compare the presented one against them, not a stored plaintext.
   provider.Client.prototype.compareClientSecret = async function compareClientSecret(
     this: { clientId: string },
