@@ -53,7 +53,7 @@ export function auditLineWith(event: Omit<RecordedEvent, 'data'>, dataJson: stri
 }
 
 /** What a target is, by its id's prefix (`ten_…` is a tenant); own keys only, so `constructor_…` is itself. */
-function targetType(targetId: string): string {
+export function targetType(targetId: string): string {
   const prefix = targetId.includes('_') ? targetId.slice(0, targetId.indexOf('_')) : targetId;
   return Object.hasOwn(TARGET_TYPES, prefix) ? (TARGET_TYPES[prefix] as string) : prefix;
 }

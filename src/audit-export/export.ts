@@ -6,7 +6,7 @@ import { type AuditFilter, auditRecord, readOptions, walkTenantEvents } from '..
 import type { Database } from '../db/database.ts';
 import type { EventLog } from '../event-log.ts';
 import { EVENT_COLUMNS, type EventRow, toStored } from '../event-store/postgres.ts';
-import { sqlAuditLine } from './sql-data.ts';
+import { auditLineOf, ROW, sqlAuditFields } from './sql-data.ts';
 
 /** What an export needs of SigID: the event log, and the database when the store lives in it. */
 export interface AuditExportSource {
@@ -149,10 +149,9 @@ async function exportAuditLogInSql(
       const covered = Math.max(1, (events === limit ? last : range.to) - range.from);
       span = Math.max(limit, Math.min(limit * 1024, Math.round((limit * covered) / Math.max(1, events))));
       fill();
-      let chunk = page?.lines ?? '';
       const left = page?.left_to_node ?? 0;
       renderedInSql += events - left;
-      if (left > 0) chunk = await renderLeftToNode(source, tenantId, chunk);
+      const chunk = page?.lines ? await renderPage(source, tenantId, page.lines, left > 0) : '';
       if (chunk !== '' && !(await write(out, chunk, options.signal))) {
         return { records, renderedInSql, complete: false };
       }
@@ -167,27 +166,40 @@ async function exportAuditLogInSql(
 }
 
 /**
- * A page's lines with each `#<position>` placeholder replaced by the record Node renders for that
- * event (opened, upcast, validated by the event log), in its place.
+ * A page's NDJSON: each row PostgreSQL gave as fields written as its record (`auditLineOf`), and each
+ * `#<position>` placeholder replaced by the record Node renders for that event (opened, upcast,
+ * validated by the event log), in its place.
  */
-async function renderLeftToNode(source: AuditExportSource, tenantId: string, chunk: string): Promise<string> {
-  const lines = chunk.split('\n');
-  lines.pop();
-  const positions = lines.filter((line) => line.startsWith('#')).map((line) => Number(line.slice(1)));
-  const { rows } = await source.db.query<EventRow>(
-    `select ${EVENT_COLUMNS} from sigid_events where tenant_id = $1 and global_position = any($2::bigint[])`,
-    [tenantId, positions],
-  );
-  const byPosition = new Map(rows.map((row) => [Number(row.global_position), row]));
+async function renderPage(
+  source: AuditExportSource,
+  tenantId: string,
+  rows: string,
+  leftToNode: boolean,
+): Promise<string> {
+  const tenantJson = JSON.stringify(tenantId);
+  const lines = rows.split(ROW);
+  const byPosition = new Map<number, EventRow>();
+  if (leftToNode) {
+    const positions = lines.filter((line) => line.startsWith('#')).map((line) => Number(line.slice(1)));
+    const { rows: stored } = await source.db.query<EventRow>(
+      `select ${EVENT_COLUMNS} from sigid_events where tenant_id = $1 and global_position = any($2::bigint[])`,
+      [tenantId, positions],
+    );
+    for (const row of stored) byPosition.set(Number(row.global_position), row);
+  }
   let decoded = 0;
-  for (const [index, line] of lines.entries()) {
-    if (!line.startsWith('#')) continue;
+  let out = '';
+  for (const line of lines) {
+    if (!line.startsWith('#')) {
+      out += `${auditLineOf(line, tenantJson)}\n`;
+      continue;
+    }
     if (++decoded % DECODE_SLICE === 0) await yieldToEventLoop();
     const row = byPosition.get(Number(line.slice(1)));
     if (!row) throw new Error(`the export's event at ${line.slice(1)} is gone`);
-    lines[index] = JSON.stringify(auditRecord(await source.log.decode(toStored(row))));
+    out += `${JSON.stringify(auditRecord(await source.log.decode(toStored(row))))}\n`;
   }
-  return `${lines.join('\n')}\n`;
+  return out;
 }
 
 /**
@@ -210,7 +222,7 @@ function pageQuery(
   const text = `
     select count(*)::int as events, max(global_position) as last_position,
            (count(*) filter (where line is null))::int as left_to_node,
-           string_agg(coalesce(line, '#' || global_position::text || E'\\n'), '' order by global_position) as lines
+           string_agg(coalesce(line, '#' || global_position::text), E'\\x1e' order by global_position) as lines
     from (select global_position, ${line} as line from sigid_events where ${where.join(' and ')}
           order by global_position limit ${limit}) as page`;
   return { text, params };
@@ -223,7 +235,7 @@ function exportSelection(
   value: (value: string | string[] | Date) => string,
 ): { line: string; where: string[] } {
   const where = [`tenant_id = ${value(filter.tenantId as string)}`];
-  const line = sqlAuditLine(catalog, filter.tenantId as string);
+  const line = sqlAuditFields(catalog);
   if (filter.types?.length) where.push(`event_type = any(${value([...filter.types])}::text[])`);
   if (filter.actorId !== undefined) where.push(`actor_id = ${value(filter.actorId)}`);
   if (filter.stream !== undefined) where.push(`stream_name = ${value(filter.stream)}`);

@@ -1,8 +1,8 @@
 import type { z } from 'zod';
 import type { EventCatalog } from '../../events/catalog.ts';
 import type { EventDefinition } from '../../events/envelope.ts';
-import { TARGET_TYPES } from '../audit.ts';
-import { actorTypes } from '../event-store/port.ts';
+import { targetType } from '../audit.ts';
+import { streamTarget } from '../event-store/port.ts';
 
 /**
  * The `data` of an audit record written as SQL over a `sigid_events` row, so that PostgreSQL renders
@@ -61,42 +61,46 @@ function compileCatalog(catalog: EventCatalog): SqlAuditData {
   return { expression: types.length === 0 ? 'null::text' : `(case event_type ${branches.join(' ')} end)`, types };
 }
 
+/** Separates a row's fields in `sqlAuditFields`, and rows in a page. */
+export const FIELD = '\u001f';
+export const ROW = '\u001e';
+/** A null causation id among the fields. */
+export const NO_CAUSATION = '\u001d';
+
 /**
- * The whole NDJSON line of a `sigid_events` row's audit record (newline included), or null where
- * Node must render it: byte for byte `JSON.stringify(auditRecord(event))` for the decoded event.
- * Written for the export of one tenant (`tenantId`), whose stream names start with `{tenantId}-`.
- *
- * Per row it is the costliest expression of the export, so the cheap forms come first: a rendered
- * row's type is a catalog type (written as it is: catalog types need no escaping), the actor type
- * (one of `actorTypes`) and the target type are matched against constants, and only text that may hold anything (ids,
- * correlation ids) goes through `to_json`, which is exact and slow.
+ * A `sigid_events` row as the export needs it, in one text: its id, position, time (ISO 8601 with
+ * milliseconds, UTC), type, actor type, actor id, stream name, correlation id and causation id
+ * (`NO_CAUSATION` for none) as they are, and its data already written as JSON; separated by `FIELD`.
+ * Node writes the record around them (`auditLineOf`), which costs it less than PostgreSQL; PostgreSQL
+ * renders only the data. Null (the row is left to Node) when the data must be rendered in Node, or
+ * when a text field holds a separator (then no split could be trusted).
  */
-export function sqlAuditLine(catalog: EventCatalog, tenantId: string): string {
-  const streamPrefix = `${tenantId}-`;
-  const generalTarget = `substr(stream_name, strpos(stream_name, '-') + 1)`;
-  const generalPrefix = `split_part(${generalTarget}, '_', 1)`;
-  const targetType = `(case ${Object.entries(TARGET_TYPES)
-    .map(
-      ([key, name]) =>
-        `when starts_with(stream_name, ${literal(`${streamPrefix}${key}_`)}) then ${literal(JSON.stringify(name))}`,
-    )
-    .join(' ')} else (case ${generalPrefix} ${Object.entries(TARGET_TYPES)
-    .map(([key, name]) => `when ${literal(key)} then ${literal(JSON.stringify(name))}`)
-    .join(' ')} else to_json(${generalPrefix})::text end) end)`;
-  const target = `(case when starts_with(stream_name, ${literal(streamPrefix)}) then substr(stream_name, ${streamPrefix.length + 1}) else ${generalTarget} end)`;
-  const actorType = `(case actor_type ${actorTypes.map((type) => `when ${literal(type)} then ${literal(JSON.stringify(type))}`).join(' ')} else to_json(actor_type)::text end)`;
-  // `||` keeps a null data (a row left to Node) null for the whole line.
-  return `('{"id":"' || event_id::text
-    || '","object":"audit_log_entry","position":' || global_position::text
-    || ',"time":"' || to_char(recorded_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-    || '","action":"' || event_type
-    || '","actor":{"type":' || ${actorType} || ',"id":' || to_json(actor_id)::text
-    || '},"target":{"type":' || ${targetType}
-    || ',"id":' || to_json(${target})::text
-    || '},"tenant_id":' || ${literal(JSON.stringify(tenantId))}
-    || ',"correlation_id":' || to_json(correlation_id)::text
-    || ',"causation_id":' || coalesce(to_json(causation_id)::text, 'null')
-    || ',"data":' || ${sqlAuditData(catalog).expression} || E'}\\n')`;
+export function sqlAuditFields(catalog: EventCatalog): string {
+  const text = `actor_type || actor_id || stream_name || correlation_id || coalesce(causation_id, '')`;
+  const separators = [FIELD, ROW, NO_CAUSATION].map(
+    (char) => `strpos(${text}, E'\\x${char.charCodeAt(0).toString(16)}') = 0`,
+  );
+  const sep = `E'\\x${FIELD.charCodeAt(0).toString(16)}'`;
+  return `(case when ${separators.join(' and ')} then
+    event_id::text || ${sep} || global_position::text || ${sep}
+    || to_char(recorded_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ${sep}
+    || event_type || ${sep} || actor_type || ${sep} || actor_id || ${sep} || stream_name || ${sep}
+    || correlation_id || ${sep} || coalesce(causation_id, E'\\x${NO_CAUSATION.charCodeAt(0).toString(16)}') || ${sep}
+    || ${sqlAuditData(catalog).expression} end)`;
+}
+
+/**
+ * The NDJSON line (no newline) of a row `sqlAuditFields` gave, for the export of one tenant
+ * (`tenantJson`, its id as JSON): byte for byte `JSON.stringify(auditRecord(event))` of the
+ * decoded event (test/audit-export.int.test.ts compares the two on every shape).
+ */
+export function auditLineOf(fields: string, tenantJson: string): string {
+  const [id, position, time, type, actorType, actorId, stream, correlationId, causationId, data] = fields.split(
+    FIELD,
+  ) as [string, string, string, string, string, string, string, string, string, string];
+  const targetId = streamTarget(stream);
+  const causation = causationId === NO_CAUSATION ? 'null' : JSON.stringify(causationId);
+  return `{"id":"${id}","object":"audit_log_entry","position":${position},"time":"${time}","action":${JSON.stringify(type)},"actor":{"type":${JSON.stringify(actorType)},"id":${JSON.stringify(actorId)}},"target":{"type":${JSON.stringify(targetType(targetId))},"id":${JSON.stringify(targetId)}},"tenant_id":${tenantJson},"correlation_id":${JSON.stringify(correlationId)},"causation_id":${causation},"data":${data}}`;
 }
 
 /**
