@@ -41,17 +41,6 @@ export function auditRecord(event: RecordedEvent) {
   };
 }
 
-/**
- * The NDJSON line of `event`'s audit record with `dataJson` (the data already written as JSON) in
- * its place: byte for byte `JSON.stringify(auditRecord(event))`, written without building the record,
- * for the export's records whose data PostgreSQL rendered (test/audit-export.int.test.ts compares
- * the two on every shape).
- */
-export function auditLineWith(event: Omit<RecordedEvent, 'data'>, dataJson: string): string {
-  const targetId = streamTarget(event.stream);
-  return `{"id":${JSON.stringify(event.id)},"object":"audit_log_entry","position":${JSON.stringify(event.position)},"time":${JSON.stringify(event.time.toISOString())},"action":${JSON.stringify(event.type)},"actor":{"type":${JSON.stringify(event.actor.type)},"id":${JSON.stringify(event.actor.id)}},"target":{"type":${JSON.stringify(targetType(targetId))},"id":${JSON.stringify(targetId)}},"tenant_id":${JSON.stringify(event.tenantId)},"correlation_id":${JSON.stringify(event.correlationId)},"causation_id":${JSON.stringify(event.causationId)},"data":${dataJson}}`;
-}
-
 /** What a target is, by its id's prefix (`ten_…` is a tenant); own keys only, so `constructor_…` is itself. */
 export function targetType(targetId: string): string {
   const prefix = targetId.includes('_') ? targetId.slice(0, targetId.indexOf('_')) : targetId;
