@@ -1,9 +1,12 @@
+import type { Kysely } from 'kysely';
+import type { ReadModels } from '../read-models/database.ts';
 import {
   activateSecret,
   deleteOwnedSecrets,
   deleteSecret,
   deleteTenantSecrets,
   expireOwnedBefore,
+  type SecretKind,
 } from '../src/secrets/sealed-secrets.ts';
 import { defineReactor } from './projection.ts';
 
@@ -14,6 +17,23 @@ import { defineReactor } from './projection.ts';
  * reactor's checkpoint, so a crash in between only delays it (and authentication already refuses a
  * revoked key from its read-model row).
  */
+/**
+ * A rotation: the owner's new secret becomes current, and the ones in use before this event expire
+ * at `previousExpiresAt` (at once when that is the event's time). Never one activated after it:
+ * concurrent rotations each retire their predecessors, and the last one's secret stays current.
+ */
+async function rotate(
+  trx: Kysely<ReadModels>,
+  event: { tenantId: string; position: number; time: Date },
+  kind: SecretKind,
+  ownerId: string,
+  secretId: string,
+  previousExpiresAt: string,
+) {
+  await activateSecret(trx, event.tenantId, kind, secretId, event);
+  await expireOwnedBefore(trx, event.tenantId, kind, ownerId, event.position, new Date(previousExpiresAt));
+}
+
 export const secretsReactor = defineReactor({
   name: 'secrets',
   version: 1,
@@ -22,38 +42,29 @@ export const secretsReactor = defineReactor({
     'api_key.revoked': (trx, event) => deleteSecret(trx, event.tenantId, 'api-key', event.data.key_id),
     'webhook.endpoint.created': (trx, event) =>
       activateSecret(trx, event.tenantId, 'webhook-secret', event.data.secret_id, event),
-    // The new secret becomes current; the ones in use before this event (`previous_secret_id`, and any
-    // still in an earlier overlap) expire at `previous_secret_expires_at`. Never one activated after
-    // it: concurrent rotations each retire their predecessors, the last one's secret stays current.
-    'webhook.endpoint.secret_rotated': async (trx, event) => {
-      await activateSecret(trx, event.tenantId, 'webhook-secret', event.data.secret_id, event);
-      await expireOwnedBefore(
+    'webhook.endpoint.secret_rotated': (trx, event) =>
+      rotate(
         trx,
-        event.tenantId,
+        event,
         'webhook-secret',
         event.data.endpoint_id,
-        event.position,
-        new Date(event.data.previous_secret_expires_at),
-      );
-    },
+        event.data.secret_id,
+        event.data.previous_secret_expires_at,
+      ),
     'webhook.endpoint.deleted': (trx, event) =>
       deleteOwnedSecrets(trx, event.tenantId, 'webhook-secret', event.data.endpoint_id),
     'application.created': async (trx, event) => {
       if (event.data.secret_id) await activateSecret(trx, event.tenantId, 'client-secret', event.data.secret_id, event);
     },
-    // As for webhook secrets: the new client secret becomes current, the ones in use before this
-    // event stop working at `previous_secret_expires_at` (at once with an overlap of 0).
-    'application.secret_rotated': async (trx, event) => {
-      await activateSecret(trx, event.tenantId, 'client-secret', event.data.secret_id, event);
-      await expireOwnedBefore(
+    'application.secret_rotated': (trx, event) =>
+      rotate(
         trx,
-        event.tenantId,
+        event,
         'client-secret',
         event.data.application_id,
-        event.position,
-        new Date(event.data.previous_secret_expires_at),
-      );
-    },
+        event.data.secret_id,
+        event.data.previous_secret_expires_at,
+      ),
     'application.deleted': (trx, event) =>
       deleteOwnedSecrets(trx, event.tenantId, 'client-secret', event.data.application_id),
     // A signing key's private part, sealed before its event, is destroyed once the key is retired.
@@ -63,9 +74,7 @@ export const secretsReactor = defineReactor({
     'subject.personal_data.erased': (trx, event) =>
       deleteOwnedSecrets(trx, event.tenantId, 'password', event.data.subject_id),
     // A new password works from its event on; the one before it stops at that moment.
-    'account.password_set': async (trx, event) => {
-      await activateSecret(trx, event.tenantId, 'password', event.data.password_id, event);
-      await expireOwnedBefore(trx, event.tenantId, 'password', event.data.account_id, event.position, event.time);
-    },
+    'account.password_set': (trx, event) =>
+      rotate(trx, event, 'password', event.data.account_id, event.data.password_id, event.time.toISOString()),
   },
 });

@@ -16,12 +16,13 @@ describe.runIf(postgresReachable)('one issuer served by two SigID processes', ()
   let db: Database;
   let first: ServerProcess;
   let second: ServerProcess;
+  let env: Record<string, string>;
 
   beforeAll(async () => {
     database = await createPostgresDatabase();
     db = connectPostgres(database.url, { max: 2 });
     await migrateToLatest(db);
-    const env = {
+    env = {
       DATABASE_URL: database.url,
       SIGID_MASTER_KEY: randomBytes(32).toString('base64'),
       SIGID_OPERATOR_KEY: operatorKey,
@@ -46,22 +47,52 @@ describe.runIf(postgresReachable)('one issuer served by two SigID processes', ()
     });
   }
 
-  it('knows at one process the token the other issued, and its revocation', async () => {
+  /** A tenant and an m2m application, made through the first process. */
+  async function machineClient(name: string) {
     const slug = `two-${randomBytes(4).toString('hex')}`;
     const made = await fetch(`${first.url}/api/v1/tenants`, {
       method: 'POST',
       headers: { authorization: `Bearer ${operatorKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'Two processes', slug }),
+      body: JSON.stringify({ name, slug }),
     });
     const tenant = (await made.json()) as { tenant: { id: string }; api_key: { key: string } };
     const created = await fetch(`${first.url}/api/v1/applications`, {
       method: 'POST',
       headers: { authorization: `Bearer ${tenant.api_key.key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ kind: 'm2m', client_name: 'Shared' }),
+      body: JSON.stringify({ kind: 'm2m', client_name: name }),
     });
     expect(created.status).toBe(201);
     const app = (await created.json()) as { client_id: string; client_secret: string };
-    const auth = basic(app.client_id, app.client_secret);
+    return { slug, tenant, clientId: app.client_id, auth: basic(app.client_id, app.client_secret) };
+  }
+
+  it("a process killed between a token's event and storing it leaves an audited token nobody holds", async () => {
+    const { slug, tenant, clientId, auth } = await machineClient('Killed mid-token');
+    const doomed = await startServerProcess({ ...env, SIGID_FAILPOINTS: 'oidc.token:after-event' });
+    await expect(form(doomed, `/t/${slug}/token`, auth, { grant_type: 'client_credentials' })).rejects.toThrow();
+    expect(await doomed.exited).toBe('SIGKILL');
+    const { rows: issued } = await db.query<{ jti: string }>(
+      `select data->>'jti' as jti from sigid_events where tenant_id = $1 and event_type = 'oauth.token.issued'`,
+      [tenant.tenant.id],
+    );
+    expect(issued).toHaveLength(1);
+    const { rows: stored } = await db.query(
+      `select 1 from oidc_payloads where tenant_id = $1 and model = 'ClientCredentials'`,
+      [tenant.tenant.id],
+    );
+    expect(stored).toHaveLength(0);
+    // The other processes go on issuing, each token audited.
+    expect((await form(first, `/t/${slug}/token`, auth, { grant_type: 'client_credentials' })).status).toBe(200);
+    const { rows: after } = await db.query(
+      `select 1 from sigid_events where tenant_id = $1 and event_type = 'oauth.token.issued' and data->>'client_id' = $2`,
+      [tenant.tenant.id, clientId],
+    );
+    expect(after).toHaveLength(2);
+  });
+
+  it('knows at one process the token the other issued, and its revocation', async () => {
+    const { slug, tenant, clientId, auth } = await machineClient('Two processes');
+    const app = { client_id: clientId };
 
     const issued = await form(first, `/t/${slug}/token`, auth, { grant_type: 'client_credentials' });
     expect(issued.status).toBe(200);

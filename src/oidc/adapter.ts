@@ -5,6 +5,7 @@ import type { OauthEvent } from '../../events/oauth.ts';
 import type { Database } from '../db/database.ts';
 import { build, run } from '../db/typed-query.ts';
 import type { WriteContext } from '../event-log.ts';
+import { failpoint } from '../failpoints.ts';
 import { startWorkerLoop } from '../worker-loop.ts';
 import type { TokenLog } from './token-log.ts';
 
@@ -110,6 +111,9 @@ export function storageAdapter(deps: { db: Database; tenantId: string; clients: 
           tokenIssued(kind, 'opaque', token, grantType),
           tokenContext(tenantId, token.accountId, String(token.clientId)),
         );
+        // The event first, then the token stored: a crash between leaves an audited token that was
+        // never stored, so never returned and never usable (test/oidc.processes.int.test.ts).
+        failpoint('oidc.token:after-event');
       }
       const expiresAt = typeof expiresIn === 'number' ? new Date(Date.now() + expiresIn * 1000) : null;
       const row = {
