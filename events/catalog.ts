@@ -6,6 +6,7 @@ import { type EmailEvent, emailEvents } from './email.ts';
 import type { EventDefinition, Upcaster } from './envelope.ts';
 import { type OauthEvent, oauthEvents } from './oauth.ts';
 import { type ReservationEvent, reservationEvents } from './reservation.ts';
+import { type SignInEvent, signInEvents } from './sign-in.ts';
 import { type SigningKeyEvent, signingKeyEvents } from './signing-key.ts';
 import { type SubjectEvent, subjectEvents } from './subject.ts';
 import { type TenantEvent, tenantEvents } from './tenant.ts';
@@ -100,6 +101,7 @@ const definitions: readonly EventDefinition<SigidEventType>[] = [
   ...applicationEvents,
   ...signingKeyEvents,
   ...emailEvents,
+  ...signInEvents,
 ];
 
 /** Every event SigID writes. */
@@ -119,7 +121,8 @@ export type SigidEvent =
   | AccountEvent
   | ApplicationEvent
   | SigningKeyEvent
-  | EmailEvent;
+  | EmailEvent
+  | SignInEvent;
 
 /** Every event type in the catalog. */
 export type SigidEventType = SigidEvent['type'];
@@ -131,6 +134,7 @@ export type {
   EmailEvent,
   OauthEvent,
   ReservationEvent,
+  SignInEvent,
   SigningKeyEvent,
   SubjectEvent,
   TenantEvent,

@@ -43,4 +43,11 @@ export const auditOnly: readonly SigidEventType[] = [
   'email.queued',
   'email.sent',
   'email.failed',
+  // Sign-in: oidc-provider's storage holds the sessions and grants; the events are the audit trail.
+  'sign_in.succeeded',
+  'sign_in.failed',
+  'session.started',
+  'session.ended',
+  'consent.granted',
+  'consent.revoked',
 ];

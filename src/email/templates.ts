@@ -25,6 +25,11 @@ export const emailTemplates = {
     params: z.strictObject({ name: name.optional() }),
     link: { purpose: 'reset_password', lifetimeMs: HOUR },
   },
+  /** "You already have an account": someone signed up with an address that has one; a reset link, valid 1 hour. */
+  'account-exists': {
+    params: z.strictObject({ name: name.optional() }),
+    link: { purpose: 'reset_password', lifetimeMs: HOUR },
+  },
   /** "New sign-in to your account": when, and from where if known; no link. */
   'sign-in-alert': {
     params: z.strictObject({

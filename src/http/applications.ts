@@ -30,7 +30,10 @@ const urisField = z.array(uriField).max(50);
 const lifetime = (bounds: { min: number; max: number }) => z.number().int().min(bounds.min).max(bounds.max);
 
 /** A client_id given on create (an application moved from another IdP): RFC 3986 unreserved characters. */
-export const clientIdSchema = z.string().regex(/^[A-Za-z0-9._~-]{3,128}$/, '3 to 128 letters, digits, and . _ ~ -');
+export const clientIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._~-]{3,128}$/, '3 to 128 letters, digits, and . _ ~ -')
+  .refine((id) => !id.toLowerCase().startsWith('sigid-'), 'client_ids starting with "sigid-" are SigID\'s own');
 
 const metadataFields = {
   client_name: lineSchema.trim().min(1).max(200),

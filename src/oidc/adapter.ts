@@ -276,3 +276,30 @@ export function pruneOidcPayloadsEvery(
     },
   });
 }
+
+/**
+ * The newest live grant a person gave a client at a tenant, in any session: consent is remembered
+ * per person and application (as people expect), not per browser session. Revoking the consent
+ * destroys the grant, and the next sign-in asks again.
+ */
+export async function rememberedGrantId(
+  db: Database,
+  tenantId: string,
+  sub: string,
+  clientId: string,
+): Promise<string | undefined> {
+  const { rows } = await run(
+    db,
+    build
+      .selectFrom('oidc_payloads')
+      .select('id')
+      .where('tenant_id', '=', tenantId)
+      .where('model', '=', 'Grant')
+      .where(sql<string>`payload->>'accountId'`, '=', sub)
+      .where(sql<string>`payload->>'clientId'`, '=', clientId)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', new Date())]))
+      .orderBy(sql`(payload->>'iat')::bigint`, 'desc')
+      .limit(1),
+  );
+  return rows[0]?.id;
+}

@@ -6,6 +6,9 @@ import { SealedValueUnreadable } from '../secrets/keyring.ts';
 import type { Sigid } from '../sigid.ts';
 import type { OidcClients } from './adapter.ts';
 
+/** The client id of every tenant's account page (an application can never take it: ids are `sigid_…`-free). */
+export const ACCOUNT_CLIENT_ID = 'sigid-account';
+
 /**
  * An application as oidc-provider client metadata. A confidential client gets a stand-in
  * `client_secret` (oidc-provider's schema wants one): it is never compared (the issuer checks
@@ -57,14 +60,21 @@ export class ClientDirectory implements OidcClients {
   readonly #known: LRUCache<string, Promise<Known | null>>;
   readonly #standIn: (clientId: string) => string;
 
-  constructor(sigid: Pick<Sigid, 'readModels' | 'masterKey' | 'secrets'>, ttlMs = CLIENT_CACHE_MS) {
+  readonly #publicUrl: () => string;
+
+  constructor(
+    sigid: Pick<Sigid, 'readModels' | 'masterKey' | 'secrets'> & { config?: { publicUrl: string } },
+    ttlMs = CLIENT_CACHE_MS,
+  ) {
     this.#sigid = sigid;
+    this.#publicUrl = () => sigid.config?.publicUrl ?? 'http://localhost';
     this.#known = new LRUCache({ max: 10_000, ttl: ttlMs });
     this.#standIn = (clientId) =>
       createHmac('sha256', sigid.masterKey).update(`oidc client secret stand-in:${clientId}`).digest('base64url');
   }
 
   async find(tenantId: string, clientId: string): Promise<Record<string, unknown> | undefined> {
+    if (clientId === ACCOUNT_CLIENT_ID) return this.#accountClient(tenantId);
     return (await this.#lookup(tenantId, clientId))?.metadata;
   }
 
@@ -84,6 +94,32 @@ export class ClientDirectory implements OidcClients {
       if (working && secret.hash.length === candidate.length && timingSafeEqual(secret.hash, candidate)) matched = true;
     }
     return matched;
+  }
+
+  /**
+   * Every tenant's built-in client of its account page (`/t/{slug}/account`): public, PKCE, the
+   * account page's callback its only redirect. It never gets a token: signing in sets the session.
+   */
+  async #accountClient(tenantId: string): Promise<Record<string, unknown> | undefined> {
+    const tenant = await this.#sigid.readModels
+      .selectFrom('tenants')
+      .select('slug')
+      .where('tenant_id', '=', tenantId)
+      .executeTakeFirst();
+    if (!tenant) return undefined;
+    const issuer = `${this.#publicUrl().replace(/\/+$/, '')}/t/${tenant.slug}`;
+    return {
+      client_id: ACCOUNT_CLIENT_ID,
+      client_name: 'Your account',
+      application_type: 'web',
+      redirect_uris: [`${issuer}/account/callback`],
+      post_logout_redirect_uris: [],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+      id_token_signed_response_alg: 'ES256',
+      require_pkce: true,
+    };
   }
 
   #lookup(tenantId: string, clientId: string): Promise<Known | null> {

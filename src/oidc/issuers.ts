@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type Provider from 'oidc-provider';
 import type { Database } from '../db/database.ts';
+import { cookieScheme } from '../pages/cookies.ts';
 import { buildIssuer, type IssuerSources, serveIssuer } from './provider.ts';
 import type { TokenLog } from './token-log.ts';
 
@@ -118,6 +119,10 @@ export class IssuerPool {
       tenant,
       issuer: this.issuerUrl(tenant.slug),
       cookieKeys: this.#cookieKeys,
+      cookies: (() => {
+        const scheme = cookieScheme(this.#options.publicUrl());
+        return { names: scheme.issuer(tenant.slug), secure: scheme.secure };
+      })(),
       jwks,
     });
     return { tenant, provider, keysHash: hashOf(jwks), checkedAt: Date.now() };

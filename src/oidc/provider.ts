@@ -3,7 +3,15 @@ import type { JWK } from 'jose';
 import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Database } from '../db/database.ts';
 import { sendProblem } from '../http/problem.ts';
-import { issuerRequest, type OidcClients, storageAdapter, tokenContext, tokenIssued } from './adapter.ts';
+import {
+  issuerRequest,
+  type OidcClients,
+  rememberedGrantId,
+  storageAdapter,
+  tokenContext,
+  tokenIssued,
+} from './adapter.ts';
+import { ACCOUNT_CLIENT_ID } from './clients.ts';
 import type { TokenLog } from './token-log.ts';
 
 /** What a tenant's issuer is built from, besides its storage. */
@@ -13,7 +21,23 @@ export interface IssuerSources {
   verifyClientSecret(tenantId: string, clientId: string, presented: string): Promise<boolean>;
   /** The private signing keys, in the order oidc-provider must hold them (the signing ones first). */
   signingKeys(tenantId: string): Promise<{ keys: JWK[] }>;
+  /** The claims of a tenant's `sub` that `scope` allows, or undefined when no such person is (left). */
+  claims(tenantId: string, sub: string, scope: string): Promise<Record<string, unknown> | undefined>;
+  /** Records sessions started and ended at the issuer (`session.started`, `session.ended`). */
+  recordSessions(
+    tenantId: string,
+    events: Array<{ type: 'session.started' | 'session.ended'; data: Record<string, unknown> }>,
+    correlationId: string,
+  ): Promise<void>;
+  /** The issuer's own pages (sign-out, errors) in the tenant's branding. */
+  page(tenantId: string, page: IssuerPage): Promise<{ html: string; headers: Record<string, string> }>;
 }
+
+/** oidc-provider's own pages, rendered by the hosted pages' templates. */
+export type IssuerPage =
+  | { kind: 'logout'; form: string }
+  | { kind: 'logged_out'; clientName: string | null }
+  | { kind: 'error'; error: string; description: string | null };
 
 export interface IssuerOptions {
   db: Database;
@@ -24,6 +48,8 @@ export interface IssuerOptions {
   issuer: string;
   /** Keys of the issuer's signed cookies (the first signs), the same in every process. */
   cookieKeys: string[];
+  /** The cookies' names (the session's names the tenant: tenants share SigID's host) and whether they are Secure. */
+  cookies: { names: { session: string; interaction: string; resume: string }; secure: boolean };
   jwks: { keys: JWK[] };
 }
 
@@ -66,7 +92,44 @@ export function buildIssuer(options: IssuerOptions): Provider {
   const configuration: Configuration = {
     adapter: storageAdapter({ db: options.db, tenantId: tenant.id, clients: sources.clients, tokens }),
     jwks: options.jwks as Configuration['jwks'],
-    cookies: { keys: options.cookieKeys },
+    cookies: {
+      keys: options.cookieKeys,
+      names: options.cookies.names,
+      long: { httpOnly: true, sameSite: 'lax', path: '/' },
+      short: { httpOnly: true, sameSite: 'lax' },
+    },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    // SigID's own account page is first-party: signing in there asks for no consent.
+    async loadExistingGrant(ctx) {
+      const clientId = ctx.oidc.client?.clientId;
+      const grantId =
+        (ctx.oidc.result as { consent?: { grantId?: string } } | undefined)?.consent?.grantId ??
+        (clientId ? ctx.oidc.session?.grantIdFor(clientId) : undefined);
+      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+      const sub = ctx.oidc.session?.accountId;
+      const remembered = sub && clientId ? await rememberedGrantId(options.db, tenant.id, sub, clientId) : undefined;
+      if (remembered) {
+        const grant = await ctx.oidc.provider.Grant.find(remembered);
+        if (grant) return grant;
+      }
+      if (clientId === ACCOUNT_CLIENT_ID && ctx.oidc.session?.accountId) {
+        const grant = new ctx.oidc.provider.Grant({ clientId, accountId: ctx.oidc.session.accountId });
+        grant.addOIDCScope('openid');
+        await grant.save();
+        return grant;
+      }
+      return undefined;
+    },
+    async renderError(ctx, out, error) {
+      const page = await sources.page(tenant.id, {
+        kind: 'error',
+        error: String(out.error ?? 'server_error'),
+        description: typeof out.error_description === 'string' ? out.error_description : null,
+      });
+      if ((error as { status?: number }).status === undefined) ctx.status = 500;
+      ctx.set(page.headers);
+      ctx.body = page.html;
+    },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     extraClientMetadata: { properties: [...EXTRA_CLIENT_METADATA] },
     enabledJWA: {
@@ -89,7 +152,22 @@ export function buildIssuer(options: IssuerOptions): Provider {
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
-      rpInitiatedLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          const page = await sources.page(tenant.id, { kind: 'logout', form });
+          ctx.set(page.headers);
+          ctx.body = page.html;
+        },
+        async postLogoutSuccessSource(ctx) {
+          const page = await sources.page(tenant.id, {
+            kind: 'logged_out',
+            clientName: ctx.oidc.client?.clientName ? String(ctx.oidc.client.clientName) : null,
+          });
+          ctx.set(page.headers);
+          ctx.body = page.html;
+        },
+      },
       pushedAuthorizationRequests: { enabled: true },
       resourceIndicators: {
         enabled: true,
@@ -161,13 +239,63 @@ export function buildIssuer(options: IssuerOptions): Provider {
         },
       },
     },
-    // Accounts and the hosted pages come with sign-in; until then no one signs in at an issuer.
-    async findAccount() {
-      return undefined;
+    // The issuer's accountId is the tenant's pairwise `sub` (never SigID's account id).
+    async findAccount(_ctx, sub) {
+      const known = await sources.claims(tenant.id, sub, 'openid');
+      if (!known) return undefined;
+      return {
+        accountId: sub,
+        async claims(_use, scope) {
+          return ((await sources.claims(tenant.id, sub, scope)) ?? { sub }) as { sub: string };
+        },
+      };
     },
     interactions: { url: (_ctx, interaction) => `/t/${tenant.slug}/interaction/${interaction.uid}` },
   };
   const provider = new Provider(options.issuer, configuration);
+  if (options.cookies.secure) {
+    // SigID's public URL is https (TLS ends in front of it): tell koa, so its cookies are Secure.
+    provider.proxy = true;
+    provider.use(async (ctx, next) => {
+      ctx.request.headers['x-forwarded-proto'] = 'https';
+      await next();
+    });
+  }
+  // Sessions started (a sign-in resumed into a session) and ended (sign-out) are events.
+  provider.use(async (ctx, next) => {
+    // A resume that carries a login (not a consent) starts a session.
+    const resuming = ctx.method === 'GET' ? /\/auth\/([A-Za-z0-9_-]+)$/.exec(ctx.path)?.[1] : undefined;
+    const interaction = resuming ? await provider.Interaction.find(resuming) : undefined;
+    const loggingIn = interaction?.prompt.name === 'login' && interaction.result?.login !== undefined;
+    await next();
+    const oidc = (ctx as unknown as IssuerContext).oidc;
+    const signedIn = oidc?.session as { accountId?: string; uid?: string; amr?: string[] } | undefined;
+    if (loggingIn && oidc?.route === 'resume' && signedIn?.accountId) {
+      await sources.recordSessions(
+        tenant.id,
+        [
+          {
+            type: 'session.started',
+            data: { session_id: String(signedIn.uid), sub: signedIn.accountId, amr: signedIn.amr ?? [] },
+          },
+        ],
+        issuerRequest.getStore()?.correlationId ?? 'issuer',
+      );
+    }
+    const session = oidc?.session as { destroyed?: boolean; uid?: string; accountId?: string } | undefined;
+    if (oidc?.route === 'end_session_confirm' && session?.destroyed && session.accountId) {
+      await sources.recordSessions(
+        tenant.id,
+        [
+          {
+            type: 'session.ended',
+            data: { session_id: String(session.uid), sub: session.accountId, reason: 'signed_out' },
+          },
+        ],
+        issuerRequest.getStore()?.correlationId ?? 'issuer',
+      );
+    }
+  });
   // A path below the issuer that is none of its endpoints answers like every unknown route of SigID.
   provider.use(async (ctx, next) => {
     await next();

@@ -1,8 +1,10 @@
 import { PLATFORM_TENANT } from '../../commands/tenant.ts';
 import { findTenantBySlug } from '../../read-models/tenants.ts';
 import { useCase } from '../../services/context.ts';
+import { recordSignIn, subjectClaims } from '../../services/sign-in.ts';
 import { ensureSigningKeys, signingKeySet } from '../../services/signing-keys.ts';
 import { newId } from '../ids.ts';
+import { renderIssuerPage } from '../pages/issuer-pages.ts';
 import type { Sigid } from '../sigid.ts';
 import { ClientDirectory } from './clients.ts';
 import type { IssuerTenant } from './issuers.ts';
@@ -28,6 +30,12 @@ export function issuerSources(sigid: Sigid): IssuerSources {
       );
       return signingKeySet(sigid, tenantId);
     },
+    claims: (tenantId, sub, scope) => subjectClaims(sigid, tenantId, sub, scope),
+    async recordSessions(tenantId, events, correlationId) {
+      const sub = String(events[0]?.data.sub ?? '');
+      await recordSignIn(sigid, events as never, { tenantId, actor: { type: 'user', id: sub }, correlationId });
+    },
+    page: (tenantId, page) => renderIssuerPage(sigid, tenantId, page),
   };
 }
 

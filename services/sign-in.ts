@@ -1,0 +1,146 @@
+import { sql } from 'kysely';
+import { accountAggregate } from '../commands/account.ts';
+import { PLATFORM_TENANT } from '../commands/tenant.ts';
+import type { SignInEvent } from '../events/sign-in.ts';
+import { findLinkBySub } from '../read-models/account-links.ts';
+import { findAccount } from '../read-models/accounts.ts';
+import type { WriteContext } from '../src/event-log.ts';
+import { streamName } from '../src/event-store/port.ts';
+import type { Sigid } from '../src/sigid.ts';
+import type { Written } from './context.ts';
+
+/** A tenant's sign-in trail: `{tenant_id}-sign_ins` (facts for the audit log; no decision to take). */
+export const SIGN_IN_STREAM = 'sign_ins';
+
+/** Appends what happened at a tenant's hosted pages (one append, before the page answers). */
+export async function recordSignIn(
+  sigid: Sigid,
+  events: readonly Pick<SignInEvent, 'type' | 'data'>[],
+  context: WriteContext,
+): Promise<Written> {
+  const result = await sigid.log.append(streamName(context.tenantId, SIGN_IN_STREAM), events, 'any', context);
+  return { position: result.position, types: events.map((event) => event.type) };
+}
+
+/** The account behind a tenant's `sub`, if it is still there (not erased). */
+export async function accountOfSub(sigid: Sigid, tenantId: string, sub: string) {
+  const link = await findLinkBySub(sigid.readModels, tenantId, sub);
+  if (!link) return undefined;
+  const account = await findAccount(sigid.readModels, link.account_id);
+  return account ? { ...account, sub } : undefined;
+}
+
+/** The account's e-mail address, opened from its sealed event (null once erased). */
+export async function accountEmail(sigid: Sigid, accountId: string): Promise<string | null> {
+  const history = await sigid.log.readStream(accountAggregate.stream(PLATFORM_TENANT, accountId));
+  let email: string | null = null;
+  for (const event of history) {
+    const data = event.data as { email?: string | null };
+    if (event.type === 'account.created') email = data.email ?? null;
+  }
+  return email;
+}
+
+/**
+ * The claims a tenant may see of its `sub`: only the sub itself, unless the granted scopes include
+ * `email` (then the address and whether it is verified). Phone numbers and profile fields arrive
+ * with the tenant's user profiles.
+ */
+export async function subjectClaims(
+  sigid: Sigid,
+  tenantId: string,
+  sub: string,
+  scope: string,
+): Promise<Record<string, unknown> | undefined> {
+  const account = await accountOfSub(sigid, tenantId, sub);
+  if (!account) return undefined;
+  const scopes = new Set(scope.split(' '));
+  const claims: Record<string, unknown> = { sub };
+  if (scopes.has('email')) {
+    const email = await accountEmail(sigid, account.account_id);
+    if (email !== null) {
+      claims.email = email;
+      claims.email_verified = account.email_verified;
+    }
+  }
+  return claims;
+}
+
+/** A sign-in session at a tenant's issuer, as the account page lists it. */
+export interface SessionSummary {
+  id: string;
+  sessionUid: string;
+  tenantId: string;
+  sub: string;
+  signedInAt: Date | null;
+  expiresAt: Date | null;
+  clients: string[];
+}
+
+/** The live sessions of `sub`s (each at its tenant): from oidc-provider's storage. */
+export async function sessionsOf(
+  sigid: Sigid,
+  subjects: readonly { tenantId: string; sub: string }[],
+): Promise<SessionSummary[]> {
+  if (subjects.length === 0) return [];
+  const rows = await sigid.readModels
+    .selectFrom('oidc_payloads')
+    .select(['tenant_id', 'id', 'payload', 'expires_at'])
+    .where('model', '=', 'Session')
+    .where((eb) =>
+      eb.or(
+        subjects.map(({ tenantId, sub }) =>
+          eb.and([eb('tenant_id', '=', tenantId), eb(sql`payload->>'accountId'`, '=', sub)]),
+        ),
+      ),
+    )
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', new Date())]))
+    .execute();
+  return rows.map((row) => {
+    const payload = row.payload as { uid?: string; accountId?: string; loginTs?: number; authorizations?: object };
+    return {
+      id: row.id,
+      sessionUid: String(payload.uid ?? row.id),
+      tenantId: row.tenant_id,
+      sub: String(payload.accountId),
+      signedInAt: typeof payload.loginTs === 'number' ? new Date(payload.loginTs * 1000) : null,
+      expiresAt: row.expires_at,
+      clients: Object.keys(payload.authorizations ?? {}),
+    };
+  });
+}
+
+/**
+ * Ends sessions: the event first (`session.ended`, one append per tenant), then the session's row
+ * removed. A crash between leaves a session the audit log calls ended and that still exists until
+ * the next try; ending it again (the same page) finishes the job and records it once more.
+ */
+export async function endSessions(
+  sigid: Sigid,
+  sessions: readonly SessionSummary[],
+  reason: 'signed_out' | 'revoked' | 'signed_out_everywhere',
+  context: Omit<WriteContext, 'tenantId'>,
+): Promise<void> {
+  const byTenant = new Map<string, SessionSummary[]>();
+  for (const session of sessions) byTenant.set(session.tenantId, [...(byTenant.get(session.tenantId) ?? []), session]);
+  for (const [tenantId, ended] of byTenant) {
+    await recordSignIn(
+      sigid,
+      ended.map((session) => ({
+        type: 'session.ended' as const,
+        data: { session_id: session.sessionUid, sub: session.sub, reason },
+      })),
+      { ...context, tenantId },
+    );
+    await sigid.readModels
+      .deleteFrom('oidc_payloads')
+      .where('tenant_id', '=', tenantId)
+      .where('model', '=', 'Session')
+      .where(
+        'id',
+        'in',
+        ended.map((session) => session.id),
+      )
+      .execute();
+  }
+}

@@ -1,0 +1,967 @@
+import { randomBytes } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type Provider from 'oidc-provider';
+import { z } from 'zod';
+import { accountAggregate } from '../../commands/account.ts';
+import { PLATFORM_TENANT } from '../../commands/tenant.ts';
+import { findTenant } from '../../read-models/tenants.ts';
+import {
+  accountOfEmail,
+  checkPasswordSignIn,
+  linkAccount,
+  PASSWORD_LENGTH,
+  setPassword,
+  signUpWithPassword,
+} from '../../services/accounts.ts';
+import { type UseCase, useCase } from '../../services/context.ts';
+import { checkLink, consumeLink, queueEmail } from '../../services/email.ts';
+import { accountOfSub, endSessions, recordSignIn, sessionsOf } from '../../services/sign-in.ts';
+import { handleCommand } from '../command-handler.ts';
+import { verifyNothing } from '../crypto/password.ts';
+import { newId } from '../ids.ts';
+import { issuerRequest } from '../oidc/adapter.ts';
+import { ACCOUNT_CLIENT_ID } from '../oidc/clients.ts';
+import type { Sigid } from '../sigid.ts';
+import { textRefusal } from '../text.ts';
+import { pageBranding } from './branding.ts';
+import { cookieScheme } from './cookies.ts';
+import { Csrf } from './csrf.ts';
+import { type PageBranding, type PageOptions, sendPage } from './render.ts';
+import { describeScopes } from './scopes.ts';
+
+/** What a hosted page knows of its request: the tenant, its issuer and its look. */
+interface PageContext {
+  tenant: { id: string; slug: string; name: string };
+  provider: Provider;
+  issuer: string;
+  branding: PageBranding;
+  csrf: string;
+}
+
+const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
+
+/** A form's field: one string, trimmed, without control characters (NUL and friends are refused). */
+const field = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((value) => textRefusal(value, 'line') === null);
+const emailField = field(320).pipe(z.string().trim().pipe(z.email()));
+const passwordField = field(PASSWORD_LENGTH.max * 4);
+
+/** The pending state of an interaction between its steps (kept in oidc-provider's interaction record). */
+const pendingSchema = z.object({
+  stage: z.enum(['mfa', 'enroll_mfa']),
+  sub: z.string(),
+  amr: z.array(z.string()),
+});
+type Pending = z.infer<typeof pendingSchema>;
+
+/**
+ * SigID's hosted pages at `/t/{slug}/…`: sign-in, sign-up, MFA, consent, e-mail verification,
+ * password reset and the account page, all server-rendered (eta, auto-escaped), usable without
+ * JavaScript but for the passkey ceremony, with the tenant's branding, CSRF-checked forms, and every
+ * outcome an event in the tenant's stream before the page answers. Paths these pages do not serve
+ * fall through to the tenant's issuer.
+ */
+export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {}): Router {
+  const cookies = () => cookieScheme(sigid.config.publicUrl);
+  const csrf = () => new Csrf(sigid.masterKey, cookies(), sigid.config.publicUrl);
+  const router = express.Router({ mergeParams: true });
+  /** Resolves the tenant and its issuer; an unknown one falls through (to the issuer's 404). */
+  async function pageContext(request: Request, response: Response): Promise<PageContext | undefined> {
+    const { slug } = request.params as { slug: string };
+    const entry = await sigid.issuers.get(slug);
+    if (!entry) return undefined;
+    const tenant = await findTenant(sigid.readModels, entry.tenant.id);
+    if (!tenant) return undefined;
+    return {
+      tenant: { id: tenant.tenant_id, slug: tenant.slug, name: tenant.name },
+      provider: entry.provider,
+      issuer: sigid.issuers.issuerUrl(tenant.slug),
+      branding: await pageBranding(sigid, tenant.tenant_id),
+      csrf: csrf().token(request, response),
+    };
+  }
+
+  function page(response: Response, context: PageContext, options: Omit<PageOptions, 'branding'>): void {
+    sendPage(response, {
+      ...options,
+      branding: context.branding,
+      data: { csrf: context.csrf, ...options.data },
+    });
+  }
+
+  /** A handler of one page: the context resolved, oidc-provider's storage told the request's id. */
+  function handle(
+    run: (context: PageContext, request: Request, response: Response) => Promise<void>,
+    options: { post?: boolean } = {},
+  ) {
+    return (request: Request, response: Response, next: NextFunction) => {
+      const work = async () => {
+        const context = await pageContext(request, response);
+        if (!context) return next();
+        if (options.post && !csrf().verify(request)) {
+          return page(response, context, {
+            status: 403,
+            title: 'This form has expired',
+            template: 'message',
+            data: { text: 'Go back, reload the page and try again.' },
+          });
+        }
+        await issuerRequest.run({ correlationId: String(request.id), path: request.path }, () =>
+          run(context, request, response),
+        );
+      };
+      work().catch((error: unknown) => {
+        if (isSessionNotFound(error)) {
+          const context = { branding: fallbackBranding } as PageContext;
+          return sendPage(response, {
+            status: 400,
+            title: 'This sign-in has expired',
+            branding: context.branding,
+            template: 'message',
+            data: { text: 'Go back to the application and start signing in again.' },
+          });
+        }
+        next(error);
+      });
+    };
+  }
+
+  function pageUseCase(context: PageContext, request: Request, sub?: string): UseCase {
+    return useCase({
+      tenantId: context.tenant.id,
+      actor: sub ? { type: 'user', id: sub } : { type: 'system', id: 'hosted-pages' },
+      correlationId: String(request.id),
+    });
+  }
+
+  const interactionPath = (context: PageContext, uid: string, step = '') =>
+    `/t/${context.tenant.slug}/interaction/${uid}${step ? `/${step}` : ''}`;
+
+  async function details(context: PageContext, request: Request, response: Response) {
+    const found = await context.provider.interactionDetails(request, response);
+    if (found.uid !== (request.params as { uid: string }).uid) throw new SessionNotFoundError();
+    return found;
+  }
+
+  function pendingOf(found: { result?: unknown }): Pending | undefined {
+    const parsed = pendingSchema.safeParse((found.result as { sigid?: unknown } | undefined)?.sigid);
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  async function clientName(context: PageContext, clientId: string): Promise<string> {
+    const client = await context.provider.Client.find(clientId).catch(() => undefined);
+    return String(client?.clientName ?? (clientId === ACCOUNT_CLIENT_ID ? 'your account' : clientId));
+  }
+
+  function signInPage(
+    context: PageContext,
+    response: Response,
+    uid: string,
+    clientLabel: string,
+    extra: { email?: string; error?: string; notice?: string; status?: number } = {},
+  ) {
+    const base = interactionPath(context, uid);
+    page(response, context, {
+      title: `Sign in to ${context.branding.display_name}`,
+      template: 'sign-in',
+      status: extra.status,
+      error: extra.error,
+      notice: extra.notice,
+      scripts: extensions.passkeys ? ['/assets/webauthn.js', '/assets/passkey.js'] : [],
+      data: {
+        action: `${base}/sign-in`,
+        email: extra.email,
+        signUpUrl: `${base}/sign-up`,
+        forgotUrl: `/t/${context.tenant.slug}/forgot-password?interaction=${uid}`,
+        abortUrl: `${base}/abort`,
+        clientName: clientLabel,
+        passkey: extensions.passkeys ? { action: `${base}/passkey`, optionsUrl: `${base}/passkey/options` } : null,
+      },
+    });
+  }
+
+  /**
+   * Signs the person in: records `sign_in.succeeded`, then hands the login to oidc-provider, or
+   * first asks for the second factor the tenant's policy and the account call for.
+   */
+  async function completeLogin(
+    context: PageContext,
+    request: Request,
+    response: Response,
+    found: Awaited<ReturnType<typeof details>>,
+    sub: string,
+    amr: string[],
+  ): Promise<void> {
+    const clientId = String(found.params.client_id);
+    if (extensions.mfa && !amr.includes('mfa') && !amr.includes('hwk')) {
+      const account = await accountOfSub(sigid, context.tenant.id, sub);
+      const need = account ? await extensions.mfa.needed(context.tenant.id, clientId, account.account_id) : 'none';
+      if (need !== 'none') {
+        await context.provider.interactionResult(
+          request,
+          response,
+          { sigid: { stage: need === 'challenge' ? 'mfa' : 'enroll_mfa', sub, amr } satisfies Pending },
+          { mergeWithLastSubmission: false },
+        );
+        response.redirect(303, interactionPath(context, found.uid));
+        return;
+      }
+    }
+    await recordSignIn(
+      sigid,
+      [
+        {
+          type: 'sign_in.succeeded',
+          data: { sub, client_id: clientId, amr: amr as never, interaction_id: found.uid },
+        },
+      ],
+      pageUseCase(context, request, sub),
+    );
+    await context.provider.interactionFinished(
+      request,
+      response,
+      { login: { accountId: sub, amr, remember: true } },
+      { mergeWithLastSubmission: false },
+    );
+  }
+
+  async function refuseSignIn(
+    context: PageContext,
+    request: Request,
+    found: { uid: string; params: Record<string, unknown> },
+    reason: 'invalid_credentials' | 'invalid_mfa_code' | 'invalid_passkey' | 'email_not_verified' | 'throttled',
+    sub: string | null,
+  ) {
+    await recordSignIn(
+      sigid,
+      [
+        {
+          type: 'sign_in.failed',
+          data: { sub, client_id: String(found.params.client_id), reason, interaction_id: found.uid },
+        },
+      ],
+      pageUseCase(context, request),
+    );
+  }
+
+  /** The tenant's sub of the account an address belongs to, if the person has used this tenant. */
+  async function knownSub(context: PageContext, email: string): Promise<string | null> {
+    const accountId = await accountOfEmail(sigid, email);
+    if (!accountId) return null;
+    const link = await sigid.readModels
+      .selectFrom('account_links')
+      .select('sub')
+      .where('account_id', '=', accountId)
+      .where('tenant_id', '=', context.tenant.id)
+      .executeTakeFirst();
+    return link?.sub ?? null;
+  }
+
+  async function sendVerification(context: PageContext, request: Request, accountId: string, uid?: string) {
+    const { sub } = await linkAccount(sigid, accountId, context.tenant.id, pageUseCase(context, request));
+    const email = await import('../../services/sign-in.ts').then((m) => m.accountEmail(sigid, accountId));
+    if (!email) return;
+    const url = new URL(`${context.issuer}/verify-email`);
+    if (uid) url.searchParams.set('interaction', uid);
+    await queueEmail(
+      sigid,
+      {
+        tenantId: context.tenant.id,
+        subjectId: sub,
+        to: email,
+        template: 'verify-email',
+        params: {},
+        link: { url: url.href },
+      },
+      pageUseCase(context, request, sub),
+    );
+  }
+
+  // The interaction's page: sign-in, the second factor, or consent, as oidc-provider's prompt says.
+  router.get(
+    '/interaction/:uid',
+    handle(async (context, request, response) => {
+      const found = await details(context, request, response);
+      const clientLabel = await clientName(context, String(found.params.client_id));
+      const pending = pendingOf(found);
+      if (found.prompt.name === 'login' && pending?.stage === 'mfa' && extensions.mfa) {
+        return extensions.mfa.challengePage(context, request, response, found.uid);
+      }
+      if (found.prompt.name === 'login' && pending?.stage === 'enroll_mfa' && extensions.mfa) {
+        return extensions.mfa.enrollPage(context, request, response, found.uid, pending.sub);
+      }
+      if (found.prompt.name === 'login') return signInPage(context, response, found.uid, clientLabel);
+      if (found.prompt.name === 'consent') {
+        const promptDetails = found.prompt.details as {
+          missingOIDCScope?: string[];
+          missingResourceScopes?: Record<string, string[]>;
+        };
+        return page(response, context, {
+          title: `${clientLabel} wants to use your account`,
+          template: 'consent',
+          data: {
+            action: interactionPath(context, found.uid, 'consent'),
+            clientName: clientLabel,
+            scopes: describeScopes(
+              promptDetails.missingOIDCScope ?? [],
+              promptDetails.missingResourceScopes ?? {},
+              context.branding.display_name,
+            ),
+          },
+        });
+      }
+      throw new Error(`unknown prompt ${found.prompt.name}`);
+    }),
+  );
+
+  router.post(
+    '/interaction/:uid/sign-in',
+    form,
+    handle(
+      async (context, request, response) => {
+        const found = await details(context, request, response);
+        if (found.prompt.name !== 'login') return void response.redirect(303, interactionPath(context, found.uid));
+        const clientLabel = await clientName(context, String(found.params.client_id));
+        const body = request.body as Record<string, unknown>;
+        const email = emailField.safeParse(body.email);
+        const password = passwordField.safeParse(body.password);
+        if (!email.success || !password.success || password.data.length === 0) {
+          return signInPage(context, response, found.uid, clientLabel, {
+            status: 400,
+            email: typeof body.email === 'string' && email.success ? email.data : '',
+            error: 'Type your e-mail address and your password.',
+          });
+        }
+        const denied = await extensions.throttle?.check(request, email.data);
+        if (denied) {
+          await refuseSignIn(context, request, found, 'throttled', await knownSub(context, email.data));
+          return signInPage(context, response, found.uid, clientLabel, {
+            status: 429,
+            email: email.data,
+            error: `Too many attempts. Try again in ${waitWords(denied)}.`,
+          });
+        }
+        const accountId = await checkPasswordSignIn(sigid, email.data, password.data);
+        if (!accountId) {
+          await extensions.throttle?.failed(request, email.data);
+          await refuseSignIn(context, request, found, 'invalid_credentials', await knownSub(context, email.data));
+          return signInPage(context, response, found.uid, clientLabel, {
+            status: 400,
+            email: email.data,
+            error: 'The e-mail address or the password is not right.',
+          });
+        }
+        await extensions.throttle?.succeeded(request, email.data);
+        const account = await sigid.readModels
+          .selectFrom('accounts')
+          .select('email_verified')
+          .where('account_id', '=', accountId)
+          .executeTakeFirst();
+        const { sub } = await linkAccount(sigid, accountId, context.tenant.id, pageUseCase(context, request));
+        if (!account?.email_verified) {
+          await refuseSignIn(context, request, found, 'email_not_verified', sub);
+          await sendVerification(context, request, accountId, found.uid);
+          return signInPage(context, response, found.uid, clientLabel, {
+            email: email.data,
+            notice: 'Confirm your e-mail address first: we have sent you a new link. Then sign in here.',
+          });
+        }
+        await completeLogin(context, request, response, found, sub, ['pwd']);
+      },
+      { post: true },
+    ),
+  );
+
+  router.get(
+    '/interaction/:uid/sign-up',
+    handle(async (context, request, response) => {
+      const found = await details(context, request, response);
+      page(response, context, {
+        title: `Create your account`,
+        template: 'sign-up',
+        data: {
+          action: interactionPath(context, found.uid, 'sign-up'),
+          signInUrl: interactionPath(context, found.uid),
+          minLength: PASSWORD_LENGTH.min,
+        },
+      });
+    }),
+  );
+
+  router.post(
+    '/interaction/:uid/sign-up',
+    form,
+    handle(
+      async (context, request, response) => {
+        const found = await details(context, request, response);
+        const body = request.body as Record<string, unknown>;
+        const email = emailField.safeParse(body.email);
+        const password = passwordField.safeParse(body.password);
+        const passwordOk =
+          password.success &&
+          password.data.length >= PASSWORD_LENGTH.min &&
+          password.data.length <= PASSWORD_LENGTH.max;
+        if (!email.success || !passwordOk) {
+          return page(response, context, {
+            status: 400,
+            title: 'Create your account',
+            template: 'sign-up',
+            error: !email.success
+              ? 'Type a valid e-mail address.'
+              : `Choose a password of ${PASSWORD_LENGTH.min} to ${PASSWORD_LENGTH.max} characters.`,
+            data: {
+              action: interactionPath(context, found.uid, 'sign-up'),
+              signInUrl: interactionPath(context, found.uid),
+              minLength: PASSWORD_LENGTH.min,
+              email: email.success ? email.data : '',
+            },
+          });
+        }
+        const denied = await extensions.throttle?.check(request, email.data);
+        if (denied) {
+          return page(response, context, {
+            status: 429,
+            title: 'Create your account',
+            template: 'message',
+            error: `Too many attempts. Try again in ${waitWords(denied)}.`,
+            headers: { 'Retry-After': String(denied) },
+          });
+        }
+        const outcome = await signUpWithPassword(
+          sigid,
+          { email: email.data, password: password.data as string },
+          pageUseCase(context, request),
+        );
+        if (outcome.status === 'created') {
+          await sendVerification(context, request, outcome.accountId, found.uid);
+        } else {
+          // The same answer and about the same work as a new account: the hash, and one e-mail to the owner.
+          await verifyNothing(password.data as string);
+          const accountId = await accountOfEmail(sigid, email.data);
+          if (accountId) await sendAccountExists(context, request, accountId, email.data, found.uid);
+        }
+        page(response, context, {
+          title: 'Check your inbox',
+          template: 'message',
+          data: {
+            text: `We have sent a message to ${email.data}. Follow its link to confirm your address, then sign in.`,
+            link: { href: interactionPath(context, found.uid), label: 'Back to sign-in' },
+          },
+        });
+      },
+      { post: true },
+    ),
+  );
+
+  async function sendAccountExists(
+    context: PageContext,
+    request: Request,
+    accountId: string,
+    email: string,
+    uid: string,
+  ) {
+    const { sub } = await linkAccount(sigid, accountId, context.tenant.id, pageUseCase(context, request));
+    const url = new URL(`${context.issuer}/reset-password`);
+    url.searchParams.set('interaction', uid);
+    await queueEmail(
+      sigid,
+      {
+        tenantId: context.tenant.id,
+        subjectId: sub,
+        to: email,
+        template: 'account-exists',
+        params: {},
+        link: { url: url.href },
+      },
+      pageUseCase(context, request, sub),
+    );
+  }
+
+  router.post(
+    '/interaction/:uid/consent',
+    form,
+    handle(
+      async (context, request, response) => {
+        const found = await details(context, request, response);
+        if (found.prompt.name !== 'consent') return void response.redirect(303, interactionPath(context, found.uid));
+        const sub = String(found.session?.accountId);
+        const clientId = String(found.params.client_id);
+        if ((request.body as Record<string, unknown>).decision !== 'allow') {
+          return void (await context.provider.interactionFinished(
+            request,
+            response,
+            { error: 'access_denied', error_description: 'The person did not allow the request.' },
+            { mergeWithLastSubmission: false },
+          ));
+        }
+        const promptDetails = found.prompt.details as {
+          missingOIDCScope?: string[];
+          missingOIDCClaims?: string[];
+          missingResourceScopes?: Record<string, string[]>;
+        };
+        const { Grant } = context.provider;
+        const grant = found.grantId
+          ? ((await Grant.find(found.grantId)) ?? new Grant({ accountId: sub, clientId }))
+          : new Grant({ accountId: sub, clientId });
+        if (promptDetails.missingOIDCScope) grant.addOIDCScope(promptDetails.missingOIDCScope.join(' '));
+        if (promptDetails.missingOIDCClaims) grant.addOIDCClaims(promptDetails.missingOIDCClaims);
+        for (const [resource, scopes] of Object.entries(promptDetails.missingResourceScopes ?? {})) {
+          grant.addResourceScope(resource, scopes.join(' '));
+        }
+        const grantId = await grant.save();
+        await recordSignIn(
+          sigid,
+          [
+            {
+              type: 'consent.granted',
+              data: {
+                sub,
+                client_id: clientId,
+                grant_id: grantId,
+                scopes: promptDetails.missingOIDCScope ?? [],
+                resource_scopes: promptDetails.missingResourceScopes ?? {},
+              },
+            },
+          ],
+          pageUseCase(context, request, sub),
+        );
+        await context.provider.interactionFinished(
+          request,
+          response,
+          { consent: { grantId } },
+          { mergeWithLastSubmission: true },
+        );
+      },
+      { post: true },
+    ),
+  );
+
+  router.post(
+    '/interaction/:uid/abort',
+    form,
+    handle(
+      async (context, request, response) => {
+        await details(context, request, response);
+        await context.provider.interactionFinished(
+          request,
+          response,
+          { error: 'access_denied', error_description: 'The person cancelled the sign-in.' },
+          { mergeWithLastSubmission: false },
+        );
+      },
+      { post: true },
+    ),
+  );
+
+  // E-mail verification: the link opens a page whose button confirms (mail scanners that open links
+  // must not use them up); the token is checked on both, used once on the post.
+  router.get(
+    '/verify-email',
+    handle(async (context, request, response) => {
+      const token = typeof request.query.token === 'string' ? request.query.token : '';
+      const checked = await checkLink(sigid, token, 'verify_email', context.tenant.id);
+      if (!checked.ok) return linkRefused(context, response, checked.reason);
+      page(response, context, {
+        title: 'Confirm your e-mail address',
+        template: 'confirm-link',
+        data: { action: request.originalUrl, token, button: 'Confirm my address' },
+      });
+    }),
+  );
+
+  router.post(
+    '/verify-email',
+    form,
+    handle(
+      async (context, request, response) => {
+        const token = String((request.body as Record<string, unknown>).token ?? '');
+        const checked = await checkLink(sigid, token, 'verify_email', context.tenant.id);
+        if (!checked.ok) return linkRefused(context, response, checked.reason);
+        const account = await accountOfSub(sigid, context.tenant.id, checked.link.subject);
+        if (!account) return linkRefused(context, response, 'invalid');
+        const used = await consumeLink(sigid, token, 'verify_email', pageUseCase(context, request, account.sub));
+        if (!used.ok) return linkRefused(context, response, used.reason);
+        if (!account.email_verified) {
+          await handleCommand(
+            sigid.log,
+            accountAggregate,
+            account.account_id,
+            { type: 'verify_email' },
+            { ...pageUseCase(context, request, account.sub), tenantId: PLATFORM_TENANT },
+          );
+        }
+        const uid = typeof request.query.interaction === 'string' ? request.query.interaction : '';
+        page(response, context, {
+          title: 'Your e-mail address is confirmed',
+          template: 'message',
+          data: {
+            text: 'Thank you. You can sign in now.',
+            link: /^[A-Za-z0-9_-]{1,64}$/.test(uid)
+              ? { href: `/t/${context.tenant.slug}/interaction/${uid}`, label: 'Continue signing in' }
+              : null,
+          },
+        });
+      },
+      { post: true },
+    ),
+  );
+
+  function linkRefused(context: PageContext, response: Response, reason: string) {
+    page(response, context, {
+      status: 400,
+      title: 'This link cannot be used',
+      template: 'message',
+      data: {
+        text:
+          reason === 'expired'
+            ? 'The link has expired. Ask for a new one.'
+            : reason === 'used'
+              ? 'The link has been used already.'
+              : 'The link is not valid.',
+      },
+    });
+  }
+
+  // Password reset: the same answer whether or not the address has an account, and the e-mail is
+  // queued after the answer, so neither the page nor its timing tells.
+  router.get(
+    '/forgot-password',
+    handle(async (context, request, response) => {
+      page(response, context, {
+        title: 'Reset your password',
+        template: 'forgot-password',
+        data: { action: request.originalUrl },
+      });
+    }),
+  );
+
+  router.post(
+    '/forgot-password',
+    form,
+    handle(
+      async (context, request, response) => {
+        const email = emailField.safeParse((request.body as Record<string, unknown>).email);
+        if (!email.success) {
+          return page(response, context, {
+            status: 400,
+            title: 'Reset your password',
+            template: 'forgot-password',
+            error: 'Type a valid e-mail address.',
+            data: { action: request.originalUrl },
+          });
+        }
+        const uid = typeof request.query.interaction === 'string' ? request.query.interaction : '';
+        const denied = await extensions.throttle?.check(request, email.data);
+        if (!denied) {
+          await extensions.throttle?.failed(request, email.data);
+          void sendReset(context, request, email.data, uid).catch((error: unknown) =>
+            sigid.logger.error({ err: error }, 'a password reset e-mail could not be queued'),
+          );
+        }
+        page(response, context, {
+          title: 'Check your inbox',
+          template: 'message',
+          data: {
+            text: `If ${email.data} has an account, we have sent it a link to choose a new password.`,
+            link: /^[A-Za-z0-9_-]{1,64}$/.test(uid)
+              ? { href: `/t/${context.tenant.slug}/interaction/${uid}`, label: 'Back to sign-in' }
+              : null,
+          },
+        });
+      },
+      { post: true },
+    ),
+  );
+
+  async function sendReset(context: PageContext, request: Request, email: string, uid: string) {
+    const accountId = await accountOfEmail(sigid, email);
+    if (!accountId) return;
+    const { sub } = await linkAccount(sigid, accountId, context.tenant.id, pageUseCase(context, request));
+    const url = new URL(`${context.issuer}/reset-password`);
+    if (/^[A-Za-z0-9_-]{1,64}$/.test(uid)) url.searchParams.set('interaction', uid);
+    await queueEmail(
+      sigid,
+      {
+        tenantId: context.tenant.id,
+        subjectId: sub,
+        to: email,
+        template: 'reset-password',
+        params: {},
+        link: { url: url.href },
+      },
+      pageUseCase(context, request, sub),
+    );
+  }
+
+  router.get(
+    '/reset-password',
+    handle(async (context, request, response) => {
+      const token = typeof request.query.token === 'string' ? request.query.token : '';
+      const checked = await checkLink(sigid, token, 'reset_password', context.tenant.id);
+      if (!checked.ok) return linkRefused(context, response, checked.reason);
+      page(response, context, {
+        title: 'Choose a new password',
+        template: 'reset-password',
+        data: { action: request.originalUrl, token, minLength: PASSWORD_LENGTH.min },
+      });
+    }),
+  );
+
+  router.post(
+    '/reset-password',
+    form,
+    handle(
+      async (context, request, response) => {
+        const body = request.body as Record<string, unknown>;
+        const token = typeof body.token === 'string' ? body.token : '';
+        const password = passwordField.safeParse(body.password);
+        const checked = await checkLink(sigid, token, 'reset_password', context.tenant.id);
+        if (!checked.ok) return linkRefused(context, response, checked.reason);
+        if (
+          !password.success ||
+          password.data.length < PASSWORD_LENGTH.min ||
+          password.data.length > PASSWORD_LENGTH.max
+        ) {
+          return page(response, context, {
+            status: 400,
+            title: 'Choose a new password',
+            template: 'reset-password',
+            error: `Choose a password of ${PASSWORD_LENGTH.min} to ${PASSWORD_LENGTH.max} characters.`,
+            data: { action: request.originalUrl, token, minLength: PASSWORD_LENGTH.min },
+          });
+        }
+        const account = await accountOfSub(sigid, context.tenant.id, checked.link.subject);
+        if (!account) return linkRefused(context, response, 'invalid');
+        const used = await consumeLink(sigid, token, 'reset_password', pageUseCase(context, request, account.sub));
+        if (!used.ok) return linkRefused(context, response, used.reason);
+        await setPassword(sigid, account.account_id, password.data, 'reset', {
+          ...pageUseCase(context, request, account.sub),
+          tenantId: PLATFORM_TENANT,
+        });
+        // A reset is also proof of the address.
+        if (!account.email_verified) {
+          await handleCommand(
+            sigid.log,
+            accountAggregate,
+            account.account_id,
+            { type: 'verify_email' },
+            { ...pageUseCase(context, request, account.sub), tenantId: PLATFORM_TENANT },
+          );
+        }
+        const uid = typeof request.query.interaction === 'string' ? request.query.interaction : '';
+        page(response, context, {
+          title: 'Your password is changed',
+          template: 'message',
+          data: {
+            text: 'Sign in with your new password.',
+            link: /^[A-Za-z0-9_-]{1,64}$/.test(uid)
+              ? { href: `/t/${context.tenant.slug}/interaction/${uid}`, label: 'Continue signing in' }
+              : null,
+          },
+        });
+      },
+      { post: true },
+    ),
+  );
+
+  // The account page: a session at the tenant's issuer, else a sign-in through its built-in client.
+  router.get(
+    '/account',
+    handle(async (context, request, response) => {
+      const sub = await sessionSub(context, request, response);
+      if (!sub) return void response.redirect(303, accountSignInUrl(context));
+      const account = await accountOfSub(sigid, context.tenant.id, sub);
+      if (!account) return void response.redirect(303, accountSignInUrl(context));
+      const links = await sigid.readModels
+        .selectFrom('account_links')
+        .select(['tenant_id', 'sub'])
+        .where('account_id', '=', account.account_id)
+        .execute();
+      const sessions = await sessionsOf(
+        sigid,
+        links.map((link) => ({ tenantId: link.tenant_id, sub: link.sub })),
+      );
+      const sections = extensions.accountSections
+        ? await extensions.accountSections(context, request, account.account_id, sub)
+        : [];
+      page(response, context, {
+        title: 'Your account',
+        template: 'account',
+        notice: typeof request.query.notice === 'string' ? noticeText(request.query.notice) : undefined,
+        scripts: extensions.passkeys ? ['/assets/webauthn.js', '/assets/passkey.js'] : [],
+        data: {
+          email: await import('../../services/sign-in.ts').then((m) => m.accountEmail(sigid, account.account_id)),
+          sections,
+          sessions: sessions.map((session) => ({
+            ...session,
+            here: session.tenantId === context.tenant.id,
+          })),
+          otherTenants: new Set(sessions.filter((s) => s.tenantId !== context.tenant.id).map((s) => s.tenantId)).size,
+          signOutEverywhere: `/t/${context.tenant.slug}/account/sign-out-everywhere`,
+          revokeSession: `/t/${context.tenant.slug}/account/sessions/revoke`,
+        },
+      });
+    }),
+  );
+
+  router.get(
+    '/account/callback',
+    handle(async (context, _request, response) => {
+      // The session exists now (oidc-provider set it on the way here); the code itself is not needed.
+      response.redirect(303, `/t/${context.tenant.slug}/account`);
+    }),
+  );
+
+  router.post(
+    '/account/sessions/revoke',
+    form,
+    handle(
+      async (context, request, response) => {
+        const sub = await sessionSub(context, request, response);
+        if (!sub) return void response.redirect(303, accountSignInUrl(context));
+        const id = String((request.body as Record<string, unknown>).session ?? '');
+        const mine = (await sessionsOf(sigid, [{ tenantId: context.tenant.id, sub }])).filter(
+          (s) => s.sessionUid === id,
+        );
+        await endSessions(sigid, mine, 'revoked', pageActor(request, sub));
+        response.redirect(303, `/t/${context.tenant.slug}/account?notice=session_revoked`);
+      },
+      { post: true },
+    ),
+  );
+
+  router.post(
+    '/account/sign-out-everywhere',
+    form,
+    handle(
+      async (context, request, response) => {
+        const sub = await sessionSub(context, request, response);
+        if (!sub) return void response.redirect(303, accountSignInUrl(context));
+        const account = await accountOfSub(sigid, context.tenant.id, sub);
+        if (account) {
+          const links = await sigid.readModels
+            .selectFrom('account_links')
+            .select(['tenant_id', 'sub'])
+            .where('account_id', '=', account.account_id)
+            .execute();
+          const sessions = await sessionsOf(
+            sigid,
+            links.map((link) => ({ tenantId: link.tenant_id, sub: link.sub })),
+          );
+          await endSessions(sigid, sessions, 'signed_out_everywhere', pageActor(request, sub));
+        }
+        page(response, context, {
+          title: 'You are signed out everywhere',
+          template: 'message',
+          data: { text: 'Every session of your account has ended, at every application.' },
+        });
+      },
+      { post: true },
+    ),
+  );
+
+  function pageActor(request: Request, sub: string) {
+    return { actor: { type: 'user' as const, id: sub }, correlationId: String(request.id) };
+  }
+
+  /** The sub of the browser's session at this tenant's issuer, if it has one. */
+  async function sessionSub(context: PageContext, request: Request, response: Response): Promise<string | undefined> {
+    const koa = (context.provider as unknown as { createContext(req: Request, res: Response): unknown }).createContext(
+      request,
+      response,
+    );
+    const session = await context.provider.Session.get(koa as never);
+    return session.accountId ? String(session.accountId) : undefined;
+  }
+
+  function accountSignInUrl(context: PageContext): string {
+    const url = new URL(`${context.issuer}/auth`);
+    url.searchParams.set('client_id', ACCOUNT_CLIENT_ID);
+    url.searchParams.set('response_type', 'code');
+    url.searchParams.set('scope', 'openid');
+    url.searchParams.set('redirect_uri', `${context.issuer}/account/callback`);
+    url.searchParams.set('code_challenge', randomBytes(32).toString('base64url'));
+    url.searchParams.set('code_challenge_method', 'S256');
+    return url.pathname + url.search;
+  }
+
+  if (extensions.routes)
+    extensions.routes(router, {
+      handle,
+      page,
+      pageUseCase,
+      interactionPath,
+      details,
+      completeLogin,
+      refuseSignIn,
+      sessionSub,
+      accountSignInUrl,
+      form,
+      pendingOf,
+    });
+  return router;
+}
+
+const fallbackBranding: PageBranding = {
+  display_name: 'SigID',
+  logo_uri: null,
+  primary_color: '#2f5bea',
+  background_color: '#f4f5f7',
+};
+
+class SessionNotFoundError extends Error {
+  override name = 'SessionNotFound';
+}
+
+function isSessionNotFound(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'SessionNotFound' || error.constructor.name === 'SessionNotFound');
+}
+
+function waitWords(seconds: number): string {
+  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+}
+
+function noticeText(notice: string): string | undefined {
+  return (
+    {
+      session_revoked: 'The session has ended.',
+      passkey_added: 'Your passkey is added.',
+      passkey_removed: 'The passkey is removed.',
+      mfa_removed: 'The authenticator app is removed.',
+      mfa_enrolled: 'Your authenticator app is set up.',
+    } as Record<string, string>
+  )[notice];
+}
+
+/** What the second-factor, passkey and throttling parts add to the hosted pages. */
+export interface PageExtensions {
+  passkeys?: boolean;
+  throttle?: {
+    /** Seconds to wait, or undefined when the attempt may go ahead. */
+    check(request: Request, email: string): Promise<number | undefined>;
+    failed(request: Request, email: string): Promise<void>;
+    succeeded(request: Request, email: string): Promise<void>;
+  };
+  mfa?: {
+    /** What the sign-in still needs: nothing, the account's second factor, or enrolling one (the policy requires it). */
+    needed(tenantId: string, clientId: string, accountId: string): Promise<'none' | 'challenge' | 'enroll'>;
+    challengePage(context: PageContext, request: Request, response: Response, uid: string): Promise<void> | void;
+    enrollPage(
+      context: PageContext,
+      request: Request,
+      response: Response,
+      uid: string,
+      sub: string,
+    ): Promise<void> | void;
+  };
+  accountSections?: (context: PageContext, request: Request, accountId: string, sub: string) => Promise<unknown[]>;
+  routes?: (router: Router, tools: Record<string, unknown>) => void;
+}
+
+export type { PageContext };
+export { newId };

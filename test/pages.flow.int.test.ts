@@ -1,0 +1,255 @@
+import { decodeJwt } from 'jose';
+import * as oauth from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cookieScheme } from '../src/pages/cookies.ts';
+import { AFTER_LOGOUT, authorizationUrl, CALLBACK, type HostedSigid, startHostedSigid } from './support/hosted-flow.ts';
+
+/**
+ * The hosted pages without JavaScript, driven over real HTTP as a person would (forms, cookies,
+ * redirects), with `openid-client` as the relying party: sign up, verify the e-mail from the
+ * outbox, sign in, consent, the code redeemed with PKCE, userinfo by consent, refresh with rotation
+ * and reuse detection, RP-initiated logout, password reset, the account page, CSRF, and one person's
+ * two unrelated subs at two tenants. Every step is an event in the tenant's audit trail.
+ */
+describe('hosted sign-in pages and the authorization code flow', () => {
+  let h: HostedSigid;
+  let a: Awaited<ReturnType<HostedSigid['t']['createTenant']>>;
+  let b: Awaited<ReturnType<HostedSigid['t']['createTenant']>>;
+  let appA: { clientId: string; secret: string };
+  let appB: { clientId: string; secret: string };
+  let rpA: oauth.Configuration;
+  let rpB: oauth.Configuration;
+  const email = `ada.${Date.now()}@example.test`;
+  const password = 'correct horse battery staple';
+
+  beforeAll(async () => {
+    h = await startHostedSigid();
+    a = await h.t.createTenant('Acme');
+    b = await h.t.createTenant('Globex');
+    appA = await h.webApp(a.key);
+    appB = await h.webApp(b.key);
+    rpA = await h.relyingParty(a.slug, appA);
+    rpB = await h.relyingParty(b.slug, appB);
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  /** Signs up at a tenant's pages and follows the verification link; leaves the browser on the sign-in page. */
+  async function signUp(browser: ReturnType<HostedSigid['browser']>, who: string, rp: oauth.Configuration) {
+    const request = await authorizationUrl(rp, { scope: 'openid email offline_access', prompt: 'consent' });
+    await browser.request(request.url);
+    await browser.request(browser.page.$('a:contains("Create an account")').attr('href') as string);
+    await browser.submit('#email', { email: who, password });
+    expect(browser.page.$('h1').text()).toBe('Check your inbox');
+    const link = await h.linkSentTo(who, '/verify-email');
+    await browser.request(link);
+    expect(browser.page.$('h1').text()).toBe('Confirm your e-mail address');
+    await browser.submit('button[type=submit]');
+    expect(browser.page.$('h1').text()).toBe('Your e-mail address is confirmed');
+    await browser.request(browser.page.$('a:contains("Continue signing in")').attr('href') as string);
+    return request;
+  }
+
+  /** Signs in on the page the browser is on, allowing the consent screen if it comes. */
+  async function signIn(browser: ReturnType<HostedSigid['browser']>, secret = password) {
+    await browser.submit('#email', { email, password: secret });
+    if (browser.page.$('button[value=allow]').length > 0) {
+      await browser.submit('button[value=allow]', {}, { name: 'decision', value: 'allow' });
+    }
+  }
+
+  let tokensA: oauth.TokenEndpointResponse & oauth.TokenEndpointResponseHelpers;
+  let subA: string;
+
+  it('signs a person up, verifies their address from the outbox, signs them in with consent, and redeems the code', async () => {
+    const browser = h.browser();
+    const request = await signUp(browser, email, rpA);
+    expect(browser.page.$('h1').text()).toBe('Sign in to Acme');
+    // Labelled inputs with the standard autocomplete tokens.
+    expect(browser.page.$('label[for=email]').text()).toBe('E-mail address');
+    expect(browser.page.$('#email').attr('autocomplete')).toContain('username');
+    expect(browser.page.$('#password').attr('autocomplete')).toBe('current-password');
+    await browser.submit('#email', { email, password });
+    expect(browser.page.$('h1').text()).toBe('Acme Notes wants to use your account');
+    expect(browser.text('.scopes')).toContain('See your e-mail address');
+    await browser.submit('button[value=allow]', {}, { name: 'decision', value: 'allow' });
+    expect(browser.leftTo?.origin + (browser.leftTo?.pathname ?? '')).toBe(CALLBACK);
+    // RFC 9207: the issuer is in the authorization response.
+    expect(browser.leftTo?.searchParams.get('iss')).toBe(`${h.base}/t/${a.slug}`);
+    tokensA = await oauth.authorizationCodeGrant(rpA, browser.leftTo as URL, {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+    });
+    const claims = tokensA.claims();
+    subA = String(claims?.sub);
+    expect(subA).toMatch(/^sub_/);
+    // With an access token issued, the id_token carries the sub alone and userinfo the rest (OIDC Core 5.4).
+    expect(claims?.email).toBeUndefined();
+    const userinfo = await oauth.fetchUserInfo(rpA, tokensA.access_token, subA);
+    expect(userinfo.email).toBe(email);
+    expect(userinfo.email_verified).toBe(true);
+
+    const events = await h.events(a.tenantId, ['sign_in.succeeded', 'session.started', 'consent.granted']);
+    expect(events.map((event) => event.event_type)).toEqual([
+      'sign_in.succeeded',
+      'session.started',
+      'consent.granted',
+    ]);
+    expect(events[0]?.data).toMatchObject({ sub: subA, client_id: appA.clientId, amr: ['pwd'] });
+    expect(events[2]?.data).toMatchObject({
+      sub: subA,
+      client_id: appA.clientId,
+      scopes: ['openid', 'email', 'offline_access'],
+    });
+    // A tenant's events name its sub, never the address or SigID's account id.
+    expect(JSON.stringify(events)).not.toContain(email);
+    expect(JSON.stringify(events)).not.toContain('acc_');
+  });
+
+  it('gives the same person an unrelated sub at another tenant, where the same password works', async () => {
+    const browser = h.browser();
+    const request = await authorizationUrl(rpB);
+    await browser.request(request.url);
+    expect(browser.page.$('h1').text()).toBe('Sign in to Globex');
+    await browser.submit('#email', { email, password });
+    await browser.submit('button[value=allow]', {}, { name: 'decision', value: 'allow' });
+    const tokens = await oauth.authorizationCodeGrant(rpB, browser.leftTo as URL, {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+    });
+    const subB = String(tokens.claims()?.sub);
+    expect(subB).toMatch(/^sub_/);
+    expect(subB).not.toBe(subA);
+    // Tenant A's client is unknown at tenant B's issuer.
+    await expect(
+      oauth.authorizationCodeGrant(rpA, browser.leftTo as URL, {
+        pkceCodeVerifier: request.verifier,
+        expectedState: request.state,
+      }),
+    ).rejects.toThrow();
+  });
+
+  it('answers a wrong password and an unknown address alike, and records both with their reason', async () => {
+    const browser = h.browser();
+    const request = await authorizationUrl(rpA);
+    await browser.request(request.url);
+    await browser.submit('#email', { email, password: 'not the password' });
+    const wrong = browser.text('.error');
+    expect(browser.page.status).toBe(400);
+    await browser.submit('#email', { email: `nobody.${Date.now()}@example.test`, password: 'not the password' });
+    expect(browser.text('.error')).toBe(wrong);
+    expect(browser.page.status).toBe(400);
+    const failed = await h.events(a.tenantId, ['sign_in.failed']);
+    expect(failed.slice(-2).map((event) => [event.data.reason, event.data.sub])).toEqual([
+      ['invalid_credentials', subA],
+      ['invalid_credentials', null],
+    ]);
+  });
+
+  it('refuses a form without its CSRF token, or posted from another origin, and signs no one in', async () => {
+    const browser = h.browser();
+    const request = await authorizationUrl(rpA);
+    await browser.request(request.url);
+    await browser.submit('#email', { email, password, csrf: 'forged' });
+    expect(browser.page.status).toBe(403);
+    const action = browser.page.url;
+    await browser.request(request.url);
+    const form = browser.page.$('#email').closest('form');
+    const csrf = String(form.find('input[name=csrf]').attr('value'));
+    await browser.request(new URL(String(form.attr('action')), action), {
+      form: { csrf, email, password },
+      headers: { origin: 'https://evil.example' },
+    });
+    expect(browser.page.status).toBe(403);
+    expect(browser.leftTo).toBeUndefined();
+  });
+
+  it('rotates refresh tokens and, when a used one comes back, revokes the grant and records the reuse', async () => {
+    const first = String(tokensA.refresh_token);
+    expect(first.length).toBeGreaterThan(20);
+    const second = await oauth.refreshTokenGrant(rpA, first);
+    expect(second.refresh_token).toBeTruthy();
+    expect(second.refresh_token).not.toBe(first);
+    expect(second.claims()?.sub).toBe(subA);
+    // The used one again: refused, and the whole grant goes with it (the newer token too).
+    await expect(oauth.refreshTokenGrant(rpA, first)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(oauth.refreshTokenGrant(rpA, String(second.refresh_token))).rejects.toMatchObject({
+      error: 'invalid_grant',
+    });
+    const introspected = await oauth.tokenIntrospection(rpA, second.access_token);
+    expect(introspected.active).toBe(false);
+    const reused = await h.events(a.tenantId, ['oauth.refresh_token.reused']);
+    expect(reused.at(-1)?.data).toMatchObject({ client_id: appA.clientId });
+  });
+
+  it('refuses text that is not text (NUL) with a 400 page and writes nothing', async () => {
+    const browser = h.browser();
+    const request = await authorizationUrl(rpA);
+    await browser.request(request.url);
+    await browser.request(browser.page.$('a:contains("Create an account")').attr('href') as string);
+    const before = await h.t.sigid.db.query<{ n: string }>('select count(*) as n from sigid_events');
+    await browser.submit('#email', { email: 'nul\u0000@example.test', password });
+    expect(browser.page.status).toBe(400);
+    const after = await h.t.sigid.db.query<{ n: string }>('select count(*) as n from sigid_events');
+    expect(after.rows[0]?.n).toBe(before.rows[0]?.n);
+  });
+
+  it('names its cookies with the strictest prefixes when served over https', () => {
+    const https = cookieScheme('https://id.example.com');
+    expect(https.issuer('acme').session).toBe('__Host-sigid-session-acme');
+    expect(https.csrf).toBe('__Host-sigid-csrf');
+    expect(https.issuer('acme').interaction.startsWith('__Secure-')).toBe(true);
+    expect(https.options).toMatchObject({ httpOnly: true, secure: true, sameSite: 'lax', path: '/' });
+    expect(cookieScheme('http://localhost:3000').csrf).toBe('sigid-csrf');
+  });
+
+  it('signs out through RP-initiated logout, ending the session with an event', async () => {
+    const browser = h.browser();
+    const request = await authorizationUrl(rpA);
+    await browser.request(request.url);
+    await signIn(browser);
+    const tokens = await oauth.authorizationCodeGrant(rpA, browser.leftTo as URL, {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+    });
+    const logout = oauth.buildEndSessionUrl(rpA, {
+      id_token_hint: String(tokens.id_token),
+      post_logout_redirect_uri: AFTER_LOGOUT,
+    });
+    await browser.request(logout);
+    expect(browser.page.$('h1').text()).toBe('Sign out');
+    await browser.submit('button[value=yes]', {}, { name: 'logout', value: 'yes' });
+    expect(browser.leftTo?.href.startsWith(AFTER_LOGOUT)).toBe(true);
+    const ended = await h.events(a.tenantId, ['session.ended']);
+    expect(ended.at(-1)?.data).toMatchObject({ sub: subA, reason: 'signed_out' });
+    // Signed out: the next authorization asks for the password again.
+    await browser.request((await authorizationUrl(rpA)).url);
+    expect(browser.page.$('h1').text()).toBe('Sign in to Acme');
+    expect(decodeJwt(String(tokens.id_token)).sub).toBe(subA);
+  });
+
+  it('resets a forgotten password through a single-use link: the old one stops working, the new one works', async () => {
+    const browser = h.browser();
+    const request = await authorizationUrl(rpA);
+    await browser.request(request.url);
+    await browser.request(browser.page.$('a:contains("Forgot")').attr('href') as string);
+    await browser.submit('#email', { email });
+    expect(browser.page.$('h1').text()).toBe('Check your inbox');
+    const link = await h.linkSentTo(email, '/reset-password');
+    await browser.request(link);
+    await browser.submit('#password', { password: 'a brand new passphrase' });
+    expect(browser.page.$('h1').text()).toBe('Your password is changed');
+    // Used once: the same link is refused now.
+    await browser.request(link);
+    expect(browser.page.status).toBe(400);
+    await browser.request(request.url);
+    await browser.submit('#email', { email, password });
+    expect(browser.page.status).toBe(400);
+    await signIn(browser, 'a brand new passphrase');
+    expect(browser.leftTo?.searchParams.get('code')).toBeTruthy();
+  });
+});

@@ -1,0 +1,106 @@
+import * as cheerio from 'cheerio';
+
+/**
+ * A browser without JavaScript, over real HTTP: keeps cookies per name (as a browser on one host
+ * does, paths honoured), follows redirects within SigID and stops at one that leaves it (the
+ * application's redirect URI), and fills and posts the hosted pages' forms as a person would.
+ * The pages must work without JavaScript, so this is how most page tests drive them.
+ */
+export class FormBrowser {
+  readonly #cookies = new Map<string, { value: string; path: string }>();
+  readonly #origin: string;
+  /** The last page: its URL, status and HTML. */
+  page = { url: '', status: 0, html: '', $: cheerio.load('') };
+  /** Where the last redirect that left SigID pointed (the application's callback with its code). */
+  leftTo: URL | undefined;
+
+  constructor(origin: string) {
+    this.#origin = origin;
+  }
+
+  #cookieHeader(url: URL): string {
+    return [...this.#cookies]
+      .filter(([, cookie]) => url.pathname.startsWith(cookie.path))
+      .map(([name, cookie]) => `${name}=${cookie.value}`)
+      .join('; ');
+  }
+
+  #store(response: Response, url: URL) {
+    for (const line of response.headers.getSetCookie()) {
+      const [pair, ...attributes] = line.split(';').map((part) => part.trim());
+      const [name, ...rest] = (pair ?? '').split('=');
+      const value = rest.join('=');
+      const path = attributes.find((attribute) => /^path=/i.test(attribute))?.slice(5) ?? url.pathname;
+      const expired = attributes.some((attribute) => /^expires=Thu, 01 Jan 1970/i.test(attribute)) || value === '';
+      if (!name) continue;
+      if (expired) this.#cookies.delete(name);
+      else this.#cookies.set(name, { value, path });
+    }
+  }
+
+  cookieNames(): string[] {
+    return [...this.#cookies.keys()];
+  }
+
+  async request(
+    url: string | URL,
+    init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {},
+  ) {
+    let target = new URL(url, this.#origin);
+    let method = init.method ?? (init.form ? 'POST' : 'GET');
+    let body: string | undefined = init.form ? new URLSearchParams(init.form).toString() : undefined;
+    this.leftTo = undefined;
+    for (let hops = 0; hops < 20; hops++) {
+      const response = await fetch(target, {
+        method,
+        redirect: 'manual',
+        headers: {
+          ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+          ...(method === 'POST' ? { origin: this.#origin } : {}),
+          cookie: this.#cookieHeader(target),
+          ...init.headers,
+        },
+        body,
+      });
+      this.#store(response, target);
+      const location = response.headers.get('location');
+      if (response.status >= 300 && response.status < 400 && location) {
+        const next = new URL(location, target);
+        await response.arrayBuffer();
+        if (next.origin !== this.#origin || next.pathname.startsWith('/callback')) {
+          this.leftTo = next;
+          this.page = { url: next.href, status: response.status, html: '', $: cheerio.load('') };
+          return this.page;
+        }
+        target = next;
+        method = 'GET';
+        body = undefined;
+        continue;
+      }
+      const html = await response.text();
+      this.page = { url: target.href, status: response.status, html, $: cheerio.load(html) };
+      return this.page;
+    }
+    throw new Error('too many redirects');
+  }
+
+  /** Fills the form that holds `selector` (a field or button) and posts it. */
+  async submit(selector: string, fields: Record<string, string> = {}, button?: { name: string; value: string }) {
+    const $ = this.page.$;
+    const owner = $(selector).attr('form');
+    const form = owner ? $(`form[id="${owner}"]`) : $(selector).closest('form');
+    if (form.length === 0) throw new Error(`no form holds ${selector} on ${this.page.url}:\n${this.page.html}`);
+    const values: Record<string, string> = {};
+    form.find('input').each((_, input) => {
+      const name = $(input).attr('name');
+      if (name) values[name] = $(input).attr('value') ?? '';
+    });
+    Object.assign(values, fields);
+    if (button) values[button.name] = button.value;
+    return this.request(new URL(form.attr('action') ?? this.page.url, this.page.url), { form: values });
+  }
+
+  text(selector = 'main'): string {
+    return this.page.$(selector).text().replace(/\s+/g, ' ').trim();
+  }
+}
