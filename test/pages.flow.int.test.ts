@@ -252,4 +252,74 @@ describe('hosted sign-in pages and the authorization code flow', () => {
     await signIn(browser, 'a brand new passphrase');
     expect(browser.leftTo?.searchParams.get('code')).toBeTruthy();
   });
+
+  it('shows the account page to a signed-in person and signs them out everywhere, at every tenant', async () => {
+    const browser = h.browser();
+    await browser.request(`/t/${a.slug}/account`);
+    // No session yet: the account page signs the person in first, with no consent screen.
+    expect(browser.page.$('h1').text()).toBe('Sign in to Acme');
+    await browser.submit('#email', { email, password: 'a brand new passphrase' });
+    expect(browser.page.$('h1').text()).toBe('Your account');
+    expect(browser.text()).toContain(email);
+    // Signed in at the other tenant too, in the same browser: one session cookie per tenant.
+    const request = await authorizationUrl(rpB);
+    await browser.request(request.url);
+    await signIn(browser, 'a brand new passphrase');
+    expect(browser.leftTo?.searchParams.get('code')).toBeTruthy();
+    expect(
+      browser
+        .cookieNames()
+        .filter((name) => name.startsWith('sigid-session-') && !name.endsWith('.sig'))
+        .sort(),
+    ).toEqual([`sigid-session-${a.slug}`, `sigid-session-${b.slug}`].sort());
+    await browser.request(`/t/${a.slug}/account`);
+    expect(browser.text()).toContain('also signed in at 1 other service');
+    const endedBefore = (await h.events(b.tenantId, ['session.ended'])).length;
+    await browser.submit('button:contains("Sign out everywhere")');
+    expect(browser.page.$('h1').text()).toBe('You are signed out everywhere');
+    const endedAtB = await h.events(b.tenantId, ['session.ended']);
+    // Every session of the person there ended (this browser's, and the earlier tests' browsers').
+    expect(endedAtB.length).toBeGreaterThan(endedBefore);
+    expect(endedAtB.slice(endedBefore).every((event) => event.data.reason === 'signed_out_everywhere')).toBe(true);
+    const { rows } = await h.t.sigid.db.query(
+      `select 1 from oidc_payloads where model = 'Session' and tenant_id = any($1) and payload->>'accountId' = any($2)`,
+      [[a.tenantId, b.tenantId], [...new Set(endedAtB.map((event) => String(event.data.sub)))]],
+    );
+    expect(rows).toEqual([]);
+    // Both sessions are gone: each tenant asks for the password again.
+    await browser.request(`/t/${a.slug}/account`);
+    expect(browser.page.$('h1').text()).toBe('Sign in to Acme');
+    await browser.request((await authorizationUrl(rpB)).url);
+    expect(browser.page.$('h1').text()).toBe('Sign in to Globex');
+  });
+
+  it('signs in through a pushed authorization request (PAR)', async () => {
+    const browser = h.browser();
+    const verifier = oauth.randomPKCECodeVerifier();
+    const state = oauth.randomState();
+    const url = await oauth.buildAuthorizationUrlWithPAR(rpA, {
+      redirect_uri: CALLBACK,
+      scope: 'openid',
+      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+    });
+    expect(url.searchParams.get('request_uri')).toMatch(/^urn:ietf:params:oauth:request_uri:/);
+    await browser.request(url);
+    await signIn(browser, 'a brand new passphrase');
+    const tokens = await oauth.authorizationCodeGrant(rpA, browser.leftTo as URL, {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+    });
+    expect(tokens.claims()?.sub).toBe(subA);
+  });
+
+  it('refuses a redirect URI that is not registered exactly, on a page and not by redirecting', async () => {
+    const browser = h.browser();
+    const request = await authorizationUrl(rpA, { redirect_uri: `${CALLBACK}/extra` });
+    await browser.request(request.url);
+    expect(browser.leftTo).toBeUndefined();
+    expect(browser.page.status).toBe(400);
+    expect(browser.text()).toContain('has not registered');
+  });
 });
