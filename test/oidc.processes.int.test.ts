@@ -1,8 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as oauth from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, type Database } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
+import { FormBrowser } from './support/form-browser.ts';
+import { CALLBACK, linkInOutbox } from './support/hosted-flow.ts';
 import { type ServerProcess, startServerProcess } from './support/server-process.ts';
 
 /**
@@ -18,6 +24,8 @@ describe.runIf(postgresReachable)('one issuer served by two SigID processes', ()
   let second: ServerProcess;
   let env: Record<string, string>;
 
+  const outbox = mkdtempSync(join(tmpdir(), 'sigid-two-outbox-'));
+
   beforeAll(async () => {
     database = await createPostgresDatabase();
     db = connectPostgres(database.url, { max: 2 });
@@ -28,6 +36,8 @@ describe.runIf(postgresReachable)('one issuer served by two SigID processes', ()
       SIGID_OPERATOR_KEY: operatorKey,
       // Both answer as one deployment behind one public address.
       PUBLIC_URL: 'https://id.example.com',
+      SIGID_EMAIL_OUTBOX_DIR: outbox,
+      SIGID_EMAIL_POLL_MS: '25',
     };
     [first, second] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
   });
@@ -35,6 +45,7 @@ describe.runIf(postgresReachable)('one issuer served by two SigID processes', ()
     await Promise.all([first?.kill(), second?.kill()]);
     await db?.close();
     await database?.drop();
+    rmSync(outbox, { recursive: true, force: true });
   });
 
   const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
@@ -119,5 +130,72 @@ describe.runIf(postgresReachable)('one issuer served by two SigID processes', ()
       [tenant.tenant.id],
     );
     expect(rows[0]?.count).toBe(4);
+  });
+
+  it('redeems at one process the code made at the other, after a sign-up and sign-in that crossed between them', async () => {
+    const slug = `code-${randomBytes(4).toString('hex')}`;
+    const made = await fetch(`${first.url}/api/v1/tenants`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${operatorKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Two-process code', slug }),
+    });
+    const tenant = (await made.json()) as { api_key: { key: string } };
+    const created = await fetch(`${first.url}/api/v1/applications`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tenant.api_key.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'web', client_name: 'Crossing app', redirect_uris: [CALLBACK] }),
+    });
+    const app = (await created.json()) as { client_id: string; client_secret: string };
+    // openid-client talks to the deployment's public issuer, whose endpoints are the second process.
+    const issuer = `https://id.example.com/t/${slug}`;
+    const discovered = await fetch(`${first.url}/t/${slug}/.well-known/openid-configuration`, {
+      headers: { 'x-forwarded-host': 'id.example.com' },
+    });
+    const metadata = (await discovered.json()) as Record<string, unknown>;
+    const atSecond = Object.fromEntries(
+      Object.entries(metadata).map(([key, value]) => [
+        key,
+        key !== 'issuer' && typeof value === 'string' ? value.replace('https://id.example.com', second.url) : value,
+      ]),
+    ) as oauth.ServerMetadata;
+    const rp = new oauth.Configuration(atSecond, app.client_id, app.client_secret);
+    oauth.allowInsecureRequests(rp);
+
+    const browser = new FormBrowser(first.url, { publicOrigin: 'https://id.example.com' });
+    const verifier = oauth.randomPKCECodeVerifier();
+    const state = oauth.randomState();
+    const authorize = new URL(`${first.url}/t/${slug}/auth`);
+    for (const [key, value] of Object.entries({
+      client_id: app.client_id,
+      response_type: 'code',
+      redirect_uri: CALLBACK,
+      scope: 'openid',
+      state,
+      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    })) {
+      authorize.searchParams.set(key, value);
+    }
+    await browser.request(authorize);
+    expect(browser.page.$('h1').text()).toBe('Sign in to Two-process code');
+    await browser.request(String(browser.page.$('a:contains("Create an account")').attr('href')));
+    const email = `cross.${randomBytes(3).toString('hex')}@example.test`;
+    await browser.submit('#email', { email, password: 'two processes, one issuer' });
+    // The link mailed by the first process is used at the second, and the sign-in finishes there.
+    browser.origin = second.url;
+    await browser.request(await linkInOutbox(outbox, email, '/verify-email'));
+    await browser.submit('button[type=submit]');
+    await browser.request(String(browser.page.$('a:contains("Continue signing in")').attr('href')));
+    await browser.submit('#email', { email, password: 'two processes, one issuer' });
+    browser.origin = first.url;
+    await browser.submit('button[value=allow]', {}, { name: 'decision', value: 'allow' });
+    expect(browser.leftTo?.searchParams.get('iss')).toBe(issuer);
+    // The code came from the first process; the second redeems it.
+    const tokens = await oauth.authorizationCodeGrant(rp, browser.leftTo as URL, {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+    });
+    expect(tokens.claims()?.iss).toBe(issuer);
+    expect(tokens.claims()?.sub).toMatch(/^sub_/);
   });
 });

@@ -8,14 +8,24 @@ import * as cheerio from 'cheerio';
  */
 export class FormBrowser {
   readonly #cookies = new Map<string, { value: string; path: string }>();
-  readonly #origin: string;
+  /** Where requests go: SigID's address (switch it to reach another process of one deployment). */
+  origin: string;
+  /** SigID's public origin, when it is not where requests go (redirects and links to it go to `origin`). */
+  readonly #publicOrigin: string;
   /** The last page: its URL, status and HTML. */
   page = { url: '', status: 0, html: '', $: cheerio.load('') };
   /** Where the last redirect that left SigID pointed (the application's callback with its code). */
   leftTo: URL | undefined;
 
-  constructor(origin: string) {
-    this.#origin = origin;
+  constructor(origin: string, options: { publicOrigin?: string } = {}) {
+    this.origin = origin;
+    this.#publicOrigin = options.publicOrigin ?? origin;
+  }
+
+  /** A URL at SigID's public origin, as the address requests go to. */
+  #local(url: URL): URL {
+    if (url.origin !== this.#publicOrigin) return url;
+    return new URL(url.pathname + url.search, this.origin);
   }
 
   #cookieHeader(url: URL): string {
@@ -46,18 +56,21 @@ export class FormBrowser {
     url: string | URL,
     init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {},
   ) {
-    let target = new URL(url, this.#origin);
+    let target = this.#local(new URL(url, this.origin));
     let method = init.method ?? (init.form ? 'POST' : 'GET');
     let body: string | undefined = init.form ? new URLSearchParams(init.form).toString() : undefined;
     this.leftTo = undefined;
     for (let hops = 0; hops < 20; hops++) {
+      if (process.env.DEBUG_BROWSER) console.log(method, target.href);
       const response = await fetch(target, {
         method,
         redirect: 'manual',
         headers: {
           ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
-          ...(method === 'POST' ? { origin: this.#origin } : {}),
+          ...(method === 'POST' ? { origin: this.#publicOrigin } : {}),
           cookie: this.#cookieHeader(target),
+          // Behind the deployment's proxy: the public host, as the proxy passes it on.
+          ...(this.#publicOrigin !== this.origin ? { 'x-forwarded-host': new URL(this.#publicOrigin).host } : {}),
           ...init.headers,
         },
         body,
@@ -65,9 +78,9 @@ export class FormBrowser {
       this.#store(response, target);
       const location = response.headers.get('location');
       if (response.status >= 300 && response.status < 400 && location) {
-        const next = new URL(location, target);
+        const next = this.#local(new URL(location, target));
         await response.arrayBuffer();
-        if (next.origin !== this.#origin || next.pathname.startsWith('/callback')) {
+        if (next.origin !== this.origin || next.pathname.startsWith('/callback')) {
           this.leftTo = next;
           this.page = { url: next.href, status: response.status, html: '', $: cheerio.load('') };
           return this.page;
@@ -97,7 +110,7 @@ export class FormBrowser {
     });
     Object.assign(values, fields);
     if (button) values[button.name] = button.value;
-    return this.request(new URL(form.attr('action') ?? this.page.url, this.page.url), { form: values });
+    return this.request(new URL(form.attr('action') ?? this.page.url, this.origin), { form: values });
   }
 
   text(selector = 'main'): string {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -54,26 +54,7 @@ export async function startHostedSigid(options: { config?: Partial<Config>; host
       return oauth.discovery(new URL(`${base}/t/${slug}`), client.clientId, client.secret, undefined, insecure);
     },
     /** The newest link sent to `to` whose URL contains `path`, read from the `.eml` files (waits for it). */
-    async linkSentTo(to: string, path: string, after = 0): Promise<string> {
-      const deadline = Date.now() + 20_000;
-      for (;;) {
-        const files = readdirSync(outbox, { withFileTypes: true }).filter((entry) => entry.name.endsWith('.eml'));
-        const found: Array<{ time: number; link: string }> = [];
-        for (const file of files) {
-          const mail = await simpleParser(readFileSync(join(outbox, file.name)));
-          const recipients = [mail.to].flat().flatMap((address) => address?.value.map((v) => v.address) ?? []);
-          const link = mail.text?.match(/https?:\/\/\S+/g)?.find((url) => url.includes(path));
-          if (recipients.includes(to) && link && (mail.date?.getTime() ?? 0) >= after) {
-            found.push({ time: mail.date?.getTime() ?? 0, link });
-          }
-        }
-        found.sort((x, y) => x.time - y.time);
-        const newest = found.at(-1);
-        if (newest) return newest.link;
-        if (Date.now() > deadline) throw new Error(`no e-mail to ${to} with ${path}`);
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-    },
+    linkSentTo: (to: string, path: string) => linkInOutbox(outbox, to, path),
     /** How many e-mails went to `to`. */
     async mailCount(to: string): Promise<number> {
       let count = 0;
@@ -102,6 +83,29 @@ export async function startHostedSigid(options: { config?: Partial<Config>; host
 
 export type HostedSigid = Awaited<ReturnType<typeof startHostedSigid>>;
 export type { TestSigid };
+
+/** The newest link sent to `to` whose URL contains `path`, read from the outbox's `.eml` files (waits for it). */
+export async function linkInOutbox(outbox: string, to: string, path: string): Promise<string> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const found: string[] = [];
+    const names = existsSync(outbox)
+      ? readdirSync(outbox)
+          .filter((name) => name.endsWith('.eml'))
+          .sort()
+      : [];
+    for (const name of names) {
+      const mail = await simpleParser(readFileSync(join(outbox, name)));
+      const recipients = [mail.to].flat().flatMap((address) => address?.value.map((v) => v.address) ?? []);
+      const link = mail.text?.match(/https?:\/\/\S+/g)?.find((url) => url.includes(path));
+      if (recipients.includes(to) && link) found.push(link);
+    }
+    const newest = found.at(-1);
+    if (newest) return newest;
+    if (Date.now() > deadline) throw new Error(`no e-mail to ${to} with ${path}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
 
 /** The authorization URL (S256 challenge of the verifier). */
 export async function authorizationUrl(
