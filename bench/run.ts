@@ -15,6 +15,10 @@ const benches = [
   'webhook-dispatch.bench.ts',
   'webhook-latency.bench.ts',
   'api-key-check.bench.ts',
+  'oidc-tokens.bench.ts',
+  'oidc-code-flow.bench.ts',
+  'password.bench.ts',
+  'issuer-pool.bench.ts',
 ];
 const only = process.argv.slice(2);
 const selected = benches.filter((file) => only.length === 0 || only.some((word) => file.includes(word)));
