@@ -12,6 +12,7 @@ import type { SealedSecretsModel } from './sealed-secrets.ts';
 import type { SigningKeysModel } from './signing-keys.ts';
 import type { SubjectKeysModel } from './subject-keys.ts';
 import type { TenantsModel } from './tenants.ts';
+import type { ThrottleCountersModel } from './throttle-counters.ts';
 import type { WebhookAttemptsModel } from './webhook-attempts.ts';
 import type { WebhookEndpointsModel } from './webhook-endpoints.ts';
 import type { WebhookMessagesModel } from './webhook-messages.ts';
@@ -34,8 +35,9 @@ export type ProjectedTableName = keyof ProjectedTables;
 
 /**
  * Everything else: workers' checkpoints and set-aside events, the webhook queue, its cursors and
- * attempts, the e-mail outbox, secrets (hashed or sealed), idempotent answers. Never emptied by a
- * rebuild: a queue emptied would drop deliveries, a checkpoint emptied would replay side effects.
+ * attempts, the e-mail outbox, secrets (hashed or sealed), idempotent answers, the sign-in throttle's
+ * counters. Never emptied by a rebuild: a queue emptied would drop deliveries, a checkpoint emptied
+ * would replay side effects.
  */
 export type WorkerStateTables = ProjectionCheckpointsModel &
   ProjectionFailuresModel &
@@ -47,7 +49,8 @@ export type WorkerStateTables = ProjectionCheckpointsModel &
   SubjectKeysModel &
   IdempotencyKeysModel &
   OidcPayloadsModel &
-  EmailOutboxModel;
+  EmailOutboxModel &
+  ThrottleCountersModel;
 
 /**
  * Every table besides the event store's own, for kysely: the intersection of each table file's

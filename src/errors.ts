@@ -37,6 +37,7 @@ export const problemCodes = {
   invalid_client_metadata: { status: 422, title: 'Unprocessable request' },
   invalid_redirect_uri: { status: 422, title: 'Unprocessable request' },
   public_client: { status: 422, title: 'Unprocessable request' },
+  too_many_attempts: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal server error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
@@ -122,4 +123,24 @@ export class UnprocessableError extends ProblemError {
   constructor(code: ProblemCodeOf<422>, detail: string, errors?: readonly ProblemIssue[]) {
     super(code, detail, errors);
   }
+}
+
+/**
+ * Refused by the sign-in throttle (src/throttle.ts): 429 with `Retry-After: retryAfterSeconds`
+ * (the problem handler sets it). Says how long to wait, never which key was over its budget.
+ */
+export class TooManyAttemptsError extends ProblemError {
+  readonly retryAfterSeconds: number;
+
+  constructor(retryAfterSeconds: number) {
+    super('too_many_attempts', `Too many attempts. Try again in ${waitText(retryAfterSeconds)}.`);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** A wait in words: "1 second", "40 seconds", "3 minutes" (minutes rounded up). */
+export function waitText(seconds: number): string {
+  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
 }

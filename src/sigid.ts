@@ -24,6 +24,7 @@ import { TokenLog } from './oidc/token-log.ts';
 import { ProjectionRunner } from './projection-runner.ts';
 import { MasterKeyRing } from './secrets/keyring.ts';
 import { SealedSecrets } from './secrets/sealed-secrets.ts';
+import { pruneThrottleCountersEvery } from './throttle.ts';
 import { WebhookWorker } from './webhooks/worker.ts';
 
 /** Everything a SigID process runs on, wired once: the HTTP app, the CLI and the tests all use it. */
@@ -49,7 +50,7 @@ export interface Sigid {
   issuers: IssuerPool;
   /** E-mail: the outbox driven by `email.queued`, sent over SMTP or written as files (run when config.email.worker). */
   email: EmailWorker;
-  /** Starts the background workers (projections, webhooks, e-mail, issuer storage expiry). */
+  /** Starts the background workers (projections, webhooks, e-mail, issuer storage and throttle expiry). */
   start(): void;
   /** Stops the workers (each finishes its batch and saves its checkpoint), then closes the stores. */
   close(): Promise<void>;
@@ -97,6 +98,7 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
     const email = new EmailWorker(db, log, { ...config.email, outboxDir: outboxDirOf(config) }, { keyring, logger });
     let started = false;
     let pruning: { stop: () => Promise<void> } | undefined;
+    let throttlePruning: { stop: () => Promise<void> } | undefined;
     const tokens = new TokenLog(log);
     const sigid: Sigid = {
       config,
@@ -120,12 +122,14 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
         projections.start();
         if (config.webhooks.worker) webhooks.start();
         pruning = pruneOidcPayloadsEvery(db, { everyMs: 300_000, logger });
+        throttlePruning = pruneThrottleCountersEvery(db, { everyMs: 300_000, logger });
         if (config.email.worker) email.start();
       },
       async close() {
         await projections.stop();
         await webhooks.stop();
         await pruning?.stop();
+        await throttlePruning?.stop();
         await email.stop();
         await store.close();
         await db.close();

@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
-import { type ProblemCode, ProblemError, type ProblemIssue, problemCodes } from '../errors.ts';
+import { type ProblemCode, ProblemError, type ProblemIssue, problemCodes, TooManyAttemptsError } from '../errors.ts';
 import { WrongExpectedRevisionError } from '../event-store/port.ts';
 
 const TYPE_BASE = 'https://sigid.dev/problems/';
@@ -14,6 +14,16 @@ export function sendProblem(
     .status(status)
     .type('application/problem+json')
     .send(JSON.stringify({ type: `${TYPE_BASE}${problem.code}`, title, status, ...problem }));
+}
+
+/**
+ * A throttle's refusal (src/throttle.ts `checkThrottle`) as an answer: 429 `too_many_attempts`
+ * problem+json with `Retry-After` in seconds. (The hosted pages render their own HTML instead.)
+ */
+export function sendTooManyAttempts(response: Response, retryAfterSeconds: number, instance?: string): void {
+  const refused = new TooManyAttemptsError(retryAfterSeconds);
+  response.setHeader('Retry-After', String(retryAfterSeconds));
+  sendProblem(response, { code: refused.code, detail: refused.message, ...(instance ? { instance } : {}) });
 }
 
 /** Body-parser failures carry a `type`; each becomes a clear 4xx. */
@@ -32,6 +42,7 @@ export const problemHandler: ErrorRequestHandler = (error, request, response, _n
     return;
   }
   const instance = request.originalUrl;
+  if (error instanceof TooManyAttemptsError) return sendTooManyAttempts(response, error.retryAfterSeconds, instance);
   if (error instanceof ProblemError) {
     return sendProblem(response, {
       code: error.code,
