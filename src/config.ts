@@ -17,6 +17,11 @@ const configSchema = z.object({
   SIGID_MASTER_KEY: z.string().optional(),
   SIGID_MASTER_KEY_PREVIOUS: z.string().optional(),
   SIGID_BODY_LIMIT: z.string().default('100kb'),
+  /** Which proxies in front may name the client's address (express's `trust proxy`): off, a hop count, or addresses/subnets. */
+  SIGID_TRUST_PROXY: z
+    .string()
+    .regex(/^(false|\d{1,2}|loopback|linklocal|uniquelocal|[0-9a-fA-F.:/, ]+)$/)
+    .default('false'),
   SIGID_READ_YOUR_WRITES_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   SIGID_READY_MAX_LAG: z.coerce.number().int().min(0).default(10_000),
   SIGID_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
@@ -45,6 +50,8 @@ export interface Config {
   /** Keys still read but never sealed with (comma-separated base64), during a master-key rotation. */
   previousMasterKeys: string[];
   bodyLimit: string;
+  /** express's `trust proxy`: false, a hop count, or a list of trusted proxy addresses (the client's address decides the sign-in throttle). */
+  trustProxy: boolean | number | string;
   readYourWritesTimeoutMs: number;
   readyMaxLag: number;
   shutdownTimeoutMs: number;
@@ -86,6 +93,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       .map((key) => key.trim())
       .filter(Boolean),
     bodyLimit: value.SIGID_BODY_LIMIT,
+    trustProxy:
+      value.SIGID_TRUST_PROXY === 'false'
+        ? false
+        : /^\d+$/.test(value.SIGID_TRUST_PROXY)
+          ? Number(value.SIGID_TRUST_PROXY)
+          : value.SIGID_TRUST_PROXY,
     readYourWritesTimeoutMs: value.SIGID_READ_YOUR_WRITES_TIMEOUT_MS,
     readyMaxLag: value.SIGID_READY_MAX_LAG,
     shutdownTimeoutMs: value.SIGID_SHUTDOWN_TIMEOUT_MS,

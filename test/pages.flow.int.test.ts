@@ -322,4 +322,22 @@ describe('hosted sign-in pages and the authorization code flow', () => {
     expect(browser.page.status).toBe(400);
     expect(browser.text()).toContain('has not registered');
   });
+
+  it('throttles guessing at one account with a clear message and Retry-After, and writes the refusal', async () => {
+    const victim = `victim.${Date.now()}@example.test`;
+    const browser = h.browser();
+    await browser.request((await authorizationUrl(rpA)).url);
+    const statuses: number[] = [];
+    for (let attempt = 0; attempt < 7; attempt++) {
+      await browser.submit('#email', { email: victim, password: `guess number ${attempt}` });
+      statuses.push(browser.page.status);
+    }
+    // Five free failures, then the account's counter makes the next one wait.
+    expect(statuses.slice(0, 5)).toEqual([400, 400, 400, 400, 400]);
+    expect(statuses.at(-1)).toBe(429);
+    expect(browser.text('.error')).toMatch(/Too many attempts\. Try again in \d+ seconds?\./);
+    expect(Number(browser.page.headers.get('retry-after'))).toBeGreaterThan(0);
+    const failed = await h.events(a.tenantId, ['sign_in.failed']);
+    expect(failed.some((event) => event.data.reason === 'throttled')).toBe(true);
+  });
 });

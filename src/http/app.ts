@@ -37,7 +37,8 @@ function withoutTokens(request: { url?: string; query?: unknown }) {
 export function createApp(sigid: Sigid): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  // The client's address (the sign-in throttle's network key) comes from the proxies SIGID_TRUST_PROXY names.
+  app.set('trust proxy', sigid.config.trustProxy ?? false);
   app.set('etag', false);
   app.use(
     pinoHttp({

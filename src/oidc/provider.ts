@@ -254,10 +254,13 @@ export function buildIssuer(options: IssuerOptions): Provider {
   };
   const provider = new Provider(options.issuer, configuration);
   if (options.cookies.secure) {
-    // SigID's public URL is https (TLS ends in front of it): tell koa, so its cookies are Secure.
+    // SigID's public URL is https (TLS ends in front of it): tell koa, so its cookies are Secure and
     provider.proxy = true;
+    // Its URLs are the public ones whatever a client sends: proto and host come from PUBLIC_URL.
+    const publicHost = new URL(options.issuer).host;
     provider.use(async (ctx, next) => {
       ctx.request.headers['x-forwarded-proto'] = 'https';
+      ctx.request.headers['x-forwarded-host'] = publicHost;
       await next();
     });
   }

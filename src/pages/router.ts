@@ -161,13 +161,14 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
     response: Response,
     uid: string,
     clientLabel: string,
-    extra: { email?: string; error?: string; notice?: string; status?: number } = {},
+    extra: { email?: string; error?: string; notice?: string; status?: number; headers?: Record<string, string> } = {},
   ) {
     const base = interactionPath(context, uid);
     page(response, context, {
       title: `Sign in to ${context.branding.display_name}`,
       template: 'sign-in',
       status: extra.status,
+      headers: extra.headers,
       error: extra.error,
       notice: extra.notice,
       scripts: extensions.passkeys ? ['/assets/webauthn.js', '/assets/passkey.js'] : [],
@@ -342,6 +343,7 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
             status: 429,
             email: email.data,
             error: `Too many attempts. Try again in ${waitWords(denied)}.`,
+            headers: { 'Retry-After': String(denied) },
           });
         }
         const accountId = await checkPasswordSignIn(sigid, email.data, password.data);

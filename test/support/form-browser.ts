@@ -13,7 +13,7 @@ export class FormBrowser {
   /** SigID's public origin, when it is not where requests go (redirects and links to it go to `origin`). */
   readonly #publicOrigin: string;
   /** The last page: its URL, status and HTML. */
-  page = { url: '', status: 0, html: '', $: cheerio.load('') };
+  page = { url: '', status: 0, html: '', $: cheerio.load(''), headers: new Headers() };
   /** Where the last redirect that left SigID pointed (the application's callback with its code). */
   leftTo: URL | undefined;
 
@@ -82,7 +82,13 @@ export class FormBrowser {
         await response.arrayBuffer();
         if (next.origin !== this.origin || next.pathname.startsWith('/callback')) {
           this.leftTo = next;
-          this.page = { url: next.href, status: response.status, html: '', $: cheerio.load('') };
+          this.page = {
+            url: next.href,
+            status: response.status,
+            html: '',
+            $: cheerio.load(''),
+            headers: response.headers,
+          };
           return this.page;
         }
         target = next;
@@ -91,7 +97,7 @@ export class FormBrowser {
         continue;
       }
       const html = await response.text();
-      this.page = { url: target.href, status: response.status, html, $: cheerio.load(html) };
+      this.page = { url: target.href, status: response.status, html, $: cheerio.load(html), headers: response.headers };
       return this.page;
     }
     throw new Error('too many redirects');
