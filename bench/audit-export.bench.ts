@@ -26,7 +26,6 @@ import { reservationEvents } from '../events/reservation.ts';
 import { subjectEvents } from '../events/subject.ts';
 import { tenantEvents } from '../events/tenant.ts';
 import { exportAuditLogInNode } from '../src/audit-export/export.ts';
-import { AuditRenderers } from '../src/audit-export/renderers.ts';
 import { loadConfig } from '../src/config.ts';
 import { createApp } from '../src/http/app.ts';
 import { streamNdjsonFrom } from '../src/http/ndjson.ts';
@@ -126,12 +125,6 @@ main(async () => {
     ]),
   });
   onCleanup(() => sigid.close());
-  // BENCH_RENDER_THREADS: the export's render workers (default: SigID's own default for this machine).
-  if (process.env.BENCH_RENDER_THREADS) {
-    await sigid.auditRenderers.close();
-    sigid.auditRenderers = new AuditRenderers(sigid.log.catalog, { threads: envInt('BENCH_RENDER_THREADS', 1) });
-  }
-  console.log(`  render worker threads: ${sigid.auditRenderers.threads}`);
   sigid.start();
   const server = createApp(sigid).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));

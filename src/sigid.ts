@@ -7,7 +7,6 @@ import { catalog as defaultCatalog, type EventCatalog } from '../events/catalog.
 import { projections as defaultProjections } from '../projections/index.ts';
 import type { Projection } from '../projections/projection.ts';
 import type { ReadModels } from '../read-models/database.ts';
-import { AuditRenderers } from './audit-export/renderers.ts';
 import type { Config } from './config.ts';
 import { parseMasterKey } from './crypto/aead.ts';
 import { SubjectKeys } from './crypto/subject-keys.ts';
@@ -50,8 +49,6 @@ export interface Sigid {
   issuers: IssuerPool;
   /** E-mail: the outbox driven by `email.queued`, sent over SMTP or written as files (run when config.email.worker). */
   email: EmailWorker;
-  /** The audit export's render worker threads, started on the first export and ended by `close()`. */
-  auditRenderers: AuditRenderers;
   /** Starts the background workers (projections, webhooks, e-mail, issuer storage expiry). */
   start(): void;
   /** Stops the workers (each finishes its batch and saves its checkpoint), then closes the stores. */
@@ -117,7 +114,6 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
       // Set right below: the pool's sources read through this very object.
       issuers: undefined as unknown as IssuerPool,
       email,
-      auditRenderers: new AuditRenderers(log.catalog),
       start() {
         if (started) return;
         started = true;
@@ -131,7 +127,6 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
         await webhooks.stop();
         await pruning?.stop();
         await email.stop();
-        await sigid.auditRenderers.close();
         await store.close();
         await db.close();
       },

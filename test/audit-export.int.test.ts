@@ -8,8 +8,7 @@ import { defineEvent } from '../events/envelope.ts';
 import { erasePersonalData } from '../services/erasure.ts';
 import type { AuditFilter } from '../src/audit.ts';
 import { type AuditExportOptions, exportAuditLog, exportAuditLogInNode } from '../src/audit-export/export.ts';
-import { FIELD, NO_CAUSATION, PageRenderer, ROW, renderPlan } from '../src/audit-export/render-plan.ts';
-import { AuditRenderers } from '../src/audit-export/renderers.ts';
+import { sqlAuditData } from '../src/audit-export/sql-data.ts';
 import type { Actor } from '../src/event-store/port.ts';
 import { streamName } from '../src/event-store/port.ts';
 import { backends } from './support/databases.ts';
@@ -220,10 +219,10 @@ describe.each(backends)('audit export rendered in SQL ($name)', ({ name: backend
       .map((line) => JSON.parse(line));
     expect(sqlResult.records).toBe(lines.length);
     expect(nodeResult.records).toBe(lines.length);
-    // On the workers: 12 samples, 4 with numbers JS writes its own way, the one seeded with `165.0`
-    // and an unknown key, the last one, and tenant.created, api_key.created and the erasure (the real
-    // catalog's types); decoded by the event log: 3 old versions, 2 with personal data and the loose one.
-    expect(sqlResult.decodedInNode).toBe(6);
+    // In SQL: 12 samples + the last one, and tenant.created, api_key.created and the erasure (the
+    // real catalog's types); in Node: 4 with numbers JS writes its own way, the one seeded with
+    // `165.0`, 3 old versions, 2 with personal data and the loose one.
+    expect(sqlResult.renderedInSql).toBe(16);
     expect(sqlResult.records).toBe(27);
     expect(lines.every((line) => line.tenant_id === tenantId)).toBe(true);
     expect(lines.map((line) => line.position)).toEqual([...lines.map((line) => line.position)].sort((a, b) => a - b));
@@ -281,45 +280,13 @@ describe.each(backends)('audit export rendered in SQL ($name)', ({ name: backend
     expect(response.text.trimEnd().split('\n')).toHaveLength(2);
   });
 
-  it('classifies which event types the workers render', () => {
-    const types = Object.keys(renderPlan(catalog));
+  it('classifies which event types SQL renders', () => {
+    const { types } = sqlAuditData(catalog);
     expect(types).toContain('sample.recorded');
     expect(types).toContain('tenant.created');
     expect(types).toContain('webhook.endpoint.updated');
     expect(types).not.toContain('person.registered');
     expect(types).not.toContain('sample.loose');
-  });
-
-  it('renders on worker threads, the same bytes with one, two or none, and ends its own workers', async () => {
-    const { node } = await exportBoth();
-    // The process's workers: started by the exports above, kept for the next.
-    expect(t.sigid.auditRenderers.running).toBeGreaterThan(0);
-    for (const threads of [0, 1, 2]) {
-      const renderers = new AuditRenderers(catalog, { threads });
-      try {
-        const out = collector();
-        const result = await exportAuditLog(
-          { db: t.sigid.db, log: t.sigid.log, auditRenderers: renderers },
-          tenantId,
-          {},
-          out.out,
-          {
-            pageSize: 5,
-          },
-        );
-        expect(out.text()).toBe(node);
-        expect(result).toMatchObject({ complete: true, decodedInNode: 6 });
-        expect(renderers.running).toBe(Math.min(threads, 2));
-      } finally {
-        await renderers.close();
-      }
-      expect(renderers.running).toBe(0);
-      await expect(renderers.render('#1', '"t"')).rejects.toThrow(/closed/);
-    }
-    // Without the process's workers an export starts its own and ends them (vitest reports a leak otherwise).
-    const own = collector();
-    await exportAuditLog({ db: t.sigid.db, log: t.sigid.log }, tenantId, {}, own.out);
-    expect(own.text()).toBe(node);
   });
 
   if (backend === 'postgres') {
@@ -374,48 +341,4 @@ describe.each(backends)('audit export rendered in SQL ($name)', ({ name: backend
       expect(full.text()).toBe(node.text());
     });
   }
-});
-
-describe('the render plan', () => {
-  const renderer = new PageRenderer(renderPlan(catalog));
-  const row = (position: number, type: string, version: number, data: string) =>
-    [
-      '0e6c5a64-0000-4000-8000-000000000000',
-      position,
-      '2026-12-01T12:00:00.000Z',
-      type,
-      version,
-      'system',
-      'me',
-      'ten_1-ten_x',
-      'corr',
-      NO_CAUSATION,
-      data,
-    ].join(FIELD);
-
-  it('leaves to the event log what does not fit its schema, an old version, personal data and what it cannot split', () => {
-    const good = JSON.stringify(sample(1));
-    const rows = [
-      row(1, 'sample.recorded', 3, good),
-      row(2, 'sample.recorded', 3, JSON.stringify(sample(1, { zeta: 5 }))),
-      row(3, 'sample.recorded', 3, JSON.stringify(sample(1, { kind: 'other' }))),
-      row(4, 'sample.recorded', 3, JSON.stringify({ ...sample(1), flag: undefined })),
-      row(5, 'sample.recorded', 3, good.replace('"count":4', '"count":1e400')),
-      row(6, 'sample.recorded', 3, JSON.stringify(sample(1, { note: null }))),
-      row(7, 'sample.recorded', 2, good),
-      row(8, 'person.registered', 2, '{}'),
-      row(9, 'sample.loose', 1, '{}'),
-      '#10',
-      `${row(11, 'sample.recorded', 3, good)}${FIELD}extra`,
-      row(12, 'sample.recorded', 3, good),
-    ].join(ROW);
-    const page = renderer.render(rows, '"ten_1"');
-    expect(page.holes).toEqual([2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
-    expect(page.rendered).toBe(2);
-    expect(page.segments).toHaveLength(11);
-    const first = JSON.parse(page.segments[0] as string);
-    expect(Object.keys(first.data)).toEqual(Object.keys(sample(1)).filter((key) => key !== 'note'));
-    expect(page.segments.slice(1, -1).every((segment) => segment === '')).toBe(true);
-    expect(page.segments.at(-1)).toBe(page.segments[0]?.replace('"position":1,', '"position":12,'));
-  });
 });

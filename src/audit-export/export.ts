@@ -6,15 +6,12 @@ import { type AuditFilter, auditRecord, readOptions, walkTenantEvents } from '..
 import type { Database } from '../db/database.ts';
 import type { EventLog } from '../event-log.ts';
 import { EVENT_COLUMNS, type EventRow, toStored } from '../event-store/postgres.ts';
-import { SQL_ROW_FIELDS } from './render-plan.ts';
-import { AuditRenderers, type RenderedChunk } from './renderers.ts';
+import { auditLineOf, ROW, sqlAuditFields } from './sql-data.ts';
 
 /** What an export needs of SigID: the event log, and the database when the store lives in it. */
 export interface AuditExportSource {
   db: Database;
   log: EventLog;
-  /** The process's render workers (`sigid.auditRenderers`); without them an export starts and ends its own. */
-  auditRenderers?: AuditRenderers;
 }
 
 export interface AuditExportOptions {
@@ -29,16 +26,13 @@ export interface AuditExportOptions {
 export interface AuditExportResult {
   /** Records written. */
   records: number;
-  /**
-   * Of those, how many the event log decoded on the main thread (personal data, older versions,
-   * schemas the render plan does not cover); the render workers wrote the rest.
-   */
-  decodedInNode: number;
+  /** Of those, how many PostgreSQL rendered itself (the rest went through the event log in Node). */
+  renderedInSql: number;
   /** Whether it ran to the end (false when stopped by the signal or a closed output). */
   complete: boolean;
 }
 
-/** Pages PostgreSQL reads at once, each on a session of its own. */
+/** Pages PostgreSQL renders at once, each on a session of its own. */
 const PARALLEL_PAGES = 3;
 
 /** Node-rendered events are decoded in slices this long, so a long export lets other requests in. */
@@ -50,11 +44,9 @@ const DECODE_SLICE = 256;
  * stays flat. `out` is not ended: the caller owns it. The HTTP export and `sigid audit export` both
  * call this.
  *
- * On PostgreSQL and PGlite, PostgreSQL gives each page's rows as they are stored (no rendering) and
- * a worker thread (`renderers.ts`, `render-plan.ts`) writes most records, off PostgreSQL's core and
- * the main thread; events with personal data or stored at an older version are decoded by the event
- * log on the main thread (opened, upcast, validated) and written in their place in the order. On
- * EventStoreDB every record is rendered on the main thread.
+ * On PostgreSQL and PGlite most records are rendered by PostgreSQL itself (see `sql-record.ts`);
+ * events with personal data or stored at an older version are decoded in Node (opened, upcast,
+ * validated) and written in their place in the order. On EventStoreDB every record is rendered in Node.
  */
 export async function exportAuditLog(
   source: AuditExportSource,
@@ -85,29 +77,29 @@ export async function exportAuditLogInNode(
   for await (const events of walk) {
     let chunk = '';
     for (const event of events) chunk += `${JSON.stringify(auditRecord(event))}\n`;
-    if (!(await write(out, chunk, options.signal))) return { records, decodedInNode: records, complete: false };
+    if (!(await write(out, chunk, options.signal))) return { records, renderedInSql: 0, complete: false };
     records += events.length;
     options.onProgress?.((events[events.length - 1] as RecordedEvent).position, head);
   }
-  return { records, decodedInNode: records, complete: !options.signal?.aborted };
+  return { records, renderedInSql: 0, complete: !options.signal?.aborted };
 }
 
 /**
- * The page query's one row: the page's size, its last position, and its rows in position order
- * (`SQL_ROW_FIELDS`, `ROW`-separated), with `#<position>` in the place of a row that could not be split.
+ * The page query's one row: the page's size, its last position, and its lines in position order,
+ * PostgreSQL's rendered and, for each event left to Node, `#<position>` in its place.
  */
 interface PageRow {
   events: number;
   last_position: number | null;
+  left_to_node: number;
   lines: string | null;
 }
 
-/** A page of the export: the events in positions `(from, to]`, at most `limit` of them, and its NDJSON. */
+/** A page of the export: the events in positions `(from, to]`, at most `limit` of them. */
 interface Range {
   from: number;
   to: number;
   row: Promise<PageRow | undefined>;
-  chunk: Promise<RenderedChunk | undefined>;
 }
 
 async function exportAuditLogInSql(
@@ -118,22 +110,17 @@ async function exportAuditLogInSql(
   options: AuditExportOptions,
 ): Promise<AuditExportResult> {
   const { log, db } = source;
-  // The process's workers when they render this catalog; else workers of this export's own.
-  const shared = source.auditRenderers?.catalog === log.catalog ? source.auditRenderers : undefined;
-  const renderers = shared ?? new AuditRenderers(log.catalog);
-  const tenantJson = JSON.stringify(tenantId);
   const head = await log.store.headPosition();
   const limit = Number.isSafeInteger(options.pageSize) ? Math.max(1, options.pageSize as number) : 2000;
-  const { text, params } = pageQuery(readOptions(tenantId, filter), limit);
+  const { text, params } = pageQuery(log.catalog, readOptions(tenantId, filter), limit);
   const name = `sigid_audit_export_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
-  const read = (from: number, to: number): Range => {
-    const row = db.query<PageRow>(text, [...params, from, to], name).then((result) => result.rows[0]);
-    // Each page goes to a worker as soon as PostgreSQL gives it, while earlier pages are written.
-    const chunk = row.then((page) => (page?.lines ? renderers.render(page.lines, tenantJson) : undefined));
-    return { from, to, row, chunk };
-  };
-  // PostgreSQL reads pages on several sessions at once while Node writes them in order; embedded
-  // there is one session, so one page is read ahead.
+  const read = (from: number, to: number): Range => ({
+    from,
+    to,
+    row: db.query<PageRow>(text, [...params, from, to], name).then((result) => result.rows[0]),
+  });
+  // PostgreSQL renders pages on several sessions at once (one core each) while Node writes them in
+  // order; embedded there is one session, so one page is read ahead.
   const ahead = db.kind === 'postgres' ? PARALLEL_PAGES : 1;
   const queue: Range[] = [];
   let issuedTo = 0;
@@ -148,12 +135,12 @@ async function exportAuditLogInSql(
   };
 
   let records = 0;
-  let decodedInNode = 0;
+  let renderedInSql = 0;
   fill();
   try {
     while (!options.signal?.aborted) {
       const range = queue.shift();
-      if (!range) return { records, decodedInNode, complete: true };
+      if (!range) return { records, renderedInSql, complete: true };
       const page = await range.row;
       const events = page?.events ?? 0;
       const last = page?.last_position ?? range.to;
@@ -162,87 +149,103 @@ async function exportAuditLogInSql(
       const covered = Math.max(1, (events === limit ? last : range.to) - range.from);
       span = Math.max(limit, Math.min(limit * 1024, Math.round((limit * covered) / Math.max(1, events))));
       fill();
-      const chunk = await range.chunk;
-      if (chunk) {
-        decodedInNode += events - chunk.rendered;
-        const bytes = 'bytes' in chunk ? chunk.bytes : await fillHoles(source, tenantId, chunk);
-        if (!(await write(out, bytes, options.signal))) return { records, decodedInNode, complete: false };
+      const left = page?.left_to_node ?? 0;
+      renderedInSql += events - left;
+      const chunk = page?.lines ? await renderPage(source, tenantId, page.lines, left > 0) : '';
+      if (chunk !== '' && !(await write(out, chunk, options.signal))) {
+        return { records, renderedInSql, complete: false };
       }
       records += events;
       options.onProgress?.(last, head);
     }
-    return { records, decodedInNode, complete: false };
+    return { records, renderedInSql, complete: false };
   } finally {
     // An export abandoned midway (client gone) must not leave failing reads unobserved.
-    for (const range of queue) range.chunk.catch(() => {});
-    if (!shared) await renderers.close();
+    for (const range of queue) range.row.catch(() => {});
   }
 }
 
 /**
- * A page's NDJSON when some of its events are the event log's to write (personal data opened with
- * the subject's key, older versions upcast, anything the plan does not cover): each decoded by the
- * event log, as the Node-rendered export does, and written in its place between the worker's segments.
+ * A page's NDJSON: each row PostgreSQL gave as fields written as its record (`auditLineOf`), and each
+ * `#<position>` placeholder replaced by the record Node renders for that event (opened, upcast,
+ * validated by the event log), in its place.
  */
-async function fillHoles(
+async function renderPage(
   source: AuditExportSource,
   tenantId: string,
-  chunk: { segments: string[]; holes: number[] },
+  rows: string,
+  leftToNode: boolean,
 ): Promise<string> {
-  const { rows: stored } = await source.db.query<EventRow>(
-    `select ${EVENT_COLUMNS} from sigid_events where tenant_id = $1 and global_position = any($2::bigint[])`,
-    [tenantId, chunk.holes],
-  );
+  const tenantJson = JSON.stringify(tenantId);
+  const lines = rows.split(ROW);
   const byPosition = new Map<number, EventRow>();
-  for (const row of stored) byPosition.set(Number(row.global_position), row);
-  let out = chunk.segments[0] ?? '';
-  for (let index = 0; index < chunk.holes.length; index++) {
-    if (index > 0 && index % DECODE_SLICE === 0) await yieldToEventLoop();
-    const position = chunk.holes[index] as number;
-    const row = byPosition.get(position);
-    if (!row) throw new Error(`the export's event at ${position} is gone`);
-    out += `${JSON.stringify(auditRecord(await source.log.decode(toStored(row))))}\n${chunk.segments[index + 1] ?? ''}`;
+  if (leftToNode) {
+    const positions = lines.filter((line) => line.startsWith('#')).map((line) => Number(line.slice(1)));
+    const { rows: stored } = await source.db.query<EventRow>(
+      `select ${EVENT_COLUMNS} from sigid_events where tenant_id = $1 and global_position = any($2::bigint[])`,
+      [tenantId, positions],
+    );
+    for (const row of stored) byPosition.set(Number(row.global_position), row);
+  }
+  let decoded = 0;
+  let out = '';
+  for (const line of lines) {
+    if (!line.startsWith('#')) {
+      out += `${auditLineOf(line, tenantJson)}\n`;
+      continue;
+    }
+    if (++decoded % DECODE_SLICE === 0) await yieldToEventLoop();
+    const row = byPosition.get(Number(line.slice(1)));
+    if (!row) throw new Error(`the export's event at ${line.slice(1)} is gone`);
+    out += `${JSON.stringify(auditRecord(await source.log.decode(toStored(row))))}\n`;
   }
   return out;
 }
 
 /**
  * One page of the tenant's events after position `$n-1` up to `$n` (never past the head), with the
- * same filters as `EventStore.readAll`, as one row: the rows' stored columns (`SQL_ROW_FIELDS`)
- * joined in position order, with `#<position>` in the place of a row whose text holds a separator.
- * PostgreSQL writes none of the record: the workers do.
+ * same filters as `EventStore.readAll`, as one row: the lines PostgreSQL rendered joined in position
+ * order, with `#<position>` in the place of each event it left to Node. (A line PostgreSQL renders
+ * starts with `{`.) Nothing but the line and the position leaves the scan.
  */
-function pageQuery(filter: ReturnType<typeof readOptions>, limit: number): { text: string; params: unknown[] } {
+function pageQuery(
+  catalog: EventLog['catalog'],
+  filter: ReturnType<typeof readOptions>,
+  limit: number,
+): { text: string; params: unknown[] } {
   const params: unknown[] = [];
-  const where = exportConditions(filter, (value) => {
+  const { line, where } = exportSelection(catalog, filter, (value) => {
     params.push(value);
     return `$${params.length}`;
   });
   where.push(`global_position > $${params.length + 1}::bigint`, `global_position <= $${params.length + 2}::bigint`);
   const text = `
     select count(*)::int as events, max(global_position) as last_position,
+           (count(*) filter (where line is null))::int as left_to_node,
            string_agg(coalesce(line, '#' || global_position::text), E'\\x1e' order by global_position) as lines
-    from (select global_position, ${SQL_ROW_FIELDS} as line from sigid_events where ${where.join(' and ')}
+    from (select global_position, ${line} as line from sigid_events where ${where.join(' and ')}
           order by global_position limit ${limit}) as page`;
   return { text, params };
 }
 
-/** The filter's conditions, each value written by `value` (a parameter). */
-function exportConditions(
+/** The rendered line and the filter's conditions, each value written by `value` (a parameter or a literal). */
+function exportSelection(
+  catalog: EventLog['catalog'],
   filter: ReturnType<typeof readOptions>,
   value: (value: string | string[] | Date) => string,
-): string[] {
+): { line: string; where: string[] } {
   const where = [`tenant_id = ${value(filter.tenantId as string)}`];
+  const line = sqlAuditFields(catalog);
   if (filter.types?.length) where.push(`event_type = any(${value([...filter.types])}::text[])`);
   if (filter.actorId !== undefined) where.push(`actor_id = ${value(filter.actorId)}`);
   if (filter.stream !== undefined) where.push(`stream_name = ${value(filter.stream)}`);
   if (filter.since !== undefined) where.push(`recorded_at >= ${value(filter.since)}::timestamptz`);
   if (filter.until !== undefined) where.push(`recorded_at < ${value(filter.until)}::timestamptz`);
-  return where;
+  return { line, where };
 }
 
 /** Writes `chunk`, waiting for `out` to drain; false when the export must stop (aborted, or `out` closed). */
-async function write(out: Writable, chunk: string | Buffer, signal: AbortSignal | undefined): Promise<boolean> {
+async function write(out: Writable, chunk: string, signal: AbortSignal | undefined): Promise<boolean> {
   if (signal?.aborted || out.destroyed || out.writableEnded) return false;
   if (!out.write(chunk)) await drained(out, signal);
   return !(signal?.aborted || out.destroyed);

@@ -1,0 +1,238 @@
+import type { z } from 'zod';
+import type { EventCatalog } from '../../events/catalog.ts';
+import type { EventDefinition } from '../../events/envelope.ts';
+import { targetType } from '../audit.ts';
+import { streamTarget } from '../event-store/port.ts';
+
+/**
+ * The `data` of an audit record written as SQL over a `sigid_events` row, so that PostgreSQL renders
+ * it as JSON text: byte for byte what `JSON.stringify` gives for the data `EventLog.decode` returns
+ * for the same row. (The rest of the record is plain columns, written in Node by `auditRecordWith`.)
+ *
+ * Only rows that need nothing from Node are rendered this way: an event type without personal fields
+ * (those are sealed, and opened in Node with the subject's key), stored at the catalog's latest
+ * version (older versions are upcast in Node), whose schema is made only of what SQL can write
+ * exactly (objects with known keys, strings, booleans, enums, integers, arrays, nullable and
+ * optional forms of these). The data is written in the schema's key order, as zod's parse on read
+ * returns it, without jsonb's spaces; a number is rendered only when it is a safe integer stored
+ * without a fraction (JSON's other number forms differ between PostgreSQL and
+ * JavaScript), otherwise the row is left to Node. The expression is null for every row left to Node.
+ */
+export interface SqlAuditData {
+  /** A text expression over a `sigid_events` row: its data as JSON, or null when Node must render it. */
+  readonly expression: string;
+  /** The event types rendered in SQL (at their latest version), sorted. */
+  readonly types: readonly string[];
+}
+
+const rendered = new WeakMap<EventCatalog, SqlAuditData>();
+
+/** The SQL rendering of audit-record data for this catalog (computed once per catalog). */
+export function sqlAuditData(catalog: EventCatalog): SqlAuditData {
+  let data = rendered.get(catalog);
+  if (!data) {
+    data = compileCatalog(catalog);
+    rendered.set(catalog, data);
+  }
+  return data;
+}
+
+/** The SQL for the `data` of one event type, or undefined when it must be rendered in Node. */
+function sqlEventData(definition: EventDefinition): { render: string; check: string | undefined } | undefined {
+  if ((definition.personal?.fields.length ?? 0) > 0) return undefined;
+  const compiled = compile(definition.schema, { alias: 0 });
+  if (!compiled) return undefined;
+  return { render: compiled.render('data'), check: compiled.check('data') };
+}
+
+function compileCatalog(catalog: EventCatalog): SqlAuditData {
+  const branches: string[] = [];
+  const types: string[] = [];
+  for (const type of catalog.types()) {
+    // Its name goes into the line as it is: only names JSON writes unescaped.
+    if (!/^[a-z][a-z0-9_.]*$/.test(type)) continue;
+    const definition = catalog.get(type);
+    const data = sqlEventData(definition);
+    if (!data) continue;
+    types.push(type);
+    const when = [`event_version = ${definition.version}`, ...(data.check ? [data.check] : [])].join(' and ');
+    branches.push(`when ${literal(type)} then (case when ${when} then ${data.render} end)`);
+  }
+  return { expression: types.length === 0 ? 'null::text' : `(case event_type ${branches.join(' ')} end)`, types };
+}
+
+/** Separates a row's fields in `sqlAuditFields`, and rows in a page. */
+export const FIELD = '\u001f';
+export const ROW = '\u001e';
+/** A null causation id among the fields. */
+export const NO_CAUSATION = '\u001d';
+
+/**
+ * A `sigid_events` row as the export needs it, in one text: its id, position, time (ISO 8601 with
+ * milliseconds, UTC), type, actor type, actor id, stream name, correlation id and causation id
+ * (`NO_CAUSATION` for none) as they are, and its data already written as JSON; separated by `FIELD`.
+ * Node writes the record around them (`auditLineOf`), which costs it less than PostgreSQL; PostgreSQL
+ * renders only the data. Null (the row is left to Node) when the data must be rendered in Node, or
+ * when a text field holds a separator (then no split could be trusted).
+ */
+export function sqlAuditFields(catalog: EventCatalog): string {
+  const text = `actor_type || actor_id || stream_name || correlation_id || coalesce(causation_id, '')`;
+  const separators = [FIELD, ROW, NO_CAUSATION].map(
+    (char) => `strpos(${text}, E'\\x${char.charCodeAt(0).toString(16)}') = 0`,
+  );
+  const sep = `E'\\x${FIELD.charCodeAt(0).toString(16)}'`;
+  return `(case when ${separators.join(' and ')} then
+    event_id::text || ${sep} || global_position::text || ${sep}
+    || to_char(recorded_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ${sep}
+    || event_type || ${sep} || actor_type || ${sep} || actor_id || ${sep} || stream_name || ${sep}
+    || correlation_id || ${sep} || coalesce(causation_id, E'\\x${NO_CAUSATION.charCodeAt(0).toString(16)}') || ${sep}
+    || ${sqlAuditData(catalog).expression} end)`;
+}
+
+/**
+ * The NDJSON line (no newline) of a row `sqlAuditFields` gave, for the export of one tenant
+ * (`tenantJson`, its id as JSON): byte for byte `JSON.stringify(auditRecord(event))` of the
+ * decoded event (test/audit-export.int.test.ts compares the two on every shape).
+ */
+export function auditLineOf(fields: string, tenantJson: string): string {
+  const [id, position, time, type, actorType, actorId, stream, correlationId, causationId, data] = fields.split(
+    FIELD,
+  ) as [string, string, string, string, string, string, string, string, string, string];
+  const targetId = streamTarget(stream);
+  const causation = causationId === NO_CAUSATION ? 'null' : JSON.stringify(causationId);
+  return `{"id":"${id}","object":"audit_log_entry","position":${position},"time":"${time}","action":${JSON.stringify(type)},"actor":{"type":${JSON.stringify(actorType)},"id":${JSON.stringify(actorId)}},"target":{"type":${JSON.stringify(targetType(targetId))},"id":${JSON.stringify(targetId)}},"tenant_id":${tenantJson},"correlation_id":${JSON.stringify(correlationId)},"causation_id":${causation},"data":${data}}`;
+}
+
+/**
+ * How one schema is written: `render(p)` gives the JSON text of the jsonb value at `p`; `check(p)`
+ * is what the value must satisfy for that text to be exact (undefined: nothing to check).
+ */
+interface Compiled {
+  render(path: string): string;
+  check(path: string): string | undefined;
+}
+
+const scalar: Compiled = { render: (path) => `(${path})::text`, check: () => undefined };
+
+/**
+ * A number is rendered only when it is a safe integer stored without a fraction (`5`, not `5.0`):
+ * PostgreSQL and JavaScript then write the same digits. Any other number (a fraction,
+ * an exponent form, digits no double keeps) leaves the row to Node.
+ */
+const number: Compiled = {
+  render: (path) => `(${path})::text`,
+  check: (path) =>
+    `(case when jsonb_typeof(${path}) = 'number' then scale((${path})::numeric) = 0 and abs((${path})::numeric) <= 9007199254740991 else false end)`,
+};
+
+function compile(schema: z.ZodType, names: { alias: number }): Compiled | undefined {
+  const def = schema._zod.def as unknown as {
+    type: string;
+    innerType?: z.ZodType;
+    element?: z.ZodType;
+    shape?: Record<string, z.ZodType>;
+    catchall?: z.ZodType;
+    entries?: Record<string, unknown>;
+    values?: unknown[];
+  };
+  switch (def.type) {
+    case 'string':
+    case 'boolean':
+      return scalar;
+    case 'enum':
+      return Object.values(def.entries ?? {}).every((value) => typeof value === 'string') ? scalar : undefined;
+    case 'literal':
+      return (def.values ?? []).every((value) => typeof value === 'string' || typeof value === 'boolean')
+        ? scalar
+        : undefined;
+    case 'number':
+      return number;
+    case 'nullable': {
+      const inner = def.innerType && compile(def.innerType, names);
+      if (!inner) return undefined;
+      return {
+        // A scalar's text is already `null` for JSON null.
+        render: (path) =>
+          inner === scalar || inner === number
+            ? inner.render(path)
+            : `(case when jsonb_typeof(${path}) = 'null' then 'null' else ${inner.render(path)} end)`,
+        check: (path) => {
+          const check = inner.check(path);
+          return check && `(jsonb_typeof(${path}) = 'null' or ${check})`;
+        },
+      };
+    }
+    case 'object':
+      return compileObject(def.shape ?? {}, def.catchall, names);
+    case 'array': {
+      const element = def.element && compile(def.element, names);
+      if (!element) return undefined;
+      const alias = `a${++names.alias}`;
+      return {
+        render: (path) =>
+          `('[' || coalesce((select string_agg(${element.render(`${alias}.e`)}, ',' order by ${alias}.o)
+             from jsonb_array_elements(${path}) with ordinality as ${alias}(e, o)), '') || ']')`,
+        check: (path) => {
+          const check = element.check(`${alias}.e`);
+          const each = check
+            ? ` and not exists (select 1 from jsonb_array_elements(${path}) as ${alias}(e) where not ${check})`
+            : '';
+          return `(case when jsonb_typeof(${path}) = 'array' then true${each} else false end)`;
+        },
+      };
+    }
+    default:
+      // Anything else (unions, records, defaults, transforms, unknown): zod's output is Node's to give.
+      return undefined;
+  }
+}
+
+function compileObject(
+  shape: Record<string, z.ZodType>,
+  catchall: z.ZodType | undefined,
+  names: { alias: number },
+): Compiled | undefined {
+  // A loose object passes unknown keys through in their stored order.
+  if (catchall && catchall._zod.def.type !== 'never') return undefined;
+  const fields: Array<{ key: string; optional: boolean; value: Compiled }> = [];
+  for (const [key, field] of Object.entries(shape)) {
+    const optional = field._zod.def.type === 'optional';
+    const value = compile(optional ? (field._zod.def as unknown as { innerType: z.ZodType }).innerType : field, names);
+    if (!value) return undefined;
+    fields.push({ key, optional, value });
+  }
+  return {
+    render(path) {
+      if (fields.length === 0) return `'{}'`;
+      const parts = fields.map((field) => {
+        const at = `(${path}) -> ${literal(field.key)}`;
+        const part = `${literal(`${JSON.stringify(field.key)}:`)} || ${field.value.render(at)}`;
+        return field.optional ? `(case when ${at} is not null then ${part} end)` : `(${part})`;
+      });
+      // concat_ws skips absent optional fields (null), commas and all.
+      return `('{' || concat_ws(',', ${parts.join(', ')}) || '}')`;
+    },
+    check(path) {
+      const required = fields.filter((field) => !field.optional).map((field) => field.key);
+      // Required keys present (so no field is silently left out); an object, unless it is corrupt.
+      const checks: string[] = [];
+      if (required.length > 0) checks.push(`(${path}) ?& ${literal(`{${required.map(arrayItem).join(',')}}`)}::text[]`);
+      for (const field of fields) {
+        const at = `(${path}) -> ${literal(field.key)}`;
+        const check = field.value.check(at);
+        if (check) checks.push(field.optional ? `(${at} is null or ${check})` : check);
+      }
+      return checks.length === 0 ? undefined : `(${checks.join(' and ')})`;
+    },
+  };
+}
+
+/** A SQL string literal. */
+function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** An element of a text[] literal, quoted. */
+function arrayItem(text: string): string {
+  return `"${text.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+}
