@@ -1,4 +1,5 @@
 import type { SigidEventType } from '../events/catalog.ts';
+import { accountMfaProjection } from './account-mfa.ts';
 import { accountsProjection } from './accounts.ts';
 import { apiKeysProjection } from './api-keys.ts';
 import { applicationsProjection } from './applications.ts';
@@ -14,6 +15,7 @@ export const projections: readonly Projection[] = [
   apiKeysProjection,
   webhookEndpointsProjection,
   accountsProjection,
+  accountMfaProjection,
   applicationsProjection,
   signingKeysProjection,
   secretsReactor,
@@ -50,4 +52,6 @@ export const auditOnly: readonly SigidEventType[] = [
   'session.ended',
   'consent.granted',
   'consent.revoked',
+  // Second factors: a challenge is decided on the account's mfa stream (the write side); the events are the audit trail.
+  'mfa.challenged',
 ];

@@ -1,7 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { ReadModels } from '../read-models/database.ts';
 import {
+  activatePendingSecret,
   activateSecret,
+  deleteOwnedBefore,
   deleteOwnedSecrets,
   deleteSecret,
   deleteTenantSecrets,
@@ -71,10 +73,28 @@ export const secretsReactor = defineReactor({
     'signing_key.created': (trx, event) => activateSecret(trx, event.tenantId, 'signing-key', event.data.kid, event),
     'signing_key.retired': (trx, event) => deleteSecret(trx, event.tenantId, 'signing-key', event.data.kid),
     'tenant.deleted': (trx, event) => deleteTenantSecrets(trx, event.tenantId),
-    'subject.personal_data.erased': (trx, event) =>
-      deleteOwnedSecrets(trx, event.tenantId, 'password', event.data.subject_id),
+    // An erased account's password, TOTP seeds and recovery codes are destroyed.
+    'subject.personal_data.erased': async (trx, event) => {
+      for (const kind of ['password', 'totp', 'recovery-code'] as const) {
+        await deleteOwnedSecrets(trx, event.tenantId, kind, event.data.subject_id);
+      }
+    },
     // A new password works from its event on; the one before it stops at that moment.
     'account.password_set': (trx, event) =>
       rotate(trx, event, 'password', event.data.account_id, event.data.password_id, event.time.toISOString()),
+    // A second factor works from its event on (a confirmed TOTP seed stops expiring) and replaces the
+    // one before at that moment; removed, its seed and the recovery codes are destroyed (never a seed
+    // or a batch still pending: an enrollment started meanwhile).
+    'mfa.totp_enrolled': async (trx, event) => {
+      await activatePendingSecret(trx, event.tenantId, 'totp', event.data.factor_id, event);
+      await expireOwnedBefore(trx, event.tenantId, 'totp', event.data.account_id, event.position, event.time);
+    },
+    'mfa.recovery_codes_issued': (trx, event) =>
+      rotate(trx, event, 'recovery-code', event.data.account_id, event.data.batch_id, event.time.toISOString()),
+    'mfa.totp_removed': async (trx, event) => {
+      for (const kind of ['totp', 'recovery-code'] as const) {
+        await deleteOwnedBefore(trx, event.tenantId, kind, event.data.account_id, event.position);
+      }
+    },
   },
 });

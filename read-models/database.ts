@@ -1,4 +1,5 @@
 import type { AccountLinksModel } from './account-links.ts';
+import type { AccountMfaModel } from './account-mfa.ts';
 import type { AccountsModel } from './accounts.ts';
 import type { ApiKeysModel } from './api-keys.ts';
 import type { ApplicationsModel } from './applications.ts';
@@ -27,6 +28,7 @@ export type ProjectedTables = TenantsModel &
   WebhookEndpointsModel &
   AccountsModel &
   AccountLinksModel &
+  AccountMfaModel &
   ApplicationsModel &
   SigningKeysModel;
 

@@ -1,4 +1,5 @@
-import type { Generated, Insertable, Selectable } from 'kysely';
+import type { Generated, Insertable, Kysely, Selectable } from 'kysely';
+import { narrow } from './narrow.ts';
 
 export const tableName = 'subject_keys';
 
@@ -21,3 +22,21 @@ export type NewSubjectKeyRow = Insertable<SubjectKeysTable>;
 
 /** The database as far as this table goes. */
 export type SubjectKeysModel = { [tableName]: SubjectKeysTable };
+
+/**
+ * Whether the subject's key was destroyed (erased): read from the table, not a process's cache, so
+ * an erasure by any process counts at once — it is the erasure's first step.
+ */
+export async function isSubjectErased<DB extends SubjectKeysModel>(
+  db: Kysely<DB>,
+  tenantId: string,
+  subjectId: string,
+): Promise<boolean> {
+  const row = await narrow<SubjectKeysModel>(db)
+    .selectFrom('subject_keys')
+    .select('destroyed_at')
+    .where('tenant_id', '=', tenantId)
+    .where('subject_id', '=', subjectId)
+    .executeTakeFirst();
+  return row?.destroyed_at != null;
+}

@@ -18,7 +18,10 @@ export type IdPrefix =
   | 'app'
   | 'cls'
   | 'kid'
-  | 'eml';
+  | 'eml'
+  | 'tot'
+  | 'rcb'
+  | 'rcv';
 
 /** A new id: the prefix, then a time-ordered UUIDv7 in lowercase Crockford base32 (26 characters). */
 export function newId(prefix: IdPrefix): string {

@@ -20,6 +20,10 @@ export const secretKinds = [
   'password',
   'pepper',
   'signing-key',
+  /** A SigID account's TOTP seed (pending until its `mfa.totp_enrolled`, which clears its expiry). */
+  'totp',
+  /** A batch of a SigID account's recovery codes: their argon2id hashes under one salt, never the codes. */
+  'recovery-code',
 ] as const;
 export type SecretKind = (typeof secretKinds)[number];
 
@@ -132,6 +136,47 @@ export class SealedSecrets {
     return new Map(rows.map((row) => [row.id, this.openRow(row)]));
   }
 
+  /**
+   * The secret under `id` as stored (active or not yet), if `ownerId` holds it (never another's) and
+   * it is unexpired at `now`: a pending secret its owner is about to confirm (a TOTP seed awaiting its
+   * first code). `now` null: whatever its expiry, for a caller whose event stream says the secret is
+   * current (a pending expiry the `secrets` reactor has not cleared yet must not lock anyone out).
+   */
+  async getOwned(
+    tenantId: string,
+    kind: SecretKind,
+    id: string,
+    ownerId: string,
+    now: Date | null = new Date(),
+  ): Promise<Buffer | undefined> {
+    let query = this.db
+      .selectFrom('sealed_secrets')
+      .select(['tenant_id', 'kind', 'id', 'key_id', 'sealed'])
+      .where('tenant_id', '=', tenantId)
+      .where('kind', '=', kind)
+      .where('id', '=', id)
+      .where('owner_id', '=', ownerId);
+    if (now) query = query.where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]));
+    const row = await query.executeTakeFirst();
+    return row ? this.openRow(row) : undefined;
+  }
+
+  /**
+   * Deletes `ownerId`'s secrets of `kind` that were never activated and expired before `before`,
+   * except `keep` (abandoned pending secrets: TOTP seeds whose enrollment was never confirmed).
+   */
+  async deleteAbandoned(tenantId: string, kind: SecretKind, ownerId: string, before: Date, keep: readonly string[]) {
+    let query = this.db
+      .deleteFrom('sealed_secrets')
+      .where('tenant_id', '=', tenantId)
+      .where('kind', '=', kind)
+      .where('owner_id', '=', ownerId)
+      .where('activated_at', 'is', null)
+      .where('expires_at', '<', before);
+    if (keep.length > 0) query = query.where('id', 'not in', [...keep]);
+    await query.execute();
+  }
+
   /** The active, unexpired secrets of one owner, newest first, each with when it expires (null: never). */
   async listOwned(
     tenantId: string,
@@ -203,6 +248,28 @@ export async function activateSecret(
 }
 
 /**
+ * Makes a pending secret usable for good: activated by its event (as `activateSecret`), and no longer
+ * expiring (a pending TOTP seed had until the end of its enrollment window to be confirmed).
+ */
+export async function activatePendingSecret(
+  db: Kysely<ReadModels>,
+  tenantId: string,
+  kind: SecretKind,
+  id: string,
+  event: { position: number; time: Date },
+) {
+  await activateSecret(db, tenantId, kind, id, event);
+  await db
+    .updateTable('sealed_secrets')
+    .set({ expires_at: null })
+    .where('tenant_id', '=', tenantId)
+    .where('kind', '=', kind)
+    .where('id', '=', id)
+    .where('activated_position', '=', event.position)
+    .execute();
+}
+
+/**
  * Makes every secret of `ownerId` that was activated before global `position` expire at `at`
  * (sooner, if it already expires sooner): a rotation retires the secrets in use before it, and
  * never one activated after it (a concurrent rotation's), so it gives the same result on a replay.
@@ -243,6 +310,27 @@ export async function deleteOwnedSecrets(db: Kysely<ReadModels>, tenantId: strin
     .where('tenant_id', '=', tenantId)
     .where('kind', '=', kind)
     .where('owner_id', '=', ownerId)
+    .execute();
+}
+
+/**
+ * Deletes every secret of `kind` that `ownerId` holds and that was activated before global `position`
+ * (a removed second factor's): never one still pending, which a later event may yet activate.
+ */
+export async function deleteOwnedBefore(
+  db: Kysely<ReadModels>,
+  tenantId: string,
+  kind: SecretKind,
+  ownerId: string,
+  position: number,
+) {
+  await db
+    .deleteFrom('sealed_secrets')
+    .where('tenant_id', '=', tenantId)
+    .where('kind', '=', kind)
+    .where('owner_id', '=', ownerId)
+    .where('activated_at', 'is not', null)
+    .where((eb) => eb(eb.fn.coalesce('activated_position', eb.val(0)), '<', position))
     .execute();
 }
 
