@@ -2,6 +2,7 @@ import { accountAggregate } from './account.ts';
 import { apiKeyAggregate } from './api-key.ts';
 import { applicationAggregate } from './application.ts';
 import { emailAggregate } from './email.ts';
+import { mfaAggregate } from './mfa.ts';
 import { reservationAggregate } from './reservation.ts';
 import { signingKeysAggregate } from './signing-keys.ts';
 import { tenantAggregate } from './tenant.ts';
@@ -17,4 +18,5 @@ export const aggregates = [
   applicationAggregate,
   signingKeysAggregate,
   emailAggregate,
+  mfaAggregate,
 ] as const;

@@ -4,6 +4,7 @@ import { type ApiKeyEvent, apiKeyEvents } from './api-key.ts';
 import { type ApplicationEvent, applicationEvents } from './application.ts';
 import { type EmailEvent, emailEvents } from './email.ts';
 import type { EventDefinition, Upcaster } from './envelope.ts';
+import { type MfaEvent, mfaEvents } from './mfa.ts';
 import { type OauthEvent, oauthEvents } from './oauth.ts';
 import { type ReservationEvent, reservationEvents } from './reservation.ts';
 import { type SignInEvent, signInEvents } from './sign-in.ts';
@@ -102,6 +103,7 @@ const definitions: readonly EventDefinition<SigidEventType>[] = [
   ...signingKeyEvents,
   ...emailEvents,
   ...signInEvents,
+  ...mfaEvents,
 ];
 
 /** Every event SigID writes. */
@@ -122,7 +124,8 @@ export type SigidEvent =
   | ApplicationEvent
   | SigningKeyEvent
   | EmailEvent
-  | SignInEvent;
+  | SignInEvent
+  | MfaEvent;
 
 /** Every event type in the catalog. */
 export type SigidEventType = SigidEvent['type'];
@@ -132,6 +135,7 @@ export type {
   ApiKeyEvent,
   ApplicationEvent,
   EmailEvent,
+  MfaEvent,
   OauthEvent,
   ReservationEvent,
   SignInEvent,

@@ -50,4 +50,6 @@ export const auditOnly: readonly SigidEventType[] = [
   'session.ended',
   'consent.granted',
   'consent.revoked',
+  // Second factors: their state is the account's mfa stream, read by the write side (services/mfa.ts).
+  'mfa.challenged',
 ];

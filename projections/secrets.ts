@@ -71,8 +71,20 @@ export const secretsReactor = defineReactor({
     'signing_key.created': (trx, event) => activateSecret(trx, event.tenantId, 'signing-key', event.data.kid, event),
     'signing_key.retired': (trx, event) => deleteSecret(trx, event.tenantId, 'signing-key', event.data.kid),
     'tenant.deleted': (trx, event) => deleteTenantSecrets(trx, event.tenantId),
-    'subject.personal_data.erased': (trx, event) =>
-      deleteOwnedSecrets(trx, event.tenantId, 'password', event.data.subject_id),
+    'subject.personal_data.erased': async (trx, event) => {
+      for (const kind of ['password', 'totp', 'recovery-code'] as const) {
+        await deleteOwnedSecrets(trx, event.tenantId, kind, event.data.subject_id);
+      }
+    },
+    // A second factor works from its event on, and replaces the one before at once.
+    'mfa.totp_enrolled': (trx, event) =>
+      rotate(trx, event, 'totp', event.data.account_id, event.data.factor_id, event.time.toISOString()),
+    'mfa.totp_removed': async (trx, event) => {
+      await deleteOwnedSecrets(trx, event.tenantId, 'totp', event.data.account_id);
+      await deleteOwnedSecrets(trx, event.tenantId, 'recovery-code', event.data.account_id);
+    },
+    'mfa.recovery_codes_issued': (trx, event) =>
+      rotate(trx, event, 'recovery-code', event.data.account_id, event.data.batch_id, event.time.toISOString()),
     // A new password works from its event on; the one before it stops at that moment.
     'account.password_set': (trx, event) =>
       rotate(trx, event, 'password', event.data.account_id, event.data.password_id, event.time.toISOString()),

@@ -14,6 +14,8 @@ export type IdPrefix =
   | 'req'
   | 'acc'
   | 'pwd'
+  | 'mfa'
+  | 'rcb'
   | 'sub'
   | 'app'
   | 'cls'

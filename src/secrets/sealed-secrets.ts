@@ -20,6 +20,8 @@ export const secretKinds = [
   'password',
   'pepper',
   'signing-key',
+  'totp',
+  'recovery-code',
 ] as const;
 export type SecretKind = (typeof secretKinds)[number];
 
