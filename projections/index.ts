@@ -2,6 +2,7 @@ import type { SigidEventType } from '../events/catalog.ts';
 import { accountsProjection } from './accounts.ts';
 import { apiKeysProjection } from './api-keys.ts';
 import { applicationsProjection } from './applications.ts';
+import { passkeysProjection } from './passkeys.ts';
 import type { Projection } from './projection.ts';
 import { secretsReactor } from './secrets.ts';
 import { signingKeysProjection } from './signing-keys.ts';
@@ -16,6 +17,7 @@ export const projections: readonly Projection[] = [
   accountsProjection,
   applicationsProjection,
   signingKeysProjection,
+  passkeysProjection,
   secretsReactor,
 ];
 

@@ -16,6 +16,7 @@ export type IdPrefix =
   | 'pwd'
   | 'mfa'
   | 'rcb'
+  | 'pk'
   | 'sub'
   | 'app'
   | 'cls'

@@ -24,6 +24,14 @@ import {
   useRecoveryCode,
   verifyTotp,
 } from '../../services/mfa.ts';
+import {
+  passkeyAuthenticationOptions,
+  passkeyRegistrationOptions,
+  passkeysOf,
+  removePasskey,
+  verifyPasskeyAuthentication,
+  verifyPasskeyRegistration,
+} from '../../services/passkeys.ts';
 import { accountEmail, accountOfSub, endSessions, recordSignIn, sessionsOf } from '../../services/sign-in.ts';
 import { handleCommand } from '../command-handler.ts';
 import { verifyNothing } from '../crypto/password.ts';
@@ -181,7 +189,7 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
       headers: extra.headers,
       error: extra.error,
       notice: extra.notice,
-      scripts: extensions.passkeys ? ['/assets/webauthn.js', '/assets/passkey.js'] : [],
+      scripts: ['/assets/webauthn.js', '/assets/passkey.js'],
       data: {
         action: `${base}/sign-in`,
         email: extra.email,
@@ -189,7 +197,7 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
         forgotUrl: `/t/${context.tenant.slug}/forgot-password?interaction=${uid}`,
         abortUrl: `${base}/abort`,
         clientName: clientLabel,
-        passkey: extensions.passkeys ? { action: `${base}/passkey`, optionsUrl: `${base}/passkey/options` } : null,
+        passkey: { action: `${base}/passkey`, optionsUrl: `${base}/passkey/options` },
       },
     });
   }
@@ -538,6 +546,53 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
           return void response.redirect(303, interactionPath(context, found.uid));
         }
         await completeLogin(context, request, response, found, pending.sub, pending.amr);
+      },
+      { post: true },
+    ),
+  );
+
+  // Passkey sign-in, usernameless: the options (JSON, for the page's script), then the answer.
+  router.post(
+    '/interaction/:uid/passkey/options',
+    form,
+    handle(
+      async (context, request, response) => {
+        await details(context, request, response);
+        response.setHeader('Cache-Control', 'no-store');
+        response.json(await passkeyAuthenticationOptions(sigid));
+      },
+      { post: true },
+    ),
+  );
+
+  router.post(
+    '/interaction/:uid/passkey',
+    form,
+    handle(
+      async (context, request, response) => {
+        const found = await details(context, request, response);
+        if (found.prompt.name !== 'login') return void response.redirect(303, interactionPath(context, found.uid));
+        const body = request.body as Record<string, unknown>;
+        const answer = parseJson(body.response);
+        const signedIn = answer
+          ? await verifyPasskeyAuthentication(
+              sigid,
+              String(body.challenge_id ?? ''),
+              answer as never,
+              pageUseCase(context, request),
+            )
+          : null;
+        const clientLabel = await clientName(context, String(found.params.client_id));
+        if (!signedIn) {
+          await refuseSignIn(context, request, found, 'invalid_passkey', null);
+          return signInPage(context, response, found.uid, clientLabel, {
+            status: 400,
+            error: 'The passkey could not be used. Try again, or sign in with your password.',
+          });
+        }
+        const { sub } = await linkAccount(sigid, signedIn.accountId, context.tenant.id, pageUseCase(context, request));
+        // A passkey is possession of a device and the person's verification on it: multi-factor.
+        await completeLogin(context, request, response, found, sub, ['hwk', 'user']);
       },
       { post: true },
     ),
@@ -956,11 +1011,12 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
         ? await extensions.accountSections(context, request, account.account_id, sub)
         : [];
       const mfa = await mfaMethodsOf(sigid, account.account_id);
+      const passkeys = await passkeysOf(sigid, account.account_id);
       page(response, context, {
         title: 'Your account',
         template: 'account',
         notice: typeof request.query.notice === 'string' ? noticeText(request.query.notice) : undefined,
-        scripts: extensions.passkeys ? ['/assets/webauthn.js', '/assets/passkey.js'] : [],
+        scripts: ['/assets/webauthn.js', '/assets/passkey.js'],
         data: {
           email: await import('../../services/sign-in.ts').then((m) => m.accountEmail(sigid, account.account_id)),
           sections,
@@ -970,6 +1026,17 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
           })),
           otherTenants: new Set(sessions.filter((s) => s.tenantId !== context.tenant.id).map((s) => s.tenantId)).size,
           mfa,
+          passkeys: passkeys.map((passkey) => ({
+            id: passkey.passkey_id,
+            created: passkey.created_at.toISOString().slice(0, 10),
+            lastUsed: passkey.last_used_at ? passkey.last_used_at.toISOString().slice(0, 10) : null,
+            synced: passkey.backed_up,
+          })),
+          passkeyUrls: {
+            add: `/t/${context.tenant.slug}/account/passkeys`,
+            options: `/t/${context.tenant.slug}/account/passkeys/options`,
+            remove: `/t/${context.tenant.slug}/account/passkeys/remove`,
+          },
           mfaUrls: {
             enroll: `/t/${context.tenant.slug}/account/mfa/enroll`,
             remove: `/t/${context.tenant.slug}/account/mfa/remove`,
@@ -1067,6 +1134,79 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
           notice: 'Your earlier recovery codes no longer work.',
           data: { codes: issued.codes, continueUrl: `/t/${context.tenant.slug}/account` },
         });
+      },
+      { post: true },
+    ),
+  );
+
+  // The account page's passkeys: add one (the registration ceremony), remove one.
+  router.post(
+    '/account/passkeys/options',
+    form,
+    handle(
+      async (context, request, response) => {
+        const sub = await sessionSub(context, request, response);
+        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
+        if (!account) return void response.status(401).json({ error: 'sign in first' });
+        const email = (await accountEmail(sigid, account.account_id)) ?? 'SigID account';
+        response.setHeader('Cache-Control', 'no-store');
+        response.json(
+          await passkeyRegistrationOptions(sigid, account.account_id, { userName: email, displayName: email }),
+        );
+      },
+      { post: true },
+    ),
+  );
+
+  router.post(
+    '/account/passkeys',
+    form,
+    handle(
+      async (context, request, response) => {
+        const sub = await sessionSub(context, request, response);
+        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
+        if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
+        const body = request.body as Record<string, unknown>;
+        const answer = parseJson(body.response);
+        const added = answer
+          ? await verifyPasskeyRegistration(
+              sigid,
+              account.account_id,
+              String(body.challenge_id ?? ''),
+              answer as never,
+              pageUseCase(context, request, sub),
+            )
+          : { error: 'invalid' };
+        if ('error' in added) {
+          return page(response, context, {
+            status: 400,
+            title: 'The passkey was not added',
+            template: 'message',
+            error: added.error === 'exists' ? 'This passkey is added already.' : 'The passkey could not be verified.',
+            data: { link: { href: `/t/${context.tenant.slug}/account`, label: 'Back to your account' } },
+          });
+        }
+        response.redirect(303, `/t/${context.tenant.slug}/account?notice=passkey_added`);
+      },
+      { post: true },
+    ),
+  );
+
+  router.post(
+    '/account/passkeys/remove',
+    form,
+    handle(
+      async (context, request, response) => {
+        const sub = await sessionSub(context, request, response);
+        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
+        if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
+        const passkeyId = String((request.body as Record<string, unknown>).passkey_id ?? '');
+        const mine = (await passkeysOf(sigid, account.account_id)).some((passkey) => passkey.passkey_id === passkeyId);
+        if (mine) await removePasskey(sigid, account.account_id, passkeyId, pageUseCase(context, request, sub));
+        response.redirect(
+          303,
+          `/t/${context.tenant.slug}/account?notice=${mine ? 'passkey_removed' : 'session_revoked'}`,
+        );
       },
       { post: true },
     ),
@@ -1170,6 +1310,16 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
   return router;
 }
 
+/** A JSON form field (the passkey script's answer), or undefined when it is not JSON of sane size. */
+function parseJson(value: unknown): unknown {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 16_384) return undefined;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+}
+
 const fallbackBranding: PageBranding = {
   display_name: 'SigID',
   logo_uri: null,
@@ -1205,7 +1355,6 @@ function noticeText(notice: string): string | undefined {
 
 /** What the second-factor, passkey and throttling parts add to the hosted pages. */
 export interface PageExtensions {
-  passkeys?: boolean;
   throttle?: {
     /** Seconds to wait, or undefined when the attempt may go ahead. */
     check(request: Request, email: string): Promise<number | undefined>;
