@@ -3,6 +3,7 @@ import { apiKeyAggregate } from './api-key.ts';
 import { applicationAggregate } from './application.ts';
 import { emailAggregate } from './email.ts';
 import { mfaAggregate } from './mfa.ts';
+import { passkeysAggregate } from './passkey.ts';
 import { reservationAggregate } from './reservation.ts';
 import { signingKeysAggregate } from './signing-keys.ts';
 import { tenantAggregate } from './tenant.ts';
@@ -19,4 +20,5 @@ export const aggregates = [
   signingKeysAggregate,
   emailAggregate,
   mfaAggregate,
+  passkeysAggregate,
 ] as const;

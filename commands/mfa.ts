@@ -153,7 +153,9 @@ export const mfaDecider: Decider<MfaCommand, MfaState, MfaEvent> = {
         }
         if (recovery.used.includes(codeId))
           return [challenged(command.account_id, 'recovery_code', 'code_reused', null)];
+        // Every attempt is a challenge in the trail; one that works also uses the code up.
         return [
+          challenged(command.account_id, 'recovery_code', null, null),
           {
             type: 'mfa.recovery_code_used',
             data: {

@@ -6,6 +6,7 @@ import { type EmailEvent, emailEvents } from './email.ts';
 import type { EventDefinition, Upcaster } from './envelope.ts';
 import { type MfaEvent, mfaEvents } from './mfa.ts';
 import { type OauthEvent, oauthEvents } from './oauth.ts';
+import { type PasskeyEvent, passkeyEvents } from './passkey.ts';
 import { type ReservationEvent, reservationEvents } from './reservation.ts';
 import { type SignInEvent, signInEvents } from './sign-in.ts';
 import { type SigningKeyEvent, signingKeyEvents } from './signing-key.ts';
@@ -104,6 +105,7 @@ const definitions: readonly EventDefinition<SigidEventType>[] = [
   ...emailEvents,
   ...signInEvents,
   ...mfaEvents,
+  ...passkeyEvents,
 ];
 
 /** Every event SigID writes. */
@@ -125,7 +127,8 @@ export type SigidEvent =
   | SigningKeyEvent
   | EmailEvent
   | SignInEvent
-  | MfaEvent;
+  | MfaEvent
+  | PasskeyEvent;
 
 /** Every event type in the catalog. */
 export type SigidEventType = SigidEvent['type'];
@@ -137,6 +140,7 @@ export type {
   EmailEvent,
   MfaEvent,
   OauthEvent,
+  PasskeyEvent,
   ReservationEvent,
   SignInEvent,
   SigningKeyEvent,

@@ -59,7 +59,7 @@ export const mfaChallenged = defineEvent({
   type: 'mfa.challenged',
   version: 1,
   description:
-    "A SigID account's second factor was asked for: the method and the outcome. A TOTP code of a time step already used (a replay) fails with `code_reused`, as does a recovery code used before; a recovery code that works is `mfa.recovery_code_used` instead.",
+    "A SigID account's second factor was asked for: the method and the outcome (every attempt, so the trail has them all). A TOTP code of a time step already used (a replay) fails with `code_reused`, as does a recovery code used before; a recovery code that works is also `mfa.recovery_code_used`, in the same append.",
   schema: z.object({
     account_id: z.string(),
     method: z.enum(['totp', 'recovery_code']),

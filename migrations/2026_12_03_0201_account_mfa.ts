@@ -1,7 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 
 /**
- * SigID accounts' second factors as their pages show them (global, like `accounts`): the enrolled
+ * SigID accounts' second factors, for reports and operators (global, like `accounts`): the enrolled
  * authenticator app and how many recovery codes are left. Projected from the accounts' mfa streams;
  * no seed or code hash (those are in `sealed_secrets`).
  */

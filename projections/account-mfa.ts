@@ -1,8 +1,8 @@
 import { defineProjection } from './projection.ts';
 
 /**
- * The `account_mfa` read model: each SigID account's authenticator app and recovery codes left, as
- * its pages show them. Sign-in never reads it: a challenge is decided on the account's mfa stream.
+ * The `account_mfa` read model: each SigID account's authenticator app and recovery codes left, for
+ * reports and operators. Sign-in and the pages never read it: they read the account's mfa stream.
  */
 export const accountMfaProjection = defineProjection({
   name: 'account_mfa',

@@ -3,6 +3,7 @@ import { accountMfaProjection } from './account-mfa.ts';
 import { accountsProjection } from './accounts.ts';
 import { apiKeysProjection } from './api-keys.ts';
 import { applicationsProjection } from './applications.ts';
+import { passkeysProjection } from './passkeys.ts';
 import type { Projection } from './projection.ts';
 import { secretsReactor } from './secrets.ts';
 import { signingKeysProjection } from './signing-keys.ts';
@@ -18,6 +19,7 @@ export const projections: readonly Projection[] = [
   accountMfaProjection,
   applicationsProjection,
   signingKeysProjection,
+  passkeysProjection,
   secretsReactor,
 ];
 

@@ -4,8 +4,9 @@ import { narrow } from './narrow.ts';
 export const tableName = 'account_mfa';
 
 /**
- * A SigID account's second factors as its pages show them (projection `account_mfa`): whether an
- * authenticator app is enrolled and since when, and how many recovery codes are left. Global, like
+ * SigID accounts' second factors, for reports and operators (projection `account_mfa`): whether an
+ * authenticator app is enrolled and since when, and how many recovery codes are left. Sign-in and
+ * the pages read the account's mfa stream instead (`mfaMethodsOf`), which is never behind a write. Global, like
  * `accounts`; no seed, no code, no hash (those are in the sealed-secrets store). A row exists once
  * an authenticator app was enrolled, and goes when it is removed or the account is erased.
  */

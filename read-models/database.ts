@@ -7,6 +7,7 @@ import type { EmailOutboxModel } from './email-outbox.ts';
 import type { IdempotencyKeysModel } from './idempotency-keys.ts';
 import type { OidcPayloadsModel } from './oidc-payloads.ts';
 import type { OperatorKeysModel } from './operator-keys.ts';
+import type { PasskeysModel } from './passkeys.ts';
 import type { ProjectionCheckpointsModel } from './projection-checkpoints.ts';
 import type { ProjectionFailuresModel } from './projection-failures.ts';
 import type { SealedSecretsModel } from './sealed-secrets.ts';
@@ -14,6 +15,7 @@ import type { SigningKeysModel } from './signing-keys.ts';
 import type { SubjectKeysModel } from './subject-keys.ts';
 import type { TenantsModel } from './tenants.ts';
 import type { ThrottleCountersModel } from './throttle-counters.ts';
+import type { WebauthnChallengesModel } from './webauthn-challenges.ts';
 import type { WebhookAttemptsModel } from './webhook-attempts.ts';
 import type { WebhookEndpointsModel } from './webhook-endpoints.ts';
 import type { WebhookMessagesModel } from './webhook-messages.ts';
@@ -30,7 +32,8 @@ export type ProjectedTables = TenantsModel &
   AccountLinksModel &
   AccountMfaModel &
   ApplicationsModel &
-  SigningKeysModel;
+  SigningKeysModel &
+  PasskeysModel;
 
 /** A table a projection may own (and a rebuild may empty). */
 export type ProjectedTableName = keyof ProjectedTables;
@@ -52,7 +55,8 @@ export type WorkerStateTables = ProjectionCheckpointsModel &
   IdempotencyKeysModel &
   OidcPayloadsModel &
   EmailOutboxModel &
-  ThrottleCountersModel;
+  ThrottleCountersModel &
+  WebauthnChallengesModel;
 
 /**
  * Every table besides the event store's own, for kysely: the intersection of each table file's

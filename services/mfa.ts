@@ -4,7 +4,7 @@ import { accountAggregate } from '../commands/account.ts';
 import { type MfaCommand, type MfaState, mfaAggregate } from '../commands/mfa.ts';
 import { PLATFORM_TENANT } from '../commands/tenant.ts';
 import type { AccountEvent } from '../events/account.ts';
-import { findAccountMfa } from '../read-models/account-mfa.ts';
+import type { RecordedEvent } from '../events/envelope.ts';
 import { isSubjectErased } from '../read-models/subject-keys.ts';
 import { handleCommand } from '../src/command-handler.ts';
 import { NotFoundError } from '../src/errors.ts';
@@ -44,11 +44,16 @@ interface SealedBatch {
 
 const platform = (context: UseCase): UseCase => ({ ...context, tenantId: PLATFORM_TENANT });
 
-/** The account's second factors as its stream says now (the write side's view, never behind). */
-async function mfaState(sigid: Sigid, accountId: string): Promise<MfaState> {
+/** The account's second factors as its stream says now (the write side's view, never behind), and the stream. */
+async function mfaHistory(sigid: Sigid, accountId: string): Promise<{ state: MfaState; history: RecordedEvent[] }> {
   const history = await sigid.log.readStream(mfaAggregate.stream(PLATFORM_TENANT, accountId));
   const { decider } = mfaAggregate;
-  return history.reduce((state, event) => decider.evolve(state, event as never), decider.initialState());
+  const state = history.reduce((current, event) => decider.evolve(current, event as never), decider.initialState());
+  return { state, history };
+}
+
+async function mfaState(sigid: Sigid, accountId: string): Promise<MfaState> {
+  return (await mfaHistory(sigid, accountId)).state;
 }
 
 /**
@@ -327,14 +332,28 @@ export async function regenerateRecoveryCodes(
   return { recoveryCodes: batch.codes, written: outcome };
 }
 
-/** The account's second factors as its pages show them (the `account_mfa` read model). */
+/**
+ * The account's second factors, from its stream (never behind a write: whether a sign-in must ask for
+ * a second factor cannot lag an enrollment). None once the account is erased.
+ */
 export async function mfaMethodsOf(
   sigid: Sigid,
   accountId: string,
 ): Promise<{ totp: { enrolled_at: Date } | null; recovery_codes_remaining: number }> {
-  const row = await findAccountMfa(sigid.readModels, accountId);
+  if (await erased(sigid, accountId)) return { totp: null, recovery_codes_remaining: 0 };
+  const { state, history } = await mfaHistory(sigid, accountId);
+  const factorId = state.totp?.factor_id;
+  const enrolled = history.findLast(
+    (event) => event.type === 'mfa.totp_enrolled' && (event.data as { factor_id: string }).factor_id === factorId,
+  );
   return {
-    totp: row ? { enrolled_at: row.totp_enrolled_at } : null,
-    recovery_codes_remaining: row?.recovery_codes_remaining ?? 0,
+    totp: enrolled ? { enrolled_at: enrolled.time } : null,
+    recovery_codes_remaining: state.recovery ? state.recovery.code_ids.length - state.recovery.used.length : 0,
   };
+}
+
+/** What an authenticator app shows for a base32 seed at `timestamp` (tests and benches sign in with it). */
+export function currentTotp(secret: string, timestamp = Date.now()): string {
+  const { algorithm, digits, period } = TOTP_PARAMETERS;
+  return TOTP.generate({ secret: Secret.fromBase32(secret), algorithm, digits, period, timestamp });
 }

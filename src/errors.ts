@@ -20,6 +20,8 @@ export const problemCodes = {
   api_key_exists: { status: 409, title: 'Conflict' },
   account_exists: { status: 409, title: 'Conflict' },
   email_taken: { status: 409, title: 'Conflict' },
+  passkey_exists: { status: 409, title: 'Conflict' },
+  passkey_counter: { status: 409, title: 'Conflict' },
   webhook_exists: { status: 409, title: 'Conflict' },
   application_exists: { status: 409, title: 'Conflict' },
   client_id_taken: { status: 409, title: 'Conflict' },

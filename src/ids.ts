@@ -14,6 +14,7 @@ export type IdPrefix =
   | 'req'
   | 'acc'
   | 'pwd'
+  | 'pk'
   | 'sub'
   | 'app'
   | 'cls'

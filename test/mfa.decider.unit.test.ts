@@ -39,10 +39,15 @@ const recovery = (codeId: string | null, batchId = 'rcb_1') => ({
   batch_id: batchId,
   code_id: codeId,
 });
-const used = (codeId: string, remaining: number): MfaEvent => ({
+const usedUp = (codeId: string, remaining: number): MfaEvent => ({
   type: 'mfa.recovery_code_used',
   data: { account_id: 'acc_1', batch_id: 'rcb_1', code_id: codeId, remaining },
 });
+/** A recovery code that works: a challenge that succeeded and the code used up, in one decision. */
+const used = (codeId: string, remaining: number): MfaEvent[] => [
+  challenged('recovery_code', null),
+  usedUp(codeId, remaining),
+];
 
 describe('mfa decider', () => {
   it('enrolls a factor with its first recovery codes in one decision, once (a retry decides nothing), every event a catalog event', () => {
@@ -127,16 +132,12 @@ describe('mfa decider', () => {
   });
 
   it('uses each recovery code once, counting what remains; an unknown code is wrong', () => {
-    mfa(enrolled)
-      .when(recovery('rcv_2'))
-      .thenEmits([used('rcv_2', 2)]);
-    const once = [...enrolled, used('rcv_2', 2)];
+    mfa(enrolled).when(recovery('rcv_2')).thenEmits(used('rcv_2', 2));
+    const once = [...enrolled, ...used('rcv_2', 2)];
     mfa(once)
       .when(recovery('rcv_2'))
       .thenEmits([challenged('recovery_code', 'code_reused')]);
-    mfa(once)
-      .when(recovery('rcv_3'))
-      .thenEmits([used('rcv_3', 1)]);
+    mfa(once).when(recovery('rcv_3')).thenEmits(used('rcv_3', 1));
     mfa(once)
       .when(recovery(null))
       .thenEmits([challenged('recovery_code', 'wrong_code')]);
@@ -165,6 +166,7 @@ describe('mfa decider', () => {
     mfa([...enrolled, issued])
       .when(recovery('rcv_8', 'rcb_2'))
       .thenEmits([
+        challenged('recovery_code', null),
         {
           type: 'mfa.recovery_code_used',
           data: { account_id: 'acc_1', batch_id: 'rcb_2', code_id: 'rcv_8', remaining: 1 },
@@ -179,6 +181,6 @@ describe('mfa decider', () => {
     expect(fold([...enrolled, challenged('totp', null, 101), challenged('totp', 'code_reused')]).challenge).toBe(
       'failed',
     );
-    expect(fold([...enrolled, used('rcv_1', 2)]).challenge).toBe('succeeded');
+    expect(fold([...enrolled, ...used('rcv_1', 2)]).challenge).toBe('succeeded');
   });
 });

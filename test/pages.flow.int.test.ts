@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose';
 import * as oauth from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { currentTotp } from '../services/mfa.ts';
 import { cookieScheme } from '../src/pages/cookies.ts';
 import { AFTER_LOGOUT, authorizationUrl, CALLBACK, type HostedSigid, startHostedSigid } from './support/hosted-flow.ts';
 
@@ -339,5 +340,83 @@ describe('hosted sign-in pages and the authorization code flow', () => {
     expect(Number(browser.page.headers.get('retry-after'))).toBeGreaterThan(0);
     const failed = await h.events(a.tenantId, ['sign_in.failed']);
     expect(failed.some((event) => event.data.reason === 'throttled')).toBe(true);
+  });
+
+  it('sets up an authenticator app from the account page, then asks for its codes at sign-in, each code once', async () => {
+    const secret = 'a brand new passphrase';
+    const browser = h.browser();
+    await browser.request(`/t/${a.slug}/account`);
+    await browser.submit('#email', { email, password: secret });
+    await browser.submit('button:contains("Set up an authenticator app")');
+    expect(browser.page.$('h1').text()).toBe('Set up an authenticator app');
+    const seed = browser.text('#totp-secret');
+    expect(browser.page.$('#code').attr('autocomplete')).toBe('one-time-code');
+    await browser.submit('#code', { code: '000000' === currentTotp(seed) ? '111111' : '000000' });
+    expect(browser.page.status).toBe(400);
+    await browser.request(`/t/${a.slug}/account`);
+    await browser.submit('button:contains("Set up an authenticator app")');
+    const seed2 = browser.text('#totp-secret');
+    await browser.submit('#code', { code: currentTotp(seed2) });
+    expect(browser.page.$('h1').text()).toBe('Save your recovery codes');
+    const recoveryCodes = browser.page
+      .$('#recovery-codes code')
+      .map((_, element) => browser.page.$(element).text())
+      .get();
+    expect(recoveryCodes).toHaveLength(10);
+
+    // A new sign-in: the password, then the app's code.
+    const next = h.browser();
+    const request = await authorizationUrl(rpA);
+    await next.request(request.url);
+    await next.submit('#email', { email, password: secret });
+    expect(next.page.$('h1').text()).toBe('Two-step verification');
+    await next.submit('#code', { code: '12345' });
+    expect(next.page.status).toBe(400);
+    const later = currentTotp(seed2, Date.now() + 30_000);
+    await next.submit('#code', { code: later });
+    if (next.page.$('button[value=allow]').length > 0) {
+      await next.submit('button[value=allow]', {}, { name: 'decision', value: 'allow' });
+    }
+    const tokens = await oauth.authorizationCodeGrant(rpA, next.leftTo as URL, {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+    });
+    expect(tokens.claims()?.sub).toBe(subA);
+    const signedIn = await h.events(a.tenantId, ['sign_in.succeeded']);
+    expect(signedIn.at(-1)?.data.amr).toEqual(['pwd', 'otp', 'mfa']);
+
+    // The same code again, in another browser: refused (a code works once).
+    const replay = h.browser();
+    await replay.request((await authorizationUrl(rpA)).url);
+    await replay.submit('#email', { email, password: secret });
+    await replay.submit('#code', { code: later });
+    expect(replay.page.status).toBe(400);
+    // A recovery code works once, instead of the app.
+    await replay.submit('#recovery_code', { recovery_code: String(recoveryCodes[0]) });
+    expect(replay.leftTo?.searchParams.get('code')).toBeTruthy();
+    const again = h.browser();
+    await again.request((await authorizationUrl(rpA)).url);
+    await again.submit('#email', { email, password: secret });
+    await again.submit('#recovery_code', { recovery_code: String(recoveryCodes[0]) });
+    expect(again.page.status).toBe(400);
+
+    const challenges = await h.t.sigid.db.query<{ data: { outcome: string; reason: string | null; method: string } }>(
+      `select data from sigid_events where tenant_id = 'platform' and event_type = 'mfa.challenged' order by global_position`,
+    );
+    expect(challenges.rows.map((row) => [row.data.method, row.data.outcome, row.data.reason])).toEqual([
+      ['totp', 'failed', 'wrong_code'],
+      ['totp', 'succeeded', null],
+      ['totp', 'failed', 'code_reused'],
+      ['recovery_code', 'succeeded', null],
+      ['recovery_code', 'failed', 'code_reused'],
+    ]);
+    const failed = await h.events(a.tenantId, ['sign_in.failed']);
+    expect(failed.filter((event) => event.data.reason === 'invalid_mfa_code').length).toBe(3);
+    // No seed and no code in any event.
+    const { rows } = await h.t.sigid.db.query<{ text: string }>(`select data::text as text from sigid_events`);
+    const everything = rows.map((row) => row.text).join('\n');
+    expect(everything).not.toContain(seed2);
+    expect(everything).not.toContain(String(recoveryCodes[1]));
   });
 });

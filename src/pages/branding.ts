@@ -12,3 +12,15 @@ export async function pageBranding(sigid: Sigid, tenantId: string): Promise<Page
     background_color: '#f4f5f7',
   };
 }
+
+/**
+ * The tenant's MFA policy for a client: `off` (no second factor asked), `optional` (asked when the
+ * account has one), `required` (an account without one enrolls at sign-in).
+ */
+export async function mfaRequirement(
+  _sigid: Sigid,
+  _tenantId: string,
+  _clientId: string,
+): Promise<'off' | 'optional' | 'required'> {
+  return 'optional';
+}

@@ -15,7 +15,24 @@ import {
 } from '../../services/accounts.ts';
 import { type UseCase, useCase } from '../../services/context.ts';
 import { checkLink, consumeLink, queueEmail } from '../../services/email.ts';
-import { accountOfSub, endSessions, recordSignIn, sessionsOf } from '../../services/sign-in.ts';
+import {
+  confirmTotpEnrollment,
+  mfaMethodsOf,
+  regenerateRecoveryCodes,
+  removeTotp,
+  startTotpEnrollment,
+  useRecoveryCode,
+  verifyTotp,
+} from '../../services/mfa.ts';
+import {
+  passkeyAuthenticationOptions,
+  passkeyRegistrationOptions,
+  passkeysOf,
+  removePasskey,
+  verifyPasskeyAuthentication,
+  verifyPasskeyRegistration,
+} from '../../services/passkeys.ts';
+import { accountEmail, accountOfSub, endSessions, recordSignIn, sessionsOf } from '../../services/sign-in.ts';
 import { handleCommand } from '../command-handler.ts';
 import { verifyNothing } from '../crypto/password.ts';
 import { newId } from '../ids.ts';
@@ -23,7 +40,8 @@ import { issuerRequest } from '../oidc/adapter.ts';
 import { ACCOUNT_CLIENT_ID } from '../oidc/clients.ts';
 import type { Sigid } from '../sigid.ts';
 import { textRefusal } from '../text.ts';
-import { pageBranding } from './branding.ts';
+import { accountThrottleKey, checkThrottle, ipThrottleKey, recordFailure, recordSuccess } from '../throttle.ts';
+import { mfaRequirement, pageBranding } from './branding.ts';
 import { cookieScheme } from './cookies.ts';
 import { Csrf } from './csrf.ts';
 import { type PageBranding, type PageOptions, sendPage } from './render.ts';
@@ -51,7 +69,7 @@ const passwordField = field(PASSWORD_LENGTH.max * 4);
 
 /** The pending state of an interaction between its steps (kept in oidc-provider's interaction record). */
 const pendingSchema = z.object({
-  stage: z.enum(['mfa', 'enroll_mfa']),
+  stage: z.enum(['mfa', 'enroll_mfa', 'enrolled']),
   sub: z.string(),
   amr: z.array(z.string()),
 });
@@ -171,7 +189,7 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
       headers: extra.headers,
       error: extra.error,
       notice: extra.notice,
-      scripts: extensions.passkeys ? ['/assets/webauthn.js', '/assets/passkey.js'] : [],
+      scripts: ['/assets/webauthn.js', '/assets/passkey.js'],
       data: {
         action: `${base}/sign-in`,
         email: extra.email,
@@ -179,7 +197,7 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
         forgotUrl: `/t/${context.tenant.slug}/forgot-password?interaction=${uid}`,
         abortUrl: `${base}/abort`,
         clientName: clientLabel,
-        passkey: extensions.passkeys ? { action: `${base}/passkey`, optionsUrl: `${base}/passkey/options` } : null,
+        passkey: { action: `${base}/passkey`, optionsUrl: `${base}/passkey/options` },
       },
     });
   }
@@ -197,9 +215,9 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
     amr: string[],
   ): Promise<void> {
     const clientId = String(found.params.client_id);
-    if (extensions.mfa && !amr.includes('mfa') && !amr.includes('hwk')) {
+    if (!amr.includes('mfa') && !amr.includes('hwk')) {
       const account = await accountOfSub(sigid, context.tenant.id, sub);
-      const need = account ? await extensions.mfa.needed(context.tenant.id, clientId, account.account_id) : 'none';
+      const need = account ? await secondFactorNeeded(context.tenant.id, clientId, account.account_id) : 'none';
       if (need !== 'none') {
         await context.provider.interactionResult(
           request,
@@ -288,11 +306,9 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
       const found = await details(context, request, response);
       const clientLabel = await clientName(context, String(found.params.client_id));
       const pending = pendingOf(found);
-      if (found.prompt.name === 'login' && pending?.stage === 'mfa' && extensions.mfa) {
-        return extensions.mfa.challengePage(context, request, response, found.uid);
-      }
-      if (found.prompt.name === 'login' && pending?.stage === 'enroll_mfa' && extensions.mfa) {
-        return extensions.mfa.enrollPage(context, request, response, found.uid, pending.sub);
+      if (found.prompt.name === 'login' && pending?.stage === 'mfa') return mfaPage(context, response, found.uid);
+      if (found.prompt.name === 'login' && pending?.stage === 'enroll_mfa') {
+        return enrollPage(context, request, response, interactionPath(context, found.uid, 'mfa/enroll'), pending.sub);
       }
       if (found.prompt.name === 'login') return signInPage(context, response, found.uid, clientLabel);
       if (found.prompt.name === 'consent') {
@@ -372,6 +388,205 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
           });
         }
         await completeLogin(context, request, response, found, sub, ['pwd']);
+      },
+      { post: true },
+    ),
+  );
+
+  /**
+   * Whether a sign-in still needs a second factor: the account's authenticator app when it has one
+   * (unless the tenant turned MFA off), or enrolling one when the tenant's policy requires it.
+   */
+  async function secondFactorNeeded(
+    tenantId: string,
+    clientId: string,
+    accountId: string,
+  ): Promise<'none' | 'challenge' | 'enroll'> {
+    if (clientId === ACCOUNT_CLIENT_ID && !(await mfaMethodsOf(sigid, accountId)).totp) return 'none';
+    const policy = await mfaRequirement(sigid, tenantId, clientId);
+    if (policy === 'off') return 'none';
+    if ((await mfaMethodsOf(sigid, accountId)).totp) return 'challenge';
+    return policy === 'required' ? 'enroll' : 'none';
+  }
+
+  function mfaPage(context: PageContext, response: Response, uid: string, error?: string) {
+    page(response, context, {
+      title: 'Two-step verification',
+      template: 'mfa',
+      status: error ? 400 : 200,
+      error,
+      data: { action: interactionPath(context, uid, 'mfa') },
+    });
+  }
+
+  async function enrollPage(context: PageContext, request: Request, response: Response, action: string, sub: string) {
+    const account = await accountOfSub(sigid, context.tenant.id, sub);
+    if (!account) throw new SessionNotFoundError();
+    const started = await startTotpEnrollment(sigid, account.account_id, pageUseCase(context, request, sub));
+    page(response, context, {
+      title: 'Set up an authenticator app',
+      template: 'totp-enroll',
+      data: { action, ...started },
+    });
+  }
+
+  const secondFactorKeys = (request: Request, accountId: string) => [
+    accountThrottleKey(accountId, 'second_factor'),
+    ipThrottleKey(sigid, request.ip ?? request.socket.remoteAddress),
+  ];
+
+  router.post(
+    '/interaction/:uid/mfa',
+    form,
+    handle(
+      async (context, request, response) => {
+        const found = await details(context, request, response);
+        const pending = pendingOf(found);
+        if (found.prompt.name !== 'login' || pending?.stage !== 'mfa') {
+          return void response.redirect(303, interactionPath(context, found.uid));
+        }
+        const account = await accountOfSub(sigid, context.tenant.id, pending.sub);
+        if (!account) throw new SessionNotFoundError();
+        const keys = secondFactorKeys(request, account.account_id);
+        const decision = await checkThrottle(sigid, keys);
+        if (!decision.allowed) {
+          await refuseSignIn(context, request, found, 'throttled', pending.sub);
+          return page(response, context, {
+            title: 'Two-step verification',
+            template: 'mfa',
+            status: 429,
+            headers: { 'Retry-After': String(decision.retryAfterSeconds) },
+            error: `Too many attempts. Try again in ${waitWords(decision.retryAfterSeconds)}.`,
+            data: { action: interactionPath(context, found.uid, 'mfa') },
+          });
+        }
+        const body = request.body as Record<string, unknown>;
+        const code = field(64).safeParse(body.code);
+        const recovery = field(64).safeParse(body.recovery_code);
+        const useCaseOf = pageUseCase(context, request, pending.sub);
+        let method: 'otp' | 'recovery' | null = null;
+        if (code.success && code.data.trim() !== '') {
+          if (await verifyTotp(sigid, account.account_id, code.data, useCaseOf)) method = 'otp';
+        } else if (recovery.success && recovery.data.trim() !== '') {
+          if (await useRecoveryCode(sigid, account.account_id, recovery.data, useCaseOf)) method = 'recovery';
+        }
+        if (!method) {
+          await recordFailure(sigid, keys);
+          await refuseSignIn(context, request, found, 'invalid_mfa_code', pending.sub);
+          return mfaPage(context, response, found.uid, 'That code is not right. Try the newest one your app shows.');
+        }
+        await recordSuccess(sigid, keys[0] as ReturnType<typeof accountThrottleKey>);
+        await completeLogin(context, request, response, found, pending.sub, [...pending.amr, 'otp', 'mfa']);
+      },
+      { post: true },
+    ),
+  );
+
+  // Enrolling at sign-in (the tenant requires MFA and the account has none): the app's first code,
+  // then the recovery codes shown once, then the sign-in goes on.
+  router.post(
+    '/interaction/:uid/mfa/enroll',
+    form,
+    handle(
+      async (context, request, response) => {
+        const found = await details(context, request, response);
+        const pending = pendingOf(found);
+        if (found.prompt.name !== 'login' || pending?.stage !== 'enroll_mfa') {
+          return void response.redirect(303, interactionPath(context, found.uid));
+        }
+        const account = await accountOfSub(sigid, context.tenant.id, pending.sub);
+        if (!account) throw new SessionNotFoundError();
+        const body = request.body as Record<string, unknown>;
+        const confirmed = await confirmTotpEnrollment(
+          sigid,
+          account.account_id,
+          String(body.enrollment_id ?? ''),
+          String(body.code ?? ''),
+          pageUseCase(context, request, pending.sub),
+        );
+        if (!confirmed) {
+          return page(response, context, {
+            status: 400,
+            title: 'Set up an authenticator app',
+            template: 'message',
+            error: 'That code is not right.',
+            data: { link: { href: interactionPath(context, found.uid), label: 'Try again' } },
+          });
+        }
+        await context.provider.interactionResult(
+          request,
+          response,
+          { sigid: { ...pending, stage: 'enrolled', amr: [...pending.amr, 'otp', 'mfa'] } satisfies Pending },
+          { mergeWithLastSubmission: false },
+        );
+        page(response, context, {
+          title: 'Save your recovery codes',
+          template: 'recovery-codes',
+          data: { codes: confirmed.recoveryCodes, continueAction: interactionPath(context, found.uid, 'mfa/continue') },
+        });
+      },
+      { post: true },
+    ),
+  );
+
+  router.post(
+    '/interaction/:uid/mfa/continue',
+    form,
+    handle(
+      async (context, request, response) => {
+        const found = await details(context, request, response);
+        const pending = pendingOf(found);
+        if (found.prompt.name !== 'login' || pending?.stage !== 'enrolled') {
+          return void response.redirect(303, interactionPath(context, found.uid));
+        }
+        await completeLogin(context, request, response, found, pending.sub, pending.amr);
+      },
+      { post: true },
+    ),
+  );
+
+  // Passkey sign-in, usernameless: the options (JSON, for the page's script), then the answer.
+  router.post(
+    '/interaction/:uid/passkey/options',
+    form,
+    handle(
+      async (context, request, response) => {
+        await details(context, request, response);
+        response.setHeader('Cache-Control', 'no-store');
+        response.json(await passkeyAuthenticationOptions(sigid));
+      },
+      { post: true },
+    ),
+  );
+
+  router.post(
+    '/interaction/:uid/passkey',
+    form,
+    handle(
+      async (context, request, response) => {
+        const found = await details(context, request, response);
+        if (found.prompt.name !== 'login') return void response.redirect(303, interactionPath(context, found.uid));
+        const body = request.body as Record<string, unknown>;
+        const answer = parseJson(body.response);
+        const signedIn = answer
+          ? await verifyPasskeyAuthentication(
+              sigid,
+              String(body.challenge_id ?? ''),
+              answer as never,
+              pageUseCase(context, request),
+            )
+          : null;
+        const clientLabel = await clientName(context, String(found.params.client_id));
+        if (!signedIn) {
+          await refuseSignIn(context, request, found, 'invalid_passkey', null);
+          return signInPage(context, response, found.uid, clientLabel, {
+            status: 400,
+            error: 'The passkey could not be used. Try again, or sign in with your password.',
+          });
+        }
+        const { sub } = await linkAccount(sigid, signedIn.accountId, context.tenant.id, pageUseCase(context, request));
+        // A passkey is possession of a device and the person's verification on it: multi-factor.
+        await completeLogin(context, request, response, found, sub, ['hwk', 'user']);
       },
       { post: true },
     ),
@@ -789,11 +1004,13 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
       const sections = extensions.accountSections
         ? await extensions.accountSections(context, request, account.account_id, sub)
         : [];
+      const mfa = await mfaMethodsOf(sigid, account.account_id);
+      const passkeys = await passkeysOf(sigid, account.account_id);
       page(response, context, {
         title: 'Your account',
         template: 'account',
         notice: typeof request.query.notice === 'string' ? noticeText(request.query.notice) : undefined,
-        scripts: extensions.passkeys ? ['/assets/webauthn.js', '/assets/passkey.js'] : [],
+        scripts: ['/assets/webauthn.js', '/assets/passkey.js'],
         data: {
           email: await import('../../services/sign-in.ts').then((m) => m.accountEmail(sigid, account.account_id)),
           sections,
@@ -802,11 +1019,191 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
             here: session.tenantId === context.tenant.id,
           })),
           otherTenants: new Set(sessions.filter((s) => s.tenantId !== context.tenant.id).map((s) => s.tenantId)).size,
+          mfa,
+          passkeys: passkeys.map((passkey) => ({
+            id: passkey.passkey_id,
+            created: passkey.created_at.toISOString().slice(0, 10),
+            lastUsed: passkey.last_used_at ? passkey.last_used_at.toISOString().slice(0, 10) : null,
+            synced: passkey.backed_up,
+          })),
+          passkeyUrls: {
+            add: `/t/${context.tenant.slug}/account/passkeys`,
+            options: `/t/${context.tenant.slug}/account/passkeys/options`,
+            remove: `/t/${context.tenant.slug}/account/passkeys/remove`,
+          },
+          mfaUrls: {
+            enroll: `/t/${context.tenant.slug}/account/mfa/enroll`,
+            remove: `/t/${context.tenant.slug}/account/mfa/remove`,
+            recoveryCodes: `/t/${context.tenant.slug}/account/mfa/recovery-codes`,
+          },
           signOutEverywhere: `/t/${context.tenant.slug}/account/sign-out-everywhere`,
           revokeSession: `/t/${context.tenant.slug}/account/sessions/revoke`,
         },
       });
     }),
+  );
+
+  // The account page's authenticator app: set up (a code proves it), remove, new recovery codes.
+  router.post(
+    '/account/mfa/enroll',
+    form,
+    handle(
+      async (context, request, response) => {
+        const sub = await sessionSub(context, request, response);
+        if (!sub) return void response.redirect(303, accountSignInUrl(context));
+        await enrollPage(context, request, response, `/t/${context.tenant.slug}/account/mfa/confirm`, sub);
+      },
+      { post: true },
+    ),
+  );
+
+  router.post(
+    '/account/mfa/confirm',
+    form,
+    handle(
+      async (context, request, response) => {
+        const sub = await sessionSub(context, request, response);
+        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
+        if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
+        const body = request.body as Record<string, unknown>;
+        const confirmed = await confirmTotpEnrollment(
+          sigid,
+          account.account_id,
+          String(body.enrollment_id ?? ''),
+          String(body.code ?? ''),
+          pageUseCase(context, request, sub),
+        );
+        if (!confirmed) {
+          return page(response, context, {
+            status: 400,
+            title: 'Set up an authenticator app',
+            template: 'message',
+            error: 'That code is not right.',
+            data: { link: { href: `/t/${context.tenant.slug}/account`, label: 'Back to your account' } },
+          });
+        }
+        page(response, context, {
+          title: 'Save your recovery codes',
+          template: 'recovery-codes',
+          notice: 'Your authenticator app is set up.',
+          data: { codes: confirmed.recoveryCodes, continueUrl: `/t/${context.tenant.slug}/account` },
+        });
+      },
+      { post: true },
+    ),
+  );
+
+  router.post(
+    '/account/mfa/remove',
+    form,
+    handle(
+      async (context, request, response) => {
+        const sub = await sessionSub(context, request, response);
+        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
+        if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
+        if ((await mfaMethodsOf(sigid, account.account_id)).totp) {
+          await removeTotp(sigid, account.account_id, pageUseCase(context, request, sub));
+        }
+        response.redirect(303, `/t/${context.tenant.slug}/account?notice=mfa_removed`);
+      },
+      { post: true },
+    ),
+  );
+
+  router.post(
+    '/account/mfa/recovery-codes',
+    form,
+    handle(
+      async (context, request, response) => {
+        const sub = await sessionSub(context, request, response);
+        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
+        if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
+        if (!(await mfaMethodsOf(sigid, account.account_id)).totp) {
+          return void response.redirect(303, `/t/${context.tenant.slug}/account`);
+        }
+        const issued = await regenerateRecoveryCodes(sigid, account.account_id, pageUseCase(context, request, sub));
+        page(response, context, {
+          title: 'Save your recovery codes',
+          template: 'recovery-codes',
+          notice: 'Your earlier recovery codes no longer work.',
+          data: { codes: issued.recoveryCodes, continueUrl: `/t/${context.tenant.slug}/account` },
+        });
+      },
+      { post: true },
+    ),
+  );
+
+  // The account page's passkeys: add one (the registration ceremony), remove one.
+  router.post(
+    '/account/passkeys/options',
+    form,
+    handle(
+      async (context, request, response) => {
+        const sub = await sessionSub(context, request, response);
+        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
+        if (!account) return void response.status(401).json({ error: 'sign in first' });
+        const email = (await accountEmail(sigid, account.account_id)) ?? 'SigID account';
+        response.setHeader('Cache-Control', 'no-store');
+        response.json(
+          await passkeyRegistrationOptions(sigid, account.account_id, { userName: email, displayName: email }),
+        );
+      },
+      { post: true },
+    ),
+  );
+
+  router.post(
+    '/account/passkeys',
+    form,
+    handle(
+      async (context, request, response) => {
+        const sub = await sessionSub(context, request, response);
+        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
+        if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
+        const body = request.body as Record<string, unknown>;
+        const answer = parseJson(body.response);
+        const added = answer
+          ? await verifyPasskeyRegistration(
+              sigid,
+              account.account_id,
+              String(body.challenge_id ?? ''),
+              answer as never,
+              pageUseCase(context, request, sub),
+            )
+          : { error: 'invalid' };
+        if ('error' in added) {
+          return page(response, context, {
+            status: 400,
+            title: 'The passkey was not added',
+            template: 'message',
+            error: added.error === 'exists' ? 'This passkey is added already.' : 'The passkey could not be verified.',
+            data: { link: { href: `/t/${context.tenant.slug}/account`, label: 'Back to your account' } },
+          });
+        }
+        response.redirect(303, `/t/${context.tenant.slug}/account?notice=passkey_added`);
+      },
+      { post: true },
+    ),
+  );
+
+  router.post(
+    '/account/passkeys/remove',
+    form,
+    handle(
+      async (context, request, response) => {
+        const sub = await sessionSub(context, request, response);
+        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
+        if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
+        const passkeyId = String((request.body as Record<string, unknown>).passkey_id ?? '');
+        const mine = (await passkeysOf(sigid, account.account_id)).some((passkey) => passkey.passkey_id === passkeyId);
+        if (mine) await removePasskey(sigid, account.account_id, passkeyId, pageUseCase(context, request, sub));
+        response.redirect(
+          303,
+          `/t/${context.tenant.slug}/account?notice=${mine ? 'passkey_removed' : 'session_revoked'}`,
+        );
+      },
+      { post: true },
+    ),
   );
 
   router.get(
@@ -907,6 +1304,16 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
   return router;
 }
 
+/** A JSON form field (the passkey script's answer), or undefined when it is not JSON of sane size. */
+function parseJson(value: unknown): unknown {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 16_384) return undefined;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+}
+
 const fallbackBranding: PageBranding = {
   display_name: 'SigID',
   logo_uri: null,
@@ -942,25 +1349,13 @@ function noticeText(notice: string): string | undefined {
 
 /** What the second-factor, passkey and throttling parts add to the hosted pages. */
 export interface PageExtensions {
-  passkeys?: boolean;
   throttle?: {
     /** Seconds to wait, or undefined when the attempt may go ahead. */
     check(request: Request, email: string): Promise<number | undefined>;
     failed(request: Request, email: string): Promise<void>;
     succeeded(request: Request, email: string): Promise<void>;
   };
-  mfa?: {
-    /** What the sign-in still needs: nothing, the account's second factor, or enrolling one (the policy requires it). */
-    needed(tenantId: string, clientId: string, accountId: string): Promise<'none' | 'challenge' | 'enroll'>;
-    challengePage(context: PageContext, request: Request, response: Response, uid: string): Promise<void> | void;
-    enrollPage(
-      context: PageContext,
-      request: Request,
-      response: Response,
-      uid: string,
-      sub: string,
-    ): Promise<void> | void;
-  };
+
   accountSections?: (context: PageContext, request: Request, accountId: string, sub: string) => Promise<unknown[]>;
   routes?: (router: Router, tools: Record<string, unknown>) => void;
 }
