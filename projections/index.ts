@@ -5,6 +5,7 @@ import { applicationsProjection } from './applications.ts';
 import { passkeysProjection } from './passkeys.ts';
 import type { Projection } from './projection.ts';
 import { secretsReactor } from './secrets.ts';
+import { sessionsReactor } from './sessions.ts';
 import { signingKeysProjection } from './signing-keys.ts';
 import { tenantsProjection } from './tenants.ts';
 import { webhookEndpointsProjection } from './webhook-endpoints.ts';
@@ -19,6 +20,7 @@ export const projections: readonly Projection[] = [
   signingKeysProjection,
   passkeysProjection,
   secretsReactor,
+  sessionsReactor,
 ];
 
 /**
@@ -49,7 +51,6 @@ export const auditOnly: readonly SigidEventType[] = [
   'sign_in.succeeded',
   'sign_in.failed',
   'session.started',
-  'session.ended',
   'consent.granted',
   'consent.revoked',
   // Second factors: their state is the account's mfa stream, read by the write side (services/mfa.ts).
