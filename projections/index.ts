@@ -6,6 +6,7 @@ import { applicationsProjection } from './applications.ts';
 import { passkeysProjection } from './passkeys.ts';
 import type { Projection } from './projection.ts';
 import { secretsReactor } from './secrets.ts';
+import { sessionsReactor } from './sessions.ts';
 import { signingKeysProjection } from './signing-keys.ts';
 import { tenantsProjection } from './tenants.ts';
 import { webhookEndpointsProjection } from './webhook-endpoints.ts';
@@ -21,6 +22,7 @@ export const projections: readonly Projection[] = [
   signingKeysProjection,
   passkeysProjection,
   secretsReactor,
+  sessionsReactor,
 ];
 
 /**
@@ -51,7 +53,6 @@ export const auditOnly: readonly SigidEventType[] = [
   'sign_in.succeeded',
   'sign_in.failed',
   'session.started',
-  'session.ended',
   'consent.granted',
   'consent.revoked',
   // Second factors: a challenge is decided on the account's mfa stream (the write side); the events are the audit trail.

@@ -6,6 +6,7 @@ import { findLinkBySub } from '../read-models/account-links.ts';
 import { findAccount } from '../read-models/accounts.ts';
 import type { WriteContext } from '../src/event-log.ts';
 import { streamName } from '../src/event-store/port.ts';
+import { failpoint } from '../src/failpoints.ts';
 import type { Sigid } from '../src/sigid.ts';
 import type { Written } from './context.ts';
 
@@ -111,9 +112,9 @@ export async function sessionsOf(
 }
 
 /**
- * Ends sessions: the event first (`session.ended`, one append per tenant), then the session's row
- * removed. A crash between leaves a session the audit log calls ended and that still exists until
- * the next try; ending it again (the same page) finishes the job and records it once more.
+ * Ends sessions: the event first (`session.ended`, one append per tenant), then the sessions'
+ * rows removed at once. A crash between is healed by the `sessions` reactor, which removes every
+ * session an event calls ended (projections/sessions.ts).
  */
 export async function endSessions(
   sigid: Sigid,
@@ -132,6 +133,8 @@ export async function endSessions(
       })),
       { ...context, tenantId },
     );
+    // The event first: a crash here leaves the sessions to the `sessions` reactor, which removes them.
+    failpoint('session.end:after-event');
     await sigid.readModels
       .deleteFrom('oidc_payloads')
       .where('tenant_id', '=', tenantId)

@@ -1,0 +1,23 @@
+import { sql } from 'kysely';
+import { defineReactor } from './projection.ts';
+
+/**
+ * The `sessions` reactor: a session ended (`session.ended`) is removed from the issuer's storage in
+ * the transaction that moves this reactor's checkpoint. The page that ends sessions deletes them at
+ * once too; if it dies between its event and that delete, this removes them anyway, so no session
+ * the audit log calls ended keeps working.
+ */
+export const sessionsReactor = defineReactor({
+  name: 'sessions',
+  version: 1,
+  on: {
+    async 'session.ended'(trx, event) {
+      await trx
+        .deleteFrom('oidc_payloads')
+        .where('tenant_id', '=', event.tenantId)
+        .where('model', '=', 'Session')
+        .where(sql<string>`payload->>'uid'`, '=', event.data.session_id)
+        .execute();
+    },
+  },
+});
