@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brandingOf, mfaRequirement } from '../services/tenant-settings.ts';
 import { loadWebhookConfig } from '../src/webhooks/config.ts';
+import { backends } from './support/databases.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
 
 const problem = /^application\/problem\+json/;
@@ -9,14 +10,14 @@ const defaults = { primary_color: '#2f5bea', background_color: '#f4f5f7', logo_u
 type Tenant = { tenantId: string; key: string; keyId: string };
 type AuditEntry = { action: string; actor: { type: string; id: string }; target: { id: string }; data: unknown };
 
-describe('branding and MFA policy API', () => {
+describe.each(backends)('branding and MFA policy API ($name)', ({ name }) => {
   let t: TestSigid;
   let tenant: Tenant;
   let other: Tenant;
   const auth = (who: Tenant = tenant) => `Bearer ${who.key}`;
 
   beforeAll(async () => {
-    t = await startSigid({ config: { webhooks: { ...loadWebhookConfig({}), worker: false } } });
+    t = await startSigid({ backend: name, config: { webhooks: { ...loadWebhookConfig({}), worker: false } } });
     tenant = await t.createTenant('Branded');
     other = await t.createTenant('Someone else');
   });
