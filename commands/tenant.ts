@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { TenantEvent } from '../events/tenant.ts';
 import { ConflictError, NotFoundError } from '../src/errors.ts';
 import { lineSchema, textSchema } from '../src/text.ts';
@@ -10,6 +11,47 @@ export const tenantNameSchema = lineSchema.trim().min(1).max(200);
 /** Why a tenant is suspended, shown in its audit log: free text SigID accepts. */
 export const suspensionReasonSchema = textSchema.max(500);
 
+/** The name the hosted pages show: one line, 1–100 characters. */
+export const displayNameSchema = lineSchema.trim().min(1).max(100);
+
+const localHosts = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** A logo's address: an https URL, or http on this machine only (a developer's own server). */
+export const logoUriSchema = lineSchema.max(2000).refine((value) => {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  if (url.username || url.password) return false;
+  return url.protocol === 'https:' || (url.protocol === 'http:' && localHosts.has(url.hostname));
+}, 'an https URL without credentials (http only on localhost)');
+
+/** A colour as `#rrggbb`, kept in lower case. */
+export const colorSchema = z
+  .string()
+  .regex(/^#[0-9a-fA-F]{6}$/, 'a colour as #rrggbb')
+  .transform((value) => value.toLowerCase());
+
+/** The branding fields a tenant sets; null is "the default". */
+export interface TenantBranding {
+  display_name: string | null;
+  logo_uri: string | null;
+  primary_color: string | null;
+  background_color: string | null;
+}
+
+export const brandingFields = ['display_name', 'logo_uri', 'primary_color', 'background_color'] as const;
+
+export type MfaMode = 'off' | 'optional' | 'required';
+
+export interface MfaPolicy {
+  mode: MfaMode;
+  /** Application ids (`app_…`) whose sign-ins require a second factor whatever the mode. */
+  required_for_applications: string[];
+}
+
+export const defaultMfaPolicy: MfaPolicy = { mode: 'optional', required_for_applications: [] };
+
+const noBranding: TenantBranding = { display_name: null, logo_uri: null, primary_color: null, background_color: null };
+
 export type TenantCommand =
   /** Creates the tenant; its slug must already be reserved for it. */
   | { type: 'create_tenant'; tenant_id: string; slug: string; name: string }
@@ -20,11 +62,22 @@ export type TenantCommand =
   /** Lifts a suspension. */
   | { type: 'reactivate_tenant' }
   /** Deletes the tenant for good; its slug stays reserved. */
-  | { type: 'delete_tenant' };
+  | { type: 'delete_tenant' }
+  /** Sets some branding fields (null: back to the default); fields left out stay as they are. */
+  | { type: 'set_branding'; branding: Partial<TenantBranding> }
+  /** Changes the MFA policy (fields left out stay); its application ids must be checked to be the tenant's. */
+  | { type: 'set_mfa_policy'; policy: Partial<MfaPolicy> };
 
 export type TenantState =
   | { status: 'absent' }
-  | { status: 'active' | 'suspended' | 'deleted'; tenant_id: string; slug: string; name: string };
+  | {
+      status: 'active' | 'suspended' | 'deleted';
+      tenant_id: string;
+      slug: string;
+      name: string;
+      branding: TenantBranding;
+      mfa: MfaPolicy;
+    };
 
 export const tenantDecider: Decider<TenantCommand, TenantState, TenantEvent> = {
   initialState: () => ({ status: 'absent' }),
@@ -32,7 +85,14 @@ export const tenantDecider: Decider<TenantCommand, TenantState, TenantEvent> = {
   evolve(state, event) {
     switch (event.type) {
       case 'tenant.created':
-        return { status: 'active', tenant_id: event.data.tenant_id, slug: event.data.slug, name: event.data.name };
+        return {
+          status: 'active',
+          tenant_id: event.data.tenant_id,
+          slug: event.data.slug,
+          name: event.data.name,
+          branding: noBranding,
+          mfa: defaultMfaPolicy,
+        };
       case 'tenant.renamed':
         return state.status === 'absent' ? state : { ...state, name: event.data.name };
       case 'tenant.suspended':
@@ -41,6 +101,10 @@ export const tenantDecider: Decider<TenantCommand, TenantState, TenantEvent> = {
         return state.status === 'absent' ? state : { ...state, status: 'active' };
       case 'tenant.deleted':
         return state.status === 'absent' ? state : { ...state, status: 'deleted' };
+      case 'tenant.branding.changed':
+        return state.status === 'absent' ? state : { ...state, branding: { ...state.branding, ...event.data } };
+      case 'tenant.mfa_policy.changed':
+        return state.status === 'absent' ? state : { ...state, mfa: event.data };
       case 'tenant.slug.reserved': // in slug reservation streams only (see commands/reservation.ts)
         return state;
       default: {
@@ -75,6 +139,33 @@ export const tenantDecider: Decider<TenantCommand, TenantState, TenantEvent> = {
         return state.status === 'active' ? [] : [{ type: 'tenant.reactivated', data: {} }];
       case 'delete_tenant':
         return [{ type: 'tenant.deleted', data: {} }];
+      case 'set_branding': {
+        // Only the fields that change: the same values again append nothing.
+        const changed: Partial<TenantBranding> = {};
+        for (const field of brandingFields) {
+          const value = command.branding[field];
+          if (value !== undefined && value !== state.branding[field]) changed[field] = value;
+        }
+        return Object.keys(changed).length === 0 ? [] : [{ type: 'tenant.branding.changed', data: changed }];
+      }
+      case 'set_mfa_policy': {
+        const mode = command.policy.mode ?? state.mfa.mode;
+        const applications = [
+          ...new Set(command.policy.required_for_applications ?? state.mfa.required_for_applications),
+        ];
+        const same =
+          mode === state.mfa.mode &&
+          applications.length === state.mfa.required_for_applications.length &&
+          applications.every((id) => state.mfa.required_for_applications.includes(id));
+        return same
+          ? []
+          : [
+              {
+                type: 'tenant.mfa_policy.changed',
+                data: { mode, required_for_applications: applications },
+              },
+            ];
+      }
       default: {
         const unhandled: never = command;
         return unhandled;

@@ -49,6 +49,31 @@ export const tenantSlugReserved = defineEvent({
   schema: z.object({ slug: slugSchema, tenant_id: z.string() }),
 });
 
+const colorSchema = z.string().regex(/^#[0-9a-f]{6}$/);
+
+export const tenantBrandingChanged = defineEvent({
+  type: 'tenant.branding.changed',
+  version: 1,
+  description:
+    "The look of the tenant's hosted pages changed: the fields set, each a new value or null (back to the default).",
+  schema: z.strictObject({
+    display_name: z.string().nullable().optional(),
+    logo_uri: z.string().nullable().optional(),
+    primary_color: colorSchema.nullable().optional(),
+    background_color: colorSchema.nullable().optional(),
+  }),
+});
+
+export const mfaModeSchema = z.enum(['off', 'optional', 'required']);
+
+export const tenantMfaPolicyChanged = defineEvent({
+  type: 'tenant.mfa_policy.changed',
+  version: 1,
+  description:
+    "The tenant's MFA policy changed: its mode, and the applications whose sign-ins require a second factor whatever the mode.",
+  schema: z.object({ mode: mfaModeSchema, required_for_applications: z.array(z.string()) }),
+});
+
 export const tenantEvents = [
   tenantCreated,
   tenantRenamed,
@@ -56,6 +81,8 @@ export const tenantEvents = [
   tenantReactivated,
   tenantDeleted,
   tenantSlugReserved,
+  tenantBrandingChanged,
+  tenantMfaPolicyChanged,
 ] as const;
 
 export type TenantEvent = EventOf<(typeof tenantEvents)[number]>;

@@ -1,7 +1,11 @@
+import type { Updateable } from 'kysely';
 import type { TenantsTable } from '../read-models/tenants.ts';
 import { defineProjection, type ProjectionTransaction } from './projection.ts';
 
-/** The `tenants` read model: one row per tenant, with the stream revision that `ETag` carries. */
+/**
+ * The `tenants` read model: one row per tenant, with the stream revision that `ETag` carries, its
+ * branding and its MFA policy.
+ */
 export const tenantsProjection = defineProjection({
   name: 'tenants',
   version: 1,
@@ -26,6 +30,12 @@ export const tenantsProjection = defineProjection({
     'tenant.suspended': (trx, event) => update(trx, event, { status: 'suspended' }),
     'tenant.reactivated': (trx, event) => update(trx, event, { status: 'active' }),
     'tenant.deleted': (trx, event) => update(trx, event, { status: 'deleted' }),
+    'tenant.branding.changed': (trx, event) => update(trx, event, event.data),
+    'tenant.mfa_policy.changed': (trx, event) =>
+      update(trx, event, {
+        mfa_mode: event.data.mode,
+        mfa_required_for_applications: JSON.stringify(event.data.required_for_applications),
+      }),
   },
 });
 
@@ -33,7 +43,7 @@ export const tenantsProjection = defineProjection({
 async function update(
   trx: ProjectionTransaction,
   event: { tenantId: string; revision: number; time: Date },
-  values: Partial<Pick<TenantsTable, 'name' | 'status'>>,
+  values: Omit<Updateable<TenantsTable>, 'tenant_id' | 'slug' | 'revision' | 'created_at' | 'updated_at'>,
 ): Promise<void> {
   await trx
     .updateTable('tenants')

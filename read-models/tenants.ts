@@ -1,4 +1,4 @@
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import type { ColumnType, Insertable, Kysely, Selectable } from 'kysely';
 import { narrow } from './narrow.ts';
 
 export const tableName = 'tenants';
@@ -11,6 +11,14 @@ export interface TenantsTable {
   name: string;
   status: TenantStatus;
   revision: number;
+  /** Branding (`tenant.branding.changed`): null is the default (services/tenant-settings.ts). */
+  display_name: ColumnType<string | null, string | null | undefined>;
+  logo_uri: ColumnType<string | null, string | null | undefined>;
+  primary_color: ColumnType<string | null, string | null | undefined>;
+  background_color: ColumnType<string | null, string | null | undefined>;
+  /** The MFA policy (`tenant.mfa_policy.changed`). */
+  mfa_mode: ColumnType<'off' | 'optional' | 'required', 'off' | 'optional' | 'required' | undefined>;
+  mfa_required_for_applications: ColumnType<string[], string | undefined, string>;
   created_at: Date;
   updated_at: Date;
 }

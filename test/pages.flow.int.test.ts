@@ -419,4 +419,55 @@ describe('hosted sign-in pages and the authorization code flow', () => {
     expect(everything).not.toContain(seed2);
     expect(everything).not.toContain(String(recoveryCodes[1]));
   });
+
+  it("shows the tenant's branding on every page", async () => {
+    await h.t.http
+      .patch('/api/v1/branding')
+      .set('Authorization', `Bearer ${b.key}`)
+      .send({ display_name: 'Globex Corp', primary_color: '#aa0000', logo_uri: 'https://cdn.globex.example/logo.png' })
+      .expect(200);
+    const browser = h.browser();
+    await browser.request((await authorizationUrl(rpB)).url);
+    expect(browser.page.$('h1').text()).toBe('Sign in to Globex Corp');
+    expect(browser.page.$('img.logo').attr('src')).toBe('https://cdn.globex.example/logo.png');
+    expect(browser.page.$('style').text()).toContain('--primary: #aa0000');
+    await browser.request(browser.page.$('a:contains("Forgot")').attr('href') as string);
+    expect(browser.text('.tenant')).toBe('Globex Corp');
+  });
+
+  it('makes a person without a second factor set one up at sign-in when the tenant requires MFA', async () => {
+    await h.t.http
+      .patch('/api/v1/mfa-policy')
+      .set('Authorization', `Bearer ${b.key}`)
+      .send({ mode: 'required' })
+      .expect(200);
+    const newcomer = `newcomer.${Date.now()}@example.test`;
+    const browser = h.browser();
+    const request = await signUp(browser, newcomer, rpB);
+    await browser.submit('#email', { email: newcomer, password });
+    expect(browser.page.$('h1').text()).toBe('Set up an authenticator app');
+    const seed = browser.text('#totp-secret');
+    await browser.submit('#code', { code: currentTotp(seed) });
+    expect(browser.page.$('h1').text()).toBe('Save your recovery codes');
+    await browser.submit('button:contains("continue")');
+    await browser.submit('button[value=allow]', {}, { name: 'decision', value: 'allow' });
+    const tokens = await oauth.authorizationCodeGrant(rpB, browser.leftTo as URL, {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+    });
+    expect(tokens.claims()?.sub).toMatch(/^sub_/);
+    const signedIn = await h.events(b.tenantId, ['sign_in.succeeded']);
+    expect(signedIn.at(-1)?.data.amr).toEqual(['pwd', 'otp', 'mfa']);
+    // And with MFA off, nobody is asked for a code, not even a person who has an app.
+    await h.t.http
+      .patch('/api/v1/mfa-policy')
+      .set('Authorization', `Bearer ${b.key}`)
+      .send({ mode: 'off' })
+      .expect(200);
+    const again = h.browser();
+    await again.request((await authorizationUrl(rpB)).url);
+    await again.submit('#email', { email: newcomer, password });
+    expect(again.leftTo?.searchParams.get('code')).toBeTruthy();
+  });
 });

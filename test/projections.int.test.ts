@@ -12,6 +12,16 @@ beforeAll(async () => {
 });
 afterAll(() => specs?.close());
 
+/** A tenant row's settings columns before any `tenant.branding.changed` or `tenant.mfa_policy.changed`. */
+const noSettings = {
+  display_name: null,
+  logo_uri: null,
+  primary_color: null,
+  background_color: null,
+  mfa_mode: 'optional',
+  mfa_required_for_applications: [],
+};
+
 describe('tenants projection', () => {
   const given = (...events: Parameters<ReturnType<typeof specs.specFor>>[0]) =>
     specs.specFor(tenantsProjection)(events);
@@ -25,6 +35,7 @@ describe('tenants projection', () => {
         name: 'Acme',
         status: 'active',
         revision: 0,
+        ...noSettings,
         created_at: SPEC_TIME,
         updated_at: SPEC_TIME,
       },
@@ -46,9 +57,39 @@ describe('tenants projection', () => {
         name: 'Acme Corp',
         status: 'deleted',
         revision: 5,
+        ...noSettings,
         created_at: SPEC_TIME,
         updated_at: SPEC_TIME,
       },
+    ]);
+  });
+
+  it('sets and resets branding fields one event at a time, the others kept', async () => {
+    await given(
+      created,
+      {
+        type: 'tenant.branding.changed',
+        data: { display_name: 'Acme Login', primary_color: '#112233', logo_uri: 'https://cdn.acme.example/l.svg' },
+      },
+      { type: 'tenant.branding.changed', data: { primary_color: null, background_color: '#ffffff' } },
+    ).thenRows('tenants', [
+      expectRow({
+        revision: 2,
+        display_name: 'Acme Login',
+        logo_uri: 'https://cdn.acme.example/l.svg',
+        primary_color: null,
+        background_color: '#ffffff',
+      }),
+    ]);
+  });
+
+  it('keeps the last MFA policy', async () => {
+    await given(
+      created,
+      { type: 'tenant.mfa_policy.changed', data: { mode: 'off', required_for_applications: ['app_a'] } },
+      { type: 'tenant.mfa_policy.changed', data: { mode: 'required', required_for_applications: ['app_b', 'app_c'] } },
+    ).thenRows('tenants', [
+      expectRow({ revision: 2, mfa_mode: 'required', mfa_required_for_applications: ['app_b', 'app_c'] }),
     ]);
   });
 
@@ -67,6 +108,7 @@ describe('tenants projection', () => {
       name: 'Acme',
       status: 'active',
       revision: 0,
+      ...noSettings,
       created_at: SPEC_TIME,
       updated_at: SPEC_TIME,
       ...values,

@@ -17,6 +17,7 @@ import { inputGuard } from './input-guard.ts';
 import { openApiRouter } from './openapi.ts';
 import { notFoundHandler, problemHandler } from './problem.ts';
 import { signingKeysRouter } from './signing-keys.ts';
+import { tenantSettingsRouter } from './tenant-settings.ts';
 import { tenantsRouter } from './tenants.ts';
 import { webhooksRouter } from './webhooks.ts';
 
@@ -91,6 +92,7 @@ export function createApp(sigid: Sigid): Express {
   tenantScoped.use('/events', eventsRouter(sigid));
   tenantScoped.use('/signing-keys', signingKeysRouter(sigid));
   tenantScoped.use('/webhooks', webhooksRouter(sigid));
+  tenantScoped.use(tenantSettingsRouter(sigid));
   api.use(tenantScoped);
   app.use('/api/v1', api);
   app.use(notFoundHandler);

@@ -11,6 +11,7 @@ import { eventsQuery } from './events.ts';
 import { listQuery } from './pagination.ts';
 import * as responses from './responses.ts';
 import { rotateSigningKeysBody, signingKeysQuery } from './signing-keys.ts';
+import { updateBrandingBody, updateMfaPolicyBody } from './tenant-settings.ts';
 import { createTenantBody, updateTenantBody } from './tenants.ts';
 import { noQuery, parseQuery } from './validate.ts';
 import { attemptsQuery, bodySchemas, messagesQuery, replayBody, rotateBody } from './webhooks.ts';
@@ -416,6 +417,52 @@ export const operations: readonly Operation[] = [
   },
   {
     method: 'get',
+    path: '/api/v1/branding',
+    operationId: 'getBranding',
+    tag: 'settings',
+    summary: "The tenant's branding, defaults filled in",
+    auth: 'tenant',
+    answers: [{ status: 200, description: 'The branding.', schema: responses.brandingResponse, etag: true }],
+  },
+  {
+    method: 'patch',
+    path: '/api/v1/branding',
+    operationId: 'updateBranding',
+    tag: 'settings',
+    summary: "Change the look of the tenant's hosted pages",
+    description:
+      "Any subset of the fields; `null` puts a field back to its default. The same values again append nothing. A change is a `tenant.branding.changed` event on the tenant stream; `ETag` is that stream's revision.",
+    auth: 'tenant',
+    body: updateBrandingBody,
+    ifMatch: true,
+    answers: [{ status: 200, description: 'The branding as changed.', schema: responses.brandingResponse, etag: true }],
+    problems: ['concurrent_modification'],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/mfa-policy',
+    operationId: 'getMfaPolicy',
+    tag: 'settings',
+    summary: "The tenant's MFA policy",
+    auth: 'tenant',
+    answers: [{ status: 200, description: 'The policy.', schema: responses.mfaPolicyResponse, etag: true }],
+  },
+  {
+    method: 'patch',
+    path: '/api/v1/mfa-policy',
+    operationId: 'updateMfaPolicy',
+    tag: 'settings',
+    summary: 'Change when sign-ins ask for a second factor',
+    description:
+      "Any subset of `mode` and `required_for_applications` (which replaces the list). Every listed application must be one of the tenant's (an unknown one, or another tenant's, is 400 and nothing is written). A change is a `tenant.mfa_policy.changed` event on the tenant stream.",
+    auth: 'tenant',
+    body: updateMfaPolicyBody,
+    ifMatch: true,
+    answers: [{ status: 200, description: 'The policy as changed.', schema: responses.mfaPolicyResponse, etag: true }],
+    problems: ['concurrent_modification'],
+  },
+  {
+    method: 'get',
     path: '/api/v1/webhooks/event-types',
     operationId: 'listEventTypes',
     tag: 'webhooks',
@@ -755,6 +802,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
       { name: 'audit-logs', description: "A tenant's audit log, read off the event stream." },
       { name: 'events', description: "A tenant's raw events, for auditors." },
       { name: 'signing-keys', description: "The signing keys of a tenant's OIDC issuer and their rotation." },
+      { name: 'settings', description: "A tenant's branding and MFA policy, for its hosted pages." },
       {
         name: 'webhooks',
         description: 'Signed webhooks (Standard Webhooks), their delivery log, redelivery and replay.',

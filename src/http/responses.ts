@@ -461,6 +461,47 @@ const publicJwk = z
     ],
   });
 
+/** A tenant's branding: every field filled in, the defaults where the tenant set none. */
+export const brandingResponse = z
+  .object({
+    object: z.literal('branding'),
+    display_name: z.string().meta({ description: "The name the hosted pages show; the tenant's name by default." }),
+    logo_uri: z.string().nullable().meta({ description: 'An https URL (http only on localhost); null: no logo.' }),
+    primary_color: z.string().meta({ description: '`#rrggbb`; `#2f5bea` by default.' }),
+    background_color: z.string().meta({ description: '`#rrggbb`; `#f4f5f7` by default.' }),
+  })
+  .meta({
+    id: 'Branding',
+    examples: [
+      {
+        object: 'branding' as const,
+        display_name: 'Acme',
+        logo_uri: 'https://cdn.acme.example/logo.svg',
+        primary_color: '#2f5bea',
+        background_color: '#f4f5f7',
+      },
+    ],
+  });
+
+/** A tenant's MFA policy. */
+export const mfaPolicyResponse = z
+  .object({
+    object: z.literal('mfa_policy'),
+    mode: z.enum(['off', 'optional', 'required']).meta({
+      description:
+        'off: no second factor asked; optional (the default): asked when the account has one; required: an account without one enrolls at sign-in.',
+    }),
+    required_for_applications: z.array(z.string()).meta({
+      description: 'Application ids (`app_…`) whose sign-ins require a second factor whatever the mode.',
+    }),
+  })
+  .meta({
+    id: 'MfaPolicy',
+    examples: [
+      { object: 'mfa_policy' as const, mode: 'optional' as const, required_for_applications: [ids.application] },
+    ],
+  });
+
 const signingKeyExample = {
   id: ids.kid,
   object: 'signing_key' as const,

@@ -1,26 +1,21 @@
-import { findTenant } from '../../read-models/tenants.ts';
+import { brandingOf, mfaRequirement as tenantMfaRequirement } from '../../services/tenant-settings.ts';
 import type { Sigid } from '../sigid.ts';
 import type { PageBranding } from './render.ts';
 
-/** The look of a tenant's hosted pages. */
-export async function pageBranding(sigid: Sigid, tenantId: string): Promise<PageBranding> {
-  const tenant = await findTenant(sigid.readModels, tenantId);
-  return {
-    display_name: tenant?.name ?? 'SigID',
-    logo_uri: null,
-    primary_color: '#2f5bea',
-    background_color: '#f4f5f7',
-  };
+/** The look of a tenant's hosted pages: its branding (`PATCH /api/v1/branding`), defaults filled in. */
+export function pageBranding(sigid: Sigid, tenantId: string): Promise<PageBranding> {
+  return brandingOf(sigid, tenantId);
 }
 
 /**
- * The tenant's MFA policy for a client: `off` (no second factor asked), `optional` (asked when the
- * account has one), `required` (an account without one enrolls at sign-in).
+ * The tenant's MFA policy for a client (`PATCH /api/v1/mfa-policy`): `off` (no second factor
+ * asked), `optional` (asked when the account has one), `required` (an account without one enrolls
+ * at sign-in).
  */
-export async function mfaRequirement(
-  _sigid: Sigid,
-  _tenantId: string,
-  _clientId: string,
+export function mfaRequirement(
+  sigid: Sigid,
+  tenantId: string,
+  clientId: string,
 ): Promise<'off' | 'optional' | 'required'> {
-  return 'optional';
+  return tenantMfaRequirement(sigid, tenantId, clientId);
 }

@@ -87,6 +87,23 @@ export const writeRoutes: Record<string, WriteRoute> = {
     auth: tenantAuth,
     body: () => ({ alg: 'ES256' }),
   },
+  'PATCH /branding': {
+    method: 'patch',
+    path: () => '/api/v1/branding',
+    auth: tenantAuth,
+    body: () => ({
+      display_name: 'Refused brand',
+      logo_uri: 'https://cdn.example.com/logo.png',
+      primary_color: '#112233',
+      background_color: '#ffffff',
+    }),
+  },
+  'PATCH /mfa-policy': {
+    method: 'patch',
+    path: () => '/api/v1/mfa-policy',
+    auth: tenantAuth,
+    body: (f) => ({ mode: 'required', required_for_applications: [f.applicationId] }),
+  },
   'POST /webhooks': {
     method: 'post',
     path: () => '/api/v1/webhooks',
@@ -149,6 +166,8 @@ export const readRoutes: ReadRoute[] = [
   { path: () => '/api/v1/audit-logs/export', auth: tenantAuth, known: 'actor=key_x' },
   { path: () => '/api/v1/events', auth: tenantAuth, known: 'types=tenant.renamed' },
   { path: () => '/api/v1/signing-keys', auth: tenantAuth, known: 'status=active' },
+  { path: () => '/api/v1/branding', auth: tenantAuth },
+  { path: () => '/api/v1/mfa-policy', auth: tenantAuth },
   { path: () => '/api/v1/webhooks', auth: tenantAuth, known: 'limit=5' },
   { path: () => '/api/v1/webhooks/event-types', auth: tenantAuth },
   { path: (f) => `/api/v1/webhooks/${f.endpointId}`, auth: tenantAuth },
