@@ -35,6 +35,7 @@ import {
 import { accountEmail, accountOfSub, endSessions, recordSignIn, sessionsOf } from '../../services/sign-in.ts';
 import { handleCommand } from '../command-handler.ts';
 import { verifyNothing } from '../crypto/password.ts';
+import { NotFoundError } from '../errors.ts';
 import { newId } from '../ids.ts';
 import { issuerRequest } from '../oidc/adapter.ts';
 import { ACCOUNT_CLIENT_ID } from '../oidc/clients.ts';
@@ -497,7 +498,7 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
         const account = await accountOfSub(sigid, context.tenant.id, pending.sub);
         if (!account) throw new SessionNotFoundError();
         const body = request.body as Record<string, unknown>;
-        const confirmed = await confirmTotpEnrollment(
+        const confirmed = await confirmEnrollment(
           sigid,
           account.account_id,
           String(body.enrollment_id ?? ''),
@@ -1066,7 +1067,7 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
         const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
         if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
         const body = request.body as Record<string, unknown>;
-        const confirmed = await confirmTotpEnrollment(
+        const confirmed = await confirmEnrollment(
           sigid,
           account.account_id,
           String(body.enrollment_id ?? ''),
@@ -1302,6 +1303,16 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
       pendingOf,
     });
   return router;
+}
+
+/** An enrollment confirmed, or null for a wrong code or one that expired meanwhile (start again). */
+async function confirmEnrollment(...args: Parameters<typeof confirmTotpEnrollment>) {
+  try {
+    return await confirmTotpEnrollment(...args);
+  } catch (error) {
+    if (error instanceof NotFoundError) return null;
+    throw error;
+  }
 }
 
 /** A JSON form field (the passkey script's answer), or undefined when it is not JSON of sane size. */
