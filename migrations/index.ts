@@ -14,10 +14,10 @@ import * as signingKeys from './2026_12_02_0002_signing_keys.ts';
 import * as emailOutbox from './2026_12_02_0003_email_outbox.ts';
 import * as oidcStorage from './2026_12_02_0004_oidc_storage.ts';
 import * as accounts from './2026_12_02_0005_accounts.ts';
-import * as tenantSettings from './2026_12_03_0101_tenant_settings.ts';
 import * as throttleCounters from './2026_12_03_0501_throttle_counters.ts';
 import * as passkeys from './2026_12_03_0601_passkeys.ts';
 import * as accountMfa from './2026_12_03_0701_account_mfa.ts';
+import * as tenantSettings from './2026_12_03_0801_tenant_settings.ts';
 
 /** Every migration, in order. Frozen in time: a change to the schema is a new entry, never an edit. */
 export const migrations: Record<string, Migration> = {
@@ -36,8 +36,8 @@ export const migrations: Record<string, Migration> = {
   '2026_12_02_0003_email_outbox': emailOutbox,
   '2026_12_02_0004_oidc_storage': oidcStorage,
   '2026_12_02_0005_accounts': accounts,
-  '2026_12_03_0101_tenant_settings': tenantSettings,
   '2026_12_03_0501_throttle_counters': throttleCounters,
   '2026_12_03_0601_passkeys': passkeys,
   '2026_12_03_0701_account_mfa': accountMfa,
+  '2026_12_03_0801_tenant_settings': tenantSettings,
 };

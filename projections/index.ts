@@ -54,7 +54,6 @@ export const auditOnly: readonly SigidEventType[] = [
   'sign_in.failed',
   'session.started',
   'consent.granted',
-  'consent.revoked',
   // Second factors: a challenge is decided on the account's mfa stream (the write side); the events are the audit trail.
   'mfa.challenged',
 ];

@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import { defineReactor } from './projection.ts';
 
 /**
- * The `sessions` reactor: a session ended (`session.ended`) is removed from the issuer's storage in
+ * The `sessions` reactor: a session ended (`session.ended`), or a consent withdrawn
+ * (`consent.revoked`, its grant and tokens), is removed from the issuer's storage in
  * the transaction that moves this reactor's checkpoint. The page that ends sessions deletes them at
  * once too; if it dies between its event and that delete, this removes them anyway, so no session
  * the audit log calls ended keeps working.
@@ -17,6 +18,19 @@ export const sessionsReactor = defineReactor({
         .where('tenant_id', '=', event.tenantId)
         .where('model', '=', 'Session')
         .where(sql<string>`payload->>'uid'`, '=', event.data.session_id)
+        .execute();
+    },
+    // A consent withdrawn: its grant and every token of it go (the page removes them at once too).
+    async 'consent.revoked'(trx, event) {
+      await trx
+        .deleteFrom('oidc_payloads')
+        .where('tenant_id', '=', event.tenantId)
+        .where((eb) =>
+          eb.or([
+            eb('grant_id', '=', event.data.grant_id),
+            eb.and([eb('model', '=', 'Grant'), eb('id', '=', event.data.grant_id)]),
+          ]),
+        )
         .execute();
     },
   },

@@ -147,3 +147,59 @@ export async function endSessions(
       .execute();
   }
 }
+
+/** A consent a person gave an application at a tenant: oidc-provider's grant. */
+export interface ConsentSummary {
+  grantId: string;
+  clientId: string;
+  scopes: string[];
+}
+
+/** The live grants of `sub` at a tenant (from oidc-provider's storage). */
+export async function grantsOf(sigid: Sigid, tenantId: string, sub: string): Promise<ConsentSummary[]> {
+  const rows = await sigid.readModels
+    .selectFrom('oidc_payloads')
+    .select(['id', 'payload'])
+    .where('tenant_id', '=', tenantId)
+    .where('model', '=', 'Grant')
+    .where(sql<string>`payload->>'accountId'`, '=', sub)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', new Date())]))
+    .execute();
+  return rows.map((row) => {
+    const payload = row.payload as { clientId?: string; openid?: { scope?: string } };
+    return {
+      grantId: row.id,
+      clientId: String(payload.clientId),
+      scopes: (payload.openid?.scope ?? '').split(' ').filter(Boolean),
+    };
+  });
+}
+
+/**
+ * Withdraws a consent: `consent.revoked` first, then the grant and every token issued under it
+ * removed. A crash between is healed by the `sessions` reactor, which removes them from the event.
+ */
+export async function revokeConsent(
+  sigid: Sigid,
+  tenantId: string,
+  sub: string,
+  grant: ConsentSummary,
+  context: Omit<WriteContext, 'tenantId'>,
+): Promise<void> {
+  await recordSignIn(
+    sigid,
+    [{ type: 'consent.revoked', data: { sub, client_id: grant.clientId, grant_id: grant.grantId } }],
+    { ...context, tenantId },
+  );
+  failpoint('consent.revoke:after-event');
+  await removeGrant(sigid.readModels, tenantId, grant.grantId);
+}
+
+/** The grant and everything issued under it (codes, access and refresh tokens). */
+export async function removeGrant(db: Sigid['readModels'], tenantId: string, grantId: string): Promise<void> {
+  await db
+    .deleteFrom('oidc_payloads')
+    .where('tenant_id', '=', tenantId)
+    .where((eb) => eb.or([eb('grant_id', '=', grantId), eb.and([eb('model', '=', 'Grant'), eb('id', '=', grantId)])]))
+    .execute();
+}

@@ -470,4 +470,45 @@ describe('hosted sign-in pages and the authorization code flow', () => {
     await again.submit('#email', { email: newcomer, password });
     expect(again.leftTo?.searchParams.get('code')).toBeTruthy();
   });
+
+  it("lets a person change their password and remove an application's access from the account page", async () => {
+    const person = `changer.${Date.now()}@example.test`;
+    const browser = h.browser();
+    const request = await signUp(browser, person, rpA);
+    await browser.submit('#email', { email: person, password });
+    await browser.submit('button[value=allow]', {}, { name: 'decision', value: 'allow' });
+    const tokens = await oauth.authorizationCodeGrant(rpA, browser.leftTo as URL, {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+    });
+    await browser.request(`/t/${a.slug}/account`);
+    expect(browser.text('.consents')).toContain('Acme Notes');
+    // A wrong current password changes nothing.
+    await browser.submit('#current_password', {
+      current_password: 'not it at all',
+      new_password: 'another passphrase',
+    });
+    expect(browser.page.status).toBe(400);
+    await browser.request(`/t/${a.slug}/account`);
+    await browser.submit('#current_password', { current_password: password, new_password: 'another passphrase' });
+    expect(browser.text('.notice')).toBe('Your password is changed.');
+    // Removing the access ends the grant: its access token no longer introspects, and consent is asked again.
+    expect((await oauth.tokenIntrospection(rpA, tokens.access_token)).active).toBe(true);
+    await browser.submit('button:contains("Remove access")');
+    expect(browser.text('.notice')).toBe('The application no longer has access.');
+    expect((await oauth.tokenIntrospection(rpA, tokens.access_token)).active).toBe(false);
+    const revoked = await h.events(a.tenantId, ['consent.revoked']);
+    expect(revoked.at(-1)?.data).toMatchObject({ client_id: expect.any(String) });
+    const next = h.browser();
+    await next.request((await authorizationUrl(rpA)).url);
+    await next.submit('#email', { email: person, password });
+    expect(next.page.status).toBe(400);
+    await next.submit('#email', { email: person, password: 'another passphrase' });
+    expect(next.page.$('h1').text()).toBe('Acme Notes wants to use your account');
+    const changed = await h.t.sigid.db.query<{ reason: string }>(
+      `select data->>'reason' as reason from sigid_events where event_type = 'account.password_set' order by global_position desc limit 1`,
+    );
+    expect(changed.rows[0]?.reason).toBe('changed');
+  });
 });

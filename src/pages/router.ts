@@ -32,7 +32,15 @@ import {
   verifyPasskeyAuthentication,
   verifyPasskeyRegistration,
 } from '../../services/passkeys.ts';
-import { accountEmail, accountOfSub, endSessions, recordSignIn, sessionsOf } from '../../services/sign-in.ts';
+import {
+  accountEmail,
+  accountOfSub,
+  endSessions,
+  grantsOf,
+  recordSignIn,
+  revokeConsent,
+  sessionsOf,
+} from '../../services/sign-in.ts';
 import { handleCommand } from '../command-handler.ts';
 import { verifyNothing } from '../crypto/password.ts';
 import { NotFoundError } from '../errors.ts';
@@ -1007,6 +1015,12 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
         : [];
       const mfa = await mfaMethodsOf(sigid, account.account_id);
       const passkeys = await passkeysOf(sigid, account.account_id);
+      const consents = await Promise.all(
+        (await grantsOf(sigid, context.tenant.id, sub)).map(async (grant) => ({
+          ...grant,
+          clientName: await clientName(context, grant.clientId),
+        })),
+      );
       page(response, context, {
         title: 'Your account',
         template: 'account',
@@ -1038,6 +1052,10 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
             recoveryCodes: `/t/${context.tenant.slug}/account/mfa/recovery-codes`,
           },
           signOutEverywhere: `/t/${context.tenant.slug}/account/sign-out-everywhere`,
+          consents: consents.filter((consent) => consent.clientId !== ACCOUNT_CLIENT_ID),
+          revokeConsent: `/t/${context.tenant.slug}/account/consents/revoke`,
+          changePassword: `/t/${context.tenant.slug}/account/password`,
+          minLength: PASSWORD_LENGTH.min,
           revokeSession: `/t/${context.tenant.slug}/account/sessions/revoke`,
         },
       });
@@ -1233,6 +1251,62 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
     ),
   );
 
+  // The person changes their password (the current one first); every tenant takes the new one.
+  router.post(
+    '/account/password',
+    form,
+    handle(
+      async (context, request, response) => {
+        const sub = await sessionSub(context, request, response);
+        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
+        if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
+        const body = request.body as Record<string, unknown>;
+        const current = passwordField.safeParse(body.current_password);
+        const next = passwordField.safeParse(body.new_password);
+        const email = await accountEmail(sigid, account.account_id);
+        const checked = current.success && email ? await checkPasswordSignIn(sigid, email, current.data) : null;
+        const fits = next.success && next.data.length >= PASSWORD_LENGTH.min && next.data.length <= PASSWORD_LENGTH.max;
+        if (checked !== account.account_id || !fits) {
+          return page(response, context, {
+            status: 400,
+            title: 'Your password is not changed',
+            template: 'message',
+            error:
+              checked !== account.account_id
+                ? 'The current password is not right.'
+                : `Choose a password of ${PASSWORD_LENGTH.min} to ${PASSWORD_LENGTH.max} characters.`,
+            data: { link: { href: `/t/${context.tenant.slug}/account`, label: 'Back to your account' } },
+          });
+        }
+        await setPassword(sigid, account.account_id, next.data as string, 'changed', {
+          ...pageUseCase(context, request, sub),
+          tenantId: PLATFORM_TENANT,
+        });
+        response.redirect(303, `/t/${context.tenant.slug}/account?notice=password_changed`);
+      },
+      { post: true },
+    ),
+  );
+
+  // The person withdraws an application's consent: its grant and every token of it end.
+  router.post(
+    '/account/consents/revoke',
+    form,
+    handle(
+      async (context, request, response) => {
+        const sub = await sessionSub(context, request, response);
+        if (!sub) return void response.redirect(303, accountSignInUrl(context));
+        const grantId = String((request.body as Record<string, unknown>).grant ?? '');
+        const grant = (await grantsOf(sigid, context.tenant.id, sub)).find(
+          (candidate) => candidate.grantId === grantId,
+        );
+        if (grant) await revokeConsent(sigid, context.tenant.id, sub, grant, pageActor(request, sub));
+        response.redirect(303, `/t/${context.tenant.slug}/account?notice=consent_revoked`);
+      },
+      { post: true },
+    ),
+  );
+
   router.post(
     '/account/sign-out-everywhere',
     form,
@@ -1350,6 +1424,8 @@ function noticeText(notice: string): string | undefined {
   return (
     {
       session_revoked: 'The session has ended.',
+      password_changed: 'Your password is changed.',
+      consent_revoked: 'The application no longer has access.',
       passkey_added: 'Your passkey is added.',
       passkey_removed: 'The passkey is removed.',
       mfa_removed: 'The authenticator app is removed.',
