@@ -11,7 +11,6 @@
  */
 
 import { createHash, randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
@@ -27,8 +26,8 @@ import {
   alternate,
   describeMachine,
   envInt,
+  listen,
   main,
-  onCleanup,
   percentile,
   reportMedians,
   reportRatio,
@@ -40,13 +39,6 @@ const SECONDS = envInt('BENCH_SECONDS', 10);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 8);
 const CALLBACK = 'https://app.example.test/callback';
 const PASSWORD = 'bench password, long enough';
-
-async function listen(app: express.Express): Promise<string> {
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
 
 /** A browser's cookies, by name (paths ignored: one flow at a time per jar). */
 class Jar {

@@ -11,7 +11,6 @@
  */
 
 import { spawn } from 'node:child_process';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { exportJWK, generateKeyPair } from 'jose';
@@ -25,9 +24,9 @@ import {
   describeMachine,
   envInt,
   formatMs,
+  listen,
   main,
   medianP99,
-  onCleanup,
   reportMedians,
   reportRatio,
   type Sample,
@@ -38,13 +37,6 @@ const SECONDS = envInt('BENCH_SECONDS', 10);
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 32);
 const RESOURCE = 'https://api.example.com/';
 const AUTOCANNON = fileURLToPath(new URL('../node_modules/.bin/autocannon', import.meta.url));
-
-async function listen(app: express.Express): Promise<string> {
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
 
 /**
  * `autocannon` (in a process of its own, so the load does not run on the servers' event loop)

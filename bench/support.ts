@@ -3,6 +3,9 @@
  * and the printed report. Benchmarks print figures; they never assert a time.
  */
 import { randomBytes } from 'node:crypto';
+import type { RequestListener } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { cpus, freemem, totalmem } from 'node:os';
 import { sql } from 'kysely';
 import pg from 'pg';
@@ -266,4 +269,12 @@ export async function webhookBenchSigid(label: string, webhookEnv: Record<string
   );
   onCleanup(() => sigid.close());
   return sigid;
+}
+
+/** Serves `app` on 127.0.0.1 (a port the system picks) until the bench ends; returns its base URL. */
+export async function listen(app: RequestListener): Promise<string> {
+  const server = createServer(app).listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }

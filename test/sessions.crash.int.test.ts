@@ -11,9 +11,10 @@ import { linkInOutbox } from './support/hosted-flow.ts';
 import { type ServerProcess, startServerProcess } from './support/server-process.ts';
 
 /**
- * "Sign out everywhere" is two durable steps: `session.ended` appended, then the sessions removed
- * from the issuer's storage. A process killed between the two leaves sessions the audit log calls
- * ended; the `sessions` reactor removes them, so none of them works any more.
+ * "Sign out everywhere" and "remove access" are two durable steps each: `session.ended` (or
+ * `consent.revoked`) appended, then the sessions (or the grant and its tokens) removed from the
+ * issuer's storage. A process killed between the two leaves what the audit log calls ended; the
+ * `sessions` reactor removes it, so none of it works any more.
  */
 describe.runIf(postgresReachable)('ending sessions survives a kill between its steps', () => {
   const operatorKey = `op-${randomBytes(24).toString('hex')}`;
@@ -45,7 +46,15 @@ describe.runIf(postgresReachable)('ending sessions survives a kill between its s
     rmSync(outbox, { recursive: true, force: true });
   });
 
-  it('leaves no session working that the audit log calls ended', async () => {
+  /** Waits for the surviving process's reactor (fails after 15 s). */
+  async function until(done: () => Promise<boolean>, failure: string) {
+    for (let waited = 0; !(await done()); waited += 50) {
+      if (waited > 15_000) throw new Error(failure);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  it('leaves no session or consent working that the audit log calls ended or withdrawn', async () => {
     const slug = `end-${randomBytes(4).toString('hex')}`;
     const made = await fetch(`${server.url}/api/v1/tenants`, {
       method: 'POST',
@@ -68,6 +77,33 @@ describe.runIf(postgresReachable)('ending sessions survives a kill between its s
     await browser.submit('#email', { email, password });
     expect(browser.page.$('h1').text()).toBe('Your account');
 
+    // A process dies right after appending `consent.revoked`: the grant and its tokens go anyway.
+    const { rows: grants } = await db.query<{ id: string }>(
+      `select id from oidc_payloads where tenant_id = $1 and model = 'Grant'`,
+      [tenantId],
+    );
+    expect(grants).toHaveLength(1);
+    const revoking = await startServerProcess({ ...env, SIGID_FAILPOINTS: 'consent.revoke:after-event' });
+    browser.origin = revoking.url;
+    await browser.request(`/t/${slug}/account`);
+    const csrf = String(browser.page.$('input[name=csrf]').first().attr('value'));
+    await expect(
+      browser.request(`/t/${slug}/account/consents/revoke`, { form: { csrf, grant: String(grants[0]?.id) } }),
+    ).rejects.toThrow();
+    expect(await revoking.exited).toBe('SIGKILL');
+    const { rows: revoked } = await db.query(
+      `select 1 from sigid_events where tenant_id = $1 and event_type = 'consent.revoked'`,
+      [tenantId],
+    );
+    expect(revoked).toHaveLength(1);
+    await until(async () => {
+      const { rows } = await db.query(`select 1 from oidc_payloads where tenant_id = $1 and id = $2`, [
+        tenantId,
+        grants[0]?.id,
+      ]);
+      return rows.length === 0;
+    }, 'the revoked grant is still stored');
+
     // Another process of the deployment dies right after appending `session.ended`.
     const doomed = await startServerProcess({ ...env, SIGID_FAILPOINTS: 'session.end:after-event' });
     browser.origin = doomed.url;
@@ -81,15 +117,13 @@ describe.runIf(postgresReachable)('ending sessions survives a kill between its s
     expect(ended).toHaveLength(1);
 
     // The surviving process's reactor removes the session; the browser is signed out.
-    for (let waited = 0; ; waited += 50) {
+    await until(async () => {
       const { rows } = await db.query(
         `select 1 from oidc_payloads where tenant_id = $1 and model = 'Session' and payload->>'accountId' = $2`,
         [tenantId, ended[0]?.sub],
       );
-      if (rows.length === 0) break;
-      if (waited > 15_000) throw new Error('the ended session is still stored');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+      return rows.length === 0;
+    }, 'the ended session is still stored');
     browser.origin = server.url;
     await browser.request(`/t/${slug}/account`);
     expect(browser.page.$('h1').text()).toBe('Sign in to Crash Co');

@@ -4,7 +4,6 @@ import { slugSchema } from '../../events/tenant.ts';
 import { newId } from '../ids.ts';
 import { pageAssets } from '../pages/assets.ts';
 import { hostedPagesRouter } from '../pages/router.ts';
-import { pageThrottle } from '../pages/throttle.ts';
 import type { Sigid } from '../sigid.ts';
 import { apiKeysRouter } from './api-keys.ts';
 import { applicationsRouter } from './applications.ts';
@@ -58,7 +57,7 @@ export function createApp(sigid: Sigid): Express {
   app.use(healthRouter(sigid));
   // The hosted pages' assets, and the pages themselves below each tenant's issuer.
   app.use('/assets', pageAssets());
-  app.use('/t/:slug', hostedPagesRouter(sigid, { throttle: pageThrottle(sigid) }));
+  app.use('/t/:slug', hostedPagesRouter(sigid));
   // The tenants' OIDC issuers, before any body parser (oidc-provider reads its own bodies).
   app.use('/t/:slug', (request, response, next) => {
     const { slug } = request.params as { slug: string };

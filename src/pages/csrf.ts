@@ -1,7 +1,7 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { parseCookie } from 'cookie';
 import type { Request, Response } from 'express';
-import type { CookieScheme } from './cookies.ts';
+import { cookieScheme } from './cookies.ts';
 
 /**
  * CSRF protection of every hosted form: a random value in an HttpOnly cookie, and in each form the
@@ -11,13 +11,16 @@ import type { CookieScheme } from './cookies.ts';
  */
 export class Csrf {
   readonly #key: Buffer;
-  readonly #cookies: CookieScheme;
-  readonly #origin: string;
+  readonly #publicUrl: () => string;
 
-  constructor(masterKey: Buffer, cookies: CookieScheme, publicUrl: string) {
+  /** `publicUrl` is read on each use (the cookies' names and the origin follow it). */
+  constructor(masterKey: Buffer, publicUrl: () => string) {
     this.#key = Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), 'sigid hosted pages csrf', 32));
-    this.#cookies = cookies;
-    this.#origin = new URL(publicUrl).origin;
+    this.#publicUrl = publicUrl;
+  }
+
+  get #cookies() {
+    return cookieScheme(this.#publicUrl());
   }
 
   #mac(value: string): string {
@@ -44,7 +47,7 @@ export class Csrf {
   /** Whether a posted form came from SigID's own page in this browser. */
   verify(request: Request): boolean {
     const origin = request.headers.origin;
-    if (origin !== undefined && origin !== this.#origin) return false;
+    if (origin !== undefined && origin !== new URL(this.#publicUrl()).origin) return false;
     const value = this.#cookie(request);
     const presented = (request.body as Record<string, unknown> | undefined)?.csrf;
     if (!value || typeof presented !== 'string') return false;

@@ -1,6 +1,6 @@
+import { brandingOf } from '../../services/tenant-settings.ts';
 import type { IssuerPage } from '../oidc/provider.ts';
 import type { Sigid } from '../sigid.ts';
-import { pageBranding } from './branding.ts';
 import { newNonce, pageHeaders, renderPage } from './render.ts';
 
 /** What oidc-provider's own pages say about an error: a person's words, never a stack. */
@@ -18,7 +18,7 @@ export async function renderIssuerPage(
   tenantId: string,
   page: IssuerPage,
 ): Promise<{ html: string; headers: Record<string, string> }> {
-  const branding = await pageBranding(sigid, tenantId);
+  const branding = await brandingOf(sigid, tenantId);
   const nonce = newNonce();
   const headers = pageHeaders(nonce);
   delete headers['Content-Type'];

@@ -4,6 +4,7 @@ import type Provider from 'oidc-provider';
 import { z } from 'zod';
 import { accountAggregate } from '../../commands/account.ts';
 import { PLATFORM_TENANT } from '../../commands/tenant.ts';
+import { findAccountLink } from '../../read-models/account-links.ts';
 import { findTenant } from '../../read-models/tenants.ts';
 import {
   accountOfEmail,
@@ -41,20 +42,19 @@ import {
   revokeConsent,
   sessionsOf,
 } from '../../services/sign-in.ts';
+import { brandingOf, mfaRequirement } from '../../services/tenant-settings.ts';
 import { handleCommand } from '../command-handler.ts';
 import { verifyNothing } from '../crypto/password.ts';
-import { NotFoundError } from '../errors.ts';
-import { newId } from '../ids.ts';
+import { NotFoundError, waitText } from '../errors.ts';
 import { issuerRequest } from '../oidc/adapter.ts';
 import { ACCOUNT_CLIENT_ID } from '../oidc/clients.ts';
 import type { Sigid } from '../sigid.ts';
 import { textRefusal } from '../text.ts';
 import { accountThrottleKey, checkThrottle, ipThrottleKey, recordFailure, recordSuccess } from '../throttle.ts';
-import { mfaRequirement, pageBranding } from './branding.ts';
-import { cookieScheme } from './cookies.ts';
 import { Csrf } from './csrf.ts';
 import { type PageBranding, type PageOptions, sendPage } from './render.ts';
 import { describeScopes } from './scopes.ts';
+import { pageThrottle } from './throttle.ts';
 
 /** What a hosted page knows of its request: the tenant, its issuer and its look. */
 interface PageContext {
@@ -91,9 +91,9 @@ type Pending = z.infer<typeof pendingSchema>;
  * outcome an event in the tenant's stream before the page answers. Paths these pages do not serve
  * fall through to the tenant's issuer.
  */
-export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {}): Router {
-  const cookies = () => cookieScheme(sigid.config.publicUrl);
-  const csrf = () => new Csrf(sigid.masterKey, cookies(), sigid.config.publicUrl);
+export function hostedPagesRouter(sigid: Sigid): Router {
+  const throttle = pageThrottle(sigid);
+  const forms = new Csrf(sigid.masterKey, () => sigid.config.publicUrl);
   const router = express.Router({ mergeParams: true });
   /** Resolves the tenant and its issuer; an unknown one falls through (to the issuer's 404). */
   async function pageContext(request: Request, response: Response): Promise<PageContext | undefined> {
@@ -106,8 +106,8 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
       tenant: { id: tenant.tenant_id, slug: tenant.slug, name: tenant.name },
       provider: entry.provider,
       issuer: sigid.issuers.issuerUrl(tenant.slug),
-      branding: await pageBranding(sigid, tenant.tenant_id),
-      csrf: csrf().token(request, response),
+      branding: await brandingOf(sigid, tenant.tenant_id),
+      csrf: forms.token(request, response),
     };
   }
 
@@ -128,7 +128,7 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
       const work = async () => {
         const context = await pageContext(request, response);
         if (!context) return next();
-        if (options.post && !csrf().verify(request)) {
+        if (options.post && !forms.verify(request)) {
           return page(response, context, {
             status: 403,
             title: 'This form has expired',
@@ -154,6 +154,28 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
         next(error);
       });
     };
+  }
+
+  /**
+   * A handler of the account page's forms: the person signed in at this tenant's issuer, and their
+   * account; without a session (or once the account is erased) the browser is sent to sign in.
+   */
+  function signedIn(
+    run: (
+      context: PageContext,
+      request: Request,
+      response: Response,
+      sub: string,
+      account: NonNullable<Awaited<ReturnType<typeof accountOfSub>>>,
+    ) => Promise<void>,
+    options: { post?: boolean } = {},
+  ) {
+    return handle(async (context, request, response) => {
+      const sub = await sessionSub(context, request, response);
+      const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
+      if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
+      await run(context, request, response, sub, account);
+    }, options);
   }
 
   function pageUseCase(context: PageContext, request: Request, sub?: string): UseCase {
@@ -279,18 +301,12 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
   async function knownSub(context: PageContext, email: string): Promise<string | null> {
     const accountId = await accountOfEmail(sigid, email);
     if (!accountId) return null;
-    const link = await sigid.readModels
-      .selectFrom('account_links')
-      .select('sub')
-      .where('account_id', '=', accountId)
-      .where('tenant_id', '=', context.tenant.id)
-      .executeTakeFirst();
-    return link?.sub ?? null;
+    return (await findAccountLink(sigid.readModels, accountId, context.tenant.id))?.sub ?? null;
   }
 
   async function sendVerification(context: PageContext, request: Request, accountId: string, uid?: string) {
     const { sub } = await linkAccount(sigid, accountId, context.tenant.id, pageUseCase(context, request));
-    const email = await import('../../services/sign-in.ts').then((m) => m.accountEmail(sigid, accountId));
+    const email = await accountEmail(sigid, accountId);
     if (!email) return;
     const url = new URL(`${context.issuer}/verify-email`);
     if (uid) url.searchParams.set('interaction', uid);
@@ -361,19 +377,19 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
             error: 'Type your e-mail address and your password.',
           });
         }
-        const denied = await extensions.throttle?.check(request, email.data);
+        const denied = await throttle.check(request, email.data);
         if (denied) {
           await refuseSignIn(context, request, found, 'throttled', await knownSub(context, email.data));
           return signInPage(context, response, found.uid, clientLabel, {
             status: 429,
             email: email.data,
-            error: `Too many attempts. Try again in ${waitWords(denied)}.`,
+            error: `Too many attempts. Try again in ${waitText(denied)}.`,
             headers: { 'Retry-After': String(denied) },
           });
         }
         const accountId = await checkPasswordSignIn(sigid, email.data, password.data);
         if (!accountId) {
-          await extensions.throttle?.failed(request, email.data);
+          await throttle.failed(request, email.data);
           await refuseSignIn(context, request, found, 'invalid_credentials', await knownSub(context, email.data));
           return signInPage(context, response, found.uid, clientLabel, {
             status: 400,
@@ -381,7 +397,7 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
             error: 'The e-mail address or the password is not right.',
           });
         }
-        await extensions.throttle?.succeeded(request, email.data);
+        await throttle.succeeded(request, email.data);
         const account = await sigid.readModels
           .selectFrom('accounts')
           .select('email_verified')
@@ -465,7 +481,7 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
             template: 'mfa',
             status: 429,
             headers: { 'Retry-After': String(decision.retryAfterSeconds) },
-            error: `Too many attempts. Try again in ${waitWords(decision.retryAfterSeconds)}.`,
+            error: `Too many attempts. Try again in ${waitText(decision.retryAfterSeconds)}.`,
             data: { action: interactionPath(context, found.uid, 'mfa') },
           });
         }
@@ -646,13 +662,13 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
             },
           });
         }
-        const denied = await extensions.throttle?.check(request, email.data);
+        const denied = await throttle.check(request, email.data);
         if (denied) {
           return page(response, context, {
             status: 429,
             title: 'Create your account',
             template: 'message',
-            error: `Too many attempts. Try again in ${waitWords(denied)}.`,
+            error: `Too many attempts. Try again in ${waitText(denied)}.`,
             headers: { 'Retry-After': String(denied) },
           });
         }
@@ -880,9 +896,9 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
           });
         }
         const uid = typeof request.query.interaction === 'string' ? request.query.interaction : '';
-        const denied = await extensions.throttle?.check(request, email.data);
+        const denied = await throttle.check(request, email.data);
         if (!denied) {
-          await extensions.throttle?.failed(request, email.data);
+          await throttle.failed(request, email.data);
           void sendReset(context, request, email.data, uid).catch((error: unknown) =>
             sigid.logger.error({ err: error }, 'a password reset e-mail could not be queued'),
           );
@@ -1010,9 +1026,6 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
         sigid,
         links.map((link) => ({ tenantId: link.tenant_id, sub: link.sub })),
       );
-      const sections = extensions.accountSections
-        ? await extensions.accountSections(context, request, account.account_id, sub)
-        : [];
       const mfa = await mfaMethodsOf(sigid, account.account_id);
       const passkeys = await passkeysOf(sigid, account.account_id);
       const consents = await Promise.all(
@@ -1027,8 +1040,7 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
         notice: typeof request.query.notice === 'string' ? noticeText(request.query.notice) : undefined,
         scripts: ['/assets/webauthn.js', '/assets/passkey.js'],
         data: {
-          email: await import('../../services/sign-in.ts').then((m) => m.accountEmail(sigid, account.account_id)),
-          sections,
+          email: await accountEmail(sigid, account.account_id),
           sessions: sessions.map((session) => ({
             ...session,
             here: session.tenantId === context.tenant.id,
@@ -1066,10 +1078,8 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
   router.post(
     '/account/mfa/enroll',
     form,
-    handle(
-      async (context, request, response) => {
-        const sub = await sessionSub(context, request, response);
-        if (!sub) return void response.redirect(303, accountSignInUrl(context));
+    signedIn(
+      async (context, request, response, sub) => {
         await enrollPage(context, request, response, `/t/${context.tenant.slug}/account/mfa/confirm`, sub);
       },
       { post: true },
@@ -1079,11 +1089,8 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
   router.post(
     '/account/mfa/confirm',
     form,
-    handle(
-      async (context, request, response) => {
-        const sub = await sessionSub(context, request, response);
-        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
-        if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
+    signedIn(
+      async (context, request, response, sub, account) => {
         const body = request.body as Record<string, unknown>;
         const confirmed = await confirmEnrollment(
           sigid,
@@ -1115,11 +1122,8 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
   router.post(
     '/account/mfa/remove',
     form,
-    handle(
-      async (context, request, response) => {
-        const sub = await sessionSub(context, request, response);
-        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
-        if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
+    signedIn(
+      async (context, request, response, sub, account) => {
         if ((await mfaMethodsOf(sigid, account.account_id)).totp) {
           await removeTotp(sigid, account.account_id, pageUseCase(context, request, sub));
         }
@@ -1132,11 +1136,8 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
   router.post(
     '/account/mfa/recovery-codes',
     form,
-    handle(
-      async (context, request, response) => {
-        const sub = await sessionSub(context, request, response);
-        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
-        if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
+    signedIn(
+      async (context, request, response, sub, account) => {
         if (!(await mfaMethodsOf(sigid, account.account_id)).totp) {
           return void response.redirect(303, `/t/${context.tenant.slug}/account`);
         }
@@ -1156,11 +1157,8 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
   router.post(
     '/account/passkeys/options',
     form,
-    handle(
-      async (context, request, response) => {
-        const sub = await sessionSub(context, request, response);
-        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
-        if (!account) return void response.status(401).json({ error: 'sign in first' });
+    signedIn(
+      async (_context, _request, response, _sub, account) => {
         const email = (await accountEmail(sigid, account.account_id)) ?? 'SigID account';
         response.setHeader('Cache-Control', 'no-store');
         response.json(
@@ -1174,11 +1172,8 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
   router.post(
     '/account/passkeys',
     form,
-    handle(
-      async (context, request, response) => {
-        const sub = await sessionSub(context, request, response);
-        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
-        if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
+    signedIn(
+      async (context, request, response, sub, account) => {
         const body = request.body as Record<string, unknown>;
         const answer = parseJson(body.response);
         const added = answer
@@ -1208,11 +1203,8 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
   router.post(
     '/account/passkeys/remove',
     form,
-    handle(
-      async (context, request, response) => {
-        const sub = await sessionSub(context, request, response);
-        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
-        if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
+    signedIn(
+      async (context, request, response, sub, account) => {
         const passkeyId = String((request.body as Record<string, unknown>).passkey_id ?? '');
         const mine = (await passkeysOf(sigid, account.account_id)).some((passkey) => passkey.passkey_id === passkeyId);
         if (mine) await removePasskey(sigid, account.account_id, passkeyId, pageUseCase(context, request, sub));
@@ -1236,10 +1228,8 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
   router.post(
     '/account/sessions/revoke',
     form,
-    handle(
-      async (context, request, response) => {
-        const sub = await sessionSub(context, request, response);
-        if (!sub) return void response.redirect(303, accountSignInUrl(context));
+    signedIn(
+      async (context, request, response, sub) => {
         const id = String((request.body as Record<string, unknown>).session ?? '');
         const mine = (await sessionsOf(sigid, [{ tenantId: context.tenant.id, sub }])).filter(
           (s) => s.sessionUid === id,
@@ -1255,11 +1245,8 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
   router.post(
     '/account/password',
     form,
-    handle(
-      async (context, request, response) => {
-        const sub = await sessionSub(context, request, response);
-        const account = sub ? await accountOfSub(sigid, context.tenant.id, sub) : undefined;
-        if (!sub || !account) return void response.redirect(303, accountSignInUrl(context));
+    signedIn(
+      async (context, request, response, sub, account) => {
         const body = request.body as Record<string, unknown>;
         const current = passwordField.safeParse(body.current_password);
         const next = passwordField.safeParse(body.new_password);
@@ -1292,10 +1279,8 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
   router.post(
     '/account/consents/revoke',
     form,
-    handle(
-      async (context, request, response) => {
-        const sub = await sessionSub(context, request, response);
-        if (!sub) return void response.redirect(303, accountSignInUrl(context));
+    signedIn(
+      async (context, request, response, sub) => {
         const grantId = String((request.body as Record<string, unknown>).grant ?? '');
         const grant = (await grantsOf(sigid, context.tenant.id, sub)).find(
           (candidate) => candidate.grantId === grantId,
@@ -1310,10 +1295,8 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
   router.post(
     '/account/sign-out-everywhere',
     form,
-    handle(
-      async (context, request, response) => {
-        const sub = await sessionSub(context, request, response);
-        if (!sub) return void response.redirect(303, accountSignInUrl(context));
+    signedIn(
+      async (context, request, response, sub) => {
         const account = await accountOfSub(sigid, context.tenant.id, sub);
         if (account) {
           const links = await sigid.readModels
@@ -1362,20 +1345,6 @@ export function hostedPagesRouter(sigid: Sigid, extensions: PageExtensions = {})
     return url.pathname + url.search;
   }
 
-  if (extensions.routes)
-    extensions.routes(router, {
-      handle,
-      page,
-      pageUseCase,
-      interactionPath,
-      details,
-      completeLogin,
-      refuseSignIn,
-      sessionSub,
-      accountSignInUrl,
-      form,
-      pendingOf,
-    });
   return router;
 }
 
@@ -1414,12 +1383,6 @@ function isSessionNotFound(error: unknown): boolean {
   return error instanceof Error && (error.name === 'SessionNotFound' || error.constructor.name === 'SessionNotFound');
 }
 
-function waitWords(seconds: number): string {
-  if (seconds < 60) return `${seconds} second${seconds === 1 ? '' : 's'}`;
-  const minutes = Math.ceil(seconds / 60);
-  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
-}
-
 function noticeText(notice: string): string | undefined {
   return (
     {
@@ -1434,18 +1397,4 @@ function noticeText(notice: string): string | undefined {
   )[notice];
 }
 
-/** What the second-factor, passkey and throttling parts add to the hosted pages. */
-export interface PageExtensions {
-  throttle?: {
-    /** Seconds to wait, or undefined when the attempt may go ahead. */
-    check(request: Request, email: string): Promise<number | undefined>;
-    failed(request: Request, email: string): Promise<void>;
-    succeeded(request: Request, email: string): Promise<void>;
-  };
-
-  accountSections?: (context: PageContext, request: Request, accountId: string, sub: string) => Promise<unknown[]>;
-  routes?: (router: Router, tools: Record<string, unknown>) => void;
-}
-
 export type { PageContext };
-export { newId };

@@ -10,7 +10,6 @@ import {
   type ThrottleKey,
   type ThrottlePurpose,
 } from '../throttle.ts';
-import type { PageExtensions } from './router.ts';
 
 /** The page a throttled form posts to decides the account counter it counts against. */
 function purposeOf(request: Request): ThrottlePurpose {
@@ -24,7 +23,14 @@ function purposeOf(request: Request): ThrottlePurpose {
  * the page's purpose and the client's network key. The socket's address is the client's
  * (`trust proxy` is off): behind a reverse proxy every client would share the proxy's budget.
  */
-export function pageThrottle(sigid: Sigid): NonNullable<PageExtensions['throttle']> {
+/** The throttle as a page calls it: seconds to wait (undefined: go ahead), and each outcome. */
+export interface PageThrottle {
+  check(request: Request, email: string): Promise<number | undefined>;
+  failed(request: Request, email: string): Promise<void>;
+  succeeded(request: Request, email: string): Promise<void>;
+}
+
+export function pageThrottle(sigid: Sigid): PageThrottle {
   const keysOf = new WeakMap<Request, Promise<[AccountThrottleKey, ThrottleKey]>>();
   const keys = (request: Request, email: string) => {
     let found = keysOf.get(request);

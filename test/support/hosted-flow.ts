@@ -55,16 +55,6 @@ export async function startHostedSigid(options: { config?: Partial<Config>; host
     },
     /** The newest link sent to `to` whose URL contains `path`, read from the `.eml` files (waits for it). */
     linkSentTo: (to: string, path: string) => linkInOutbox(outbox, to, path),
-    /** How many e-mails went to `to`. */
-    async mailCount(to: string): Promise<number> {
-      let count = 0;
-      for (const name of readdirSync(outbox).filter((n) => n.endsWith('.eml'))) {
-        const mail = await simpleParser(readFileSync(join(outbox, name)));
-        const recipients = [mail.to].flat().flatMap((address) => address?.value.map((v) => v.address) ?? []);
-        if (recipients.includes(to)) count++;
-      }
-      return count;
-    },
     /** The tenant's events of some types, oldest first. */
     async events(tenantId: string, types: readonly string[]) {
       const { rows } = await t.sigid.db.query<{ event_type: string; data: Record<string, unknown> }>(
@@ -82,7 +72,6 @@ export async function startHostedSigid(options: { config?: Partial<Config>; host
 }
 
 export type HostedSigid = Awaited<ReturnType<typeof startHostedSigid>>;
-export type { TestSigid };
 
 /** The newest link sent to `to` whose URL contains `path`, read from the outbox's `.eml` files (waits for it). */
 export async function linkInOutbox(outbox: string, to: string, path: string): Promise<string> {
