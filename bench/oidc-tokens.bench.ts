@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
+import { findApi } from '../read-models/apis.ts';
+import { createApi, setApiGrant } from '../services/apis.ts';
 import { createApplication } from '../services/applications.ts';
 import { useCase } from '../services/context.ts';
 import { createTenant } from '../services/tenants.ts';
@@ -104,7 +106,18 @@ main(async () => {
     { kind: 'm2m', client_name: 'bench worker' },
     useCase({ tenantId: tenant.tenantId, actor, correlationId: 'bench' }),
   );
-  await sigid.projections.waitFor(application.written.position ?? 0);
+  // The resource is the tenant's API, its `read` scope granted to the worker (as a real tenant sets it up).
+  const tenantCase = useCase({ tenantId: tenant.tenantId, actor, correlationId: 'bench' });
+  const api = await createApi(
+    sigid,
+    { name: 'bench api', identifier: RESOURCE, scopes: [{ value: 'read', description: 'Read' }] },
+    tenantCase,
+  );
+  await sigid.projections.waitFor(Math.max(application.written.position ?? 0, api.written.position ?? 0));
+  const apiRow = await findApi(sigid.readModels, tenant.tenantId, api.apiId);
+  if (!apiRow) throw new Error('bench api not projected');
+  const granted = await setApiGrant(sigid, apiRow, application.applicationId, ['read'], tenantCase);
+  await sigid.projections.waitFor(granted.position ?? 0);
 
   // The bare provider: one in-memory client, an ES256 key, the same token format; nothing stored.
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });

@@ -19,6 +19,8 @@ const benches = [
   'oidc-code-flow.bench.ts',
   'password.bench.ts',
   'issuer-pool.bench.ts',
+  'authorize.bench.ts',
+  'resource-validation.bench.ts',
 ];
 const only = process.argv.slice(2);
 const selected = benches.filter((file) => only.length === 0 || only.some((word) => file.includes(word)));

@@ -12,7 +12,7 @@ export type AccountCommand =
       type: 'create_account';
       account_id: string;
       email: string;
-      method: 'password' | 'passkey';
+      method: 'password' | 'passkey' | 'federated';
       password_id: string | null;
     }
   /** Marks the e-mail address verified. */
@@ -20,7 +20,9 @@ export type AccountCommand =
   /** Sets a new password, sealed by the caller under `password_id`. */
   | { type: 'set_password'; password_id: string; reason: 'changed' | 'reset' }
   /** Links the account to a tenant under `sub`; a no-op when it is linked there already (its first sub stays). */
-  | { type: 'link_tenant'; tenant_id: string; sub: string };
+  | { type: 'link_tenant'; tenant_id: string; sub: string }
+  /** Ends the account's link to a tenant (its user there was deleted); a no-op when it holds no link, or another sub, there. */
+  | { type: 'unlink_tenant'; tenant_id: string; sub: string };
 
 export type AccountState =
   | { status: 'absent' }
@@ -61,6 +63,11 @@ export const accountDecider: Decider<AccountCommand, AccountState, AccountStream
         return state.status !== 'active'
           ? state
           : { ...state, links: { ...state.links, [event.data.tenant_id]: event.data.sub } };
+      case 'account.unlinked': {
+        if (state.status !== 'active') return state;
+        const { [event.data.tenant_id]: _ended, ...links } = state.links;
+        return { ...state, links };
+      }
       default: {
         const unhandled: never = event;
         return unhandled;
@@ -111,6 +118,14 @@ export const accountDecider: Decider<AccountCommand, AccountState, AccountStream
         return [
           {
             type: 'account.linked',
+            data: { account_id: state.account_id, tenant_id: command.tenant_id, sub: command.sub },
+          },
+        ];
+      case 'unlink_tenant':
+        if (state.links[command.tenant_id] !== command.sub) return [];
+        return [
+          {
+            type: 'account.unlinked',
             data: { account_id: state.account_id, tenant_id: command.tenant_id, sub: command.sub },
           },
         ];

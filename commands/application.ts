@@ -52,7 +52,13 @@ export const applicationDecider: Decider<ApplicationCommand, ApplicationState, A
   evolve(state, event) {
     switch (event.type) {
       case 'application.created': {
-        const { application_id, client_id, kind, secret_id, ...metadata } = event.data;
+        const { application_id, client_id, kind, secret_id, ...given } = event.data;
+        // Created before CIBA: no delivery mode and no notification endpoint.
+        const metadata = {
+          ...given,
+          backchannel_token_delivery_mode: given.backchannel_token_delivery_mode ?? null,
+          backchannel_client_notification_endpoint: given.backchannel_client_notification_endpoint ?? null,
+        };
         return { status: 'active', application_id, client_id, kind, metadata, secret_id };
       }
       case 'application.updated':

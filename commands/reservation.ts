@@ -17,11 +17,29 @@ export const reservationKinds = {
   email: { normalise: (value: string) => value, taken: 'email_taken' },
   /** An application's OAuth client_id, within its tenant: case-sensitive (RFC 6749), as given. */
   client_id: { normalise: (value: string) => value, taken: 'client_id_taken' },
+  /** An API's identifier (its RFC 8707 resource, its tokens' `aud`), within its tenant: exact, as given. */
+  api_identifier: { normalise: (value: string) => value, taken: 'identifier_taken' },
+  /** An organization's name, within its tenant: lowercase already (the API accepts no other), compared as is. */
+  organization_name: { normalise: (value: string) => value.toLowerCase(), taken: 'organization_name_taken' },
+  /** A verified organization domain, within its tenant: normalised (lowercase A-label) before it gets here. */
+  organization_domain: { normalise: (value: string) => value.toLowerCase(), taken: 'domain_taken' },
+  /** A role's name, within its tenant: case-insensitive (`Admin` and `admin` are one name). */
+  role_name: { normalise: (value: string) => value.toLowerCase(), taken: 'role_name_taken' },
   /**
    * A signed e-mail link's id (its message's id, `eml_…`), per tenant: claimed when the link is used,
    * so it works once in any process (`consumeLink` in services/email.ts). Ids are random, not personal.
    */
   email_link: { normalise: (value: string) => value, taken: 'link_used' },
+  /**
+   * A person's identity at a tenant's SSO connection (connection, IdP issuer, IdP `sub`), platform-wide,
+   * owned by the SigID account it signs in as: reserved as a keyed hash (`identityKey`), never the IdP's sub.
+   */
+  federated_identity: { normalise: (value: string) => value, taken: 'identity_linked' },
+  /**
+   * An identity anchored to an agent (a DID, `eip155:<chain>:<registry>#<agent id>`, a key's
+   * thumbprint), within its tenant, owned by the agent: public values, compared as given.
+   */
+  agent_anchor: { normalise: (value: string) => value, taken: 'anchor_taken' },
 } as const satisfies Record<string, { normalise: (value: string) => string; taken: string }>;
 
 export type ReservationKind = keyof typeof reservationKinds;

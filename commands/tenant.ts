@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { TenantEvent } from '../events/tenant.ts';
-import { ConflictError, NotFoundError } from '../src/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../src/errors.ts';
 import { lineSchema, textSchema } from '../src/text.ts';
 import { defineAggregate } from './aggregate.ts';
 import type { Decider } from './decider.ts';
@@ -50,6 +50,34 @@ export interface MfaPolicy {
 
 export const defaultMfaPolicy: MfaPolicy = { mode: 'optional', required_for_applications: [] };
 
+/** How a tenant's access tokens carry roles (docs/roles.md): claim names, null for "not carried". */
+export interface RoleClaims {
+  roles_claim: string | null;
+  permissions_claim: string | null;
+  /** Whether a user's token for an API carries only the scopes their roles grant on it. */
+  enforce_permissions: boolean;
+}
+
+export const defaultRoleClaims: RoleClaims = {
+  roles_claim: 'roles',
+  permissions_claim: 'permissions',
+  enforce_permissions: false,
+};
+
+/**
+ * Which clients the tenant never registered may use its issuer (docs/mcp.md): Client ID Metadata
+ * Documents and RFC 7591 dynamic registration, both off until the tenant turns them on.
+ */
+export interface ClientRegistration {
+  client_id_metadata_documents: boolean;
+  dynamic_registration: boolean;
+}
+
+export const defaultClientRegistration: ClientRegistration = {
+  client_id_metadata_documents: false,
+  dynamic_registration: false,
+};
+
 const noBranding: TenantBranding = { display_name: null, logo_uri: null, primary_color: null, background_color: null };
 
 export type TenantCommand =
@@ -66,7 +94,11 @@ export type TenantCommand =
   /** Sets some branding fields (null: back to the default); fields left out stay as they are. */
   | { type: 'set_branding'; branding: Partial<TenantBranding> }
   /** Changes the MFA policy (fields left out stay); its application ids must be checked to be the tenant's. */
-  | { type: 'set_mfa_policy'; policy: Partial<MfaPolicy> };
+  | { type: 'set_mfa_policy'; policy: Partial<MfaPolicy> }
+  /** Changes how access tokens carry roles (fields left out stay); claim names must be checked first. */
+  | { type: 'set_role_claims'; claims: Partial<RoleClaims> }
+  /** Turns Client ID Metadata Documents or dynamic registration on or off (fields left out stay). */
+  | { type: 'set_client_registration'; settings: Partial<ClientRegistration> };
 
 export type TenantState =
   | { status: 'absent' }
@@ -77,6 +109,8 @@ export type TenantState =
       name: string;
       branding: TenantBranding;
       mfa: MfaPolicy;
+      role_claims: RoleClaims;
+      client_registration: ClientRegistration;
     };
 
 export const tenantDecider: Decider<TenantCommand, TenantState, TenantEvent> = {
@@ -92,6 +126,8 @@ export const tenantDecider: Decider<TenantCommand, TenantState, TenantEvent> = {
           name: event.data.name,
           branding: noBranding,
           mfa: defaultMfaPolicy,
+          role_claims: defaultRoleClaims,
+          client_registration: defaultClientRegistration,
         };
       case 'tenant.renamed':
         return state.status === 'absent' ? state : { ...state, name: event.data.name };
@@ -105,6 +141,10 @@ export const tenantDecider: Decider<TenantCommand, TenantState, TenantEvent> = {
         return state.status === 'absent' ? state : { ...state, branding: { ...state.branding, ...event.data } };
       case 'tenant.mfa_policy.changed':
         return state.status === 'absent' ? state : { ...state, mfa: event.data };
+      case 'tenant.role_claims.changed':
+        return state.status === 'absent' ? state : { ...state, role_claims: event.data };
+      case 'tenant.client_registration.changed':
+        return state.status === 'absent' ? state : { ...state, client_registration: event.data };
       case 'tenant.slug.reserved': // in slug reservation streams only (see commands/reservation.ts)
         return state;
       default: {
@@ -165,6 +205,30 @@ export const tenantDecider: Decider<TenantCommand, TenantState, TenantEvent> = {
                 data: { mode, required_for_applications: applications },
               },
             ];
+      }
+      case 'set_role_claims': {
+        const claims = { ...state.role_claims, ...command.claims };
+        if (claims.roles_claim !== null && claims.roles_claim === claims.permissions_claim) {
+          throw new ValidationError('The roles and the permissions claims must have different names.', [
+            {
+              code: 'custom',
+              path: ['permissions_claim'],
+              message: `"${claims.permissions_claim}" is the roles claim's name too.`,
+              input: claims.permissions_claim,
+            } as z.core.$ZodIssue,
+          ]);
+        }
+        const same = (Object.keys(claims) as (keyof RoleClaims)[]).every(
+          (field) => claims[field] === state.role_claims[field],
+        );
+        return same ? [] : [{ type: 'tenant.role_claims.changed', data: claims }];
+      }
+      case 'set_client_registration': {
+        const settings = { ...state.client_registration, ...command.settings };
+        const same =
+          settings.client_id_metadata_documents === state.client_registration.client_id_metadata_documents &&
+          settings.dynamic_registration === state.client_registration.dynamic_registration;
+        return same ? [] : [{ type: 'tenant.client_registration.changed', data: settings }];
       }
       default: {
         const unhandled: never = command;

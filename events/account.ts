@@ -14,8 +14,8 @@ export const accountCreated = defineEvent({
   schema: z.object({
     account_id: z.string(),
     email: z.string(),
-    /** How the account was made: with a password, or with a passkey alone. */
-    method: z.enum(['password', 'passkey']),
+    /** How the account was made: with a password, with a passkey alone, or by a first sign-in through an SSO connection. */
+    method: z.enum(['password', 'passkey', 'federated']),
   }),
   personal: { subject: (data) => data.account_id, fields: ['email'] },
 });
@@ -47,6 +47,20 @@ export const accountLinked = defineEvent({
   schema: z.object({ account_id: z.string(), tenant_id: z.string(), sub: z.string() }),
 });
 
-export const accountEvents = [accountCreated, accountEmailVerified, accountPasswordSet, accountLinked] as const;
+export const accountUnlinked = defineEvent({
+  type: 'account.unlinked',
+  version: 1,
+  description:
+    "A SigID account's link to a tenant ended (the tenant deleted the user): signing in there again makes a new, unrelated `sub`.",
+  schema: z.object({ account_id: z.string(), tenant_id: z.string(), sub: z.string() }),
+});
+
+export const accountEvents = [
+  accountCreated,
+  accountEmailVerified,
+  accountPasswordSet,
+  accountLinked,
+  accountUnlinked,
+] as const;
 
 export type AccountEvent = EventOf<(typeof accountEvents)[number]>;

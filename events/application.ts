@@ -19,6 +19,8 @@ export const grantTypeSchema = z.enum([
   'client_credentials',
   'implicit',
   'password',
+  /** OpenID Connect CIBA: the client asks a person's approval, who answers on SigID's approval page. */
+  'urn:openid:params:grant-type:ciba',
 ]);
 export type GrantType = z.infer<typeof grantTypeSchema>;
 
@@ -50,6 +52,12 @@ export type TokenEndpointAuthMethod = z.infer<typeof tokenEndpointAuthMethodSche
 /** OpenID Connect Dynamic Client Registration's `application_type`. */
 export const applicationTypeSchema = z.enum(['web', 'native']);
 
+/** The grant type of CIBA (OpenID Connect Client-Initiated Backchannel Authentication). */
+export const CIBA_GRANT_TYPE = 'urn:openid:params:grant-type:ciba' as const;
+
+/** CIBA's token delivery modes SigID serves: the client polls, or is pinged then fetches (no push). */
+export const backchannelDeliveryModeSchema = z.enum(['poll', 'ping']);
+
 /** The metadata an admin can change after creation (kind and client_id are fixed for good). */
 export const applicationMetadataFields = {
   client_name: z.string(),
@@ -65,6 +73,13 @@ export const applicationMetadataFields = {
   access_token_ttl_seconds: z.number().int().positive(),
   id_token_ttl_seconds: z.number().int().positive(),
   refresh_token_ttl_seconds: z.number().int().positive(),
+  /**
+   * CIBA: how the client gets its tokens (with the CIBA grant; null without). Applications created
+   * before CIBA have neither field in their events: they read as null.
+   */
+  backchannel_token_delivery_mode: backchannelDeliveryModeSchema.nullable().optional(),
+  /** CIBA ping mode: where SigID notifies the client that the decision is in (null otherwise). */
+  backchannel_client_notification_endpoint: z.string().nullable().optional(),
 };
 
 const metadataSchema = z.object(applicationMetadataFields);

@@ -1,17 +1,27 @@
 import { z } from 'zod';
 import { type AccountEvent, accountEvents } from './account.ts';
+import { type AgentEvent, agentEvents } from './agent.ts';
+import { type ApiEvent, apiEvents } from './api.ts';
 import { type ApiKeyEvent, apiKeyEvents } from './api-key.ts';
 import { type ApplicationEvent, applicationEvents } from './application.ts';
+import { type ApprovalEvent, approvalEvents } from './approval.ts';
+import { type ClientMetadataDocumentEvent, clientMetadataDocumentEvents } from './client-metadata-document.ts';
+import { type ConnectionEvent, connectionEvents } from './connection.ts';
 import { type EmailEvent, emailEvents } from './email.ts';
 import type { EventDefinition, Upcaster } from './envelope.ts';
+import { type InvitationEvent, invitationEvents } from './invitation.ts';
 import { type MfaEvent, mfaEvents } from './mfa.ts';
 import { type OauthEvent, oauthEvents } from './oauth.ts';
+import { type OrganizationEvent, organizationEvents } from './organization.ts';
 import { type PasskeyEvent, passkeyEvents } from './passkey.ts';
+import { type PolicyDecisionEvent, type PolicyEvent, policyDecisionEvents, policyEvents } from './policy.ts';
 import { type ReservationEvent, reservationEvents } from './reservation.ts';
+import { type RoleEvent, roleEvents } from './role.ts';
 import { type SignInEvent, signInEvents } from './sign-in.ts';
 import { type SigningKeyEvent, signingKeyEvents } from './signing-key.ts';
 import { type SubjectEvent, subjectEvents } from './subject.ts';
 import { type TenantEvent, tenantEvents } from './tenant.ts';
+import { type UserEvent, userEvents } from './user.ts';
 import { type WebhookEvent, webhookEvents, webhookUpcasters } from './webhook.ts';
 
 /**
@@ -106,6 +116,17 @@ const definitions: readonly EventDefinition<SigidEventType>[] = [
   ...signInEvents,
   ...mfaEvents,
   ...passkeyEvents,
+  ...apiEvents,
+  ...organizationEvents,
+  ...roleEvents,
+  ...policyEvents,
+  ...policyDecisionEvents,
+  ...userEvents,
+  ...invitationEvents,
+  ...agentEvents,
+  ...approvalEvents,
+  ...connectionEvents,
+  ...clientMetadataDocumentEvents,
 ];
 
 /** Every event SigID writes. */
@@ -128,24 +149,46 @@ export type SigidEvent =
   | EmailEvent
   | SignInEvent
   | MfaEvent
-  | PasskeyEvent;
+  | PasskeyEvent
+  | ApiEvent
+  | OrganizationEvent
+  | RoleEvent
+  | PolicyEvent
+  | PolicyDecisionEvent
+  | UserEvent
+  | InvitationEvent
+  | AgentEvent
+  | ApprovalEvent
+  | ConnectionEvent
+  | ClientMetadataDocumentEvent;
 
 /** Every event type in the catalog. */
 export type SigidEventType = SigidEvent['type'];
 
 export type {
   AccountEvent,
+  AgentEvent,
+  ApiEvent,
   ApiKeyEvent,
   ApplicationEvent,
+  ApprovalEvent,
+  ClientMetadataDocumentEvent,
+  ConnectionEvent,
   EmailEvent,
+  InvitationEvent,
   MfaEvent,
   OauthEvent,
+  OrganizationEvent,
   PasskeyEvent,
+  PolicyDecisionEvent,
+  PolicyEvent,
   ReservationEvent,
+  RoleEvent,
   SignInEvent,
   SigningKeyEvent,
   SubjectEvent,
   TenantEvent,
+  UserEvent,
   WebhookEvent,
 };
 

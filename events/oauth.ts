@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineEvent, type EventOf } from './envelope.ts';
+import { policyDenialSchema } from './policy.ts';
 
 /** What kind of token: an access token (for a user or, by client_credentials, the client itself) or a refresh token. */
 export const tokenKindSchema = z.enum(['access_token', 'refresh_token']);
@@ -12,7 +13,7 @@ export const oauthTokenIssued = defineEvent({
   type: 'oauth.token.issued',
   version: 1,
   description:
-    "A tenant's issuer issued a token (recorded before it was returned): its kind, jti, client, subject (the tenant-local sub, or null for a client's own token), grant type, scopes, audience, expiry and DPoP key thumbprint. Never the token.",
+    "A tenant's issuer issued a token (recorded before it was returned): its kind, jti, client, subject (the tenant-local sub, or null for a client's own token), grant type, scopes, audience, expiry and DPoP key thumbprint, and any scopes a tenant policy dropped (with the deciding policy ids). Never the token.",
   schema: z.object({
     kind: tokenKindSchema,
     /** `jwt` (self-contained, signed) or `opaque` (a reference, looked up on use). */
@@ -26,6 +27,8 @@ export const oauthTokenIssued = defineEvent({
     expires_at: z.iso.datetime(),
     dpop_jkt: z.string().nullable(),
     grant_id: z.string().nullable(),
+    /** The scopes a tenant's policies dropped from the token, each with the deciding policy ids (absent when none). */
+    policy_denials: z.array(policyDenialSchema).optional(),
   }),
 });
 

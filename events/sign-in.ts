@@ -31,6 +31,11 @@ export const signInFailureReason = z.enum([
   'invalid_passkey',
   'email_not_verified',
   'throttled',
+  // The person signed in for an organization (the `organization` parameter) they are no member of.
+  'not_organization_member',
+  'user_blocked',
+  // A sign-in through an SSO connection failed: the IdP refused it, could not be reached, or its answer did not verify.
+  'sso_failed',
 ]);
 
 export const signInFailed = defineEvent({

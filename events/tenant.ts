@@ -74,6 +74,26 @@ export const tenantMfaPolicyChanged = defineEvent({
   schema: z.object({ mode: mfaModeSchema, required_for_applications: z.array(z.string()) }),
 });
 
+export const tenantRoleClaimsChanged = defineEvent({
+  type: 'tenant.role_claims.changed',
+  version: 1,
+  description:
+    "How the tenant's access tokens carry roles changed: the claim names of the user's roles and of their permissions (null: not carried), and whether a token's scope is limited to what the user's roles grant.",
+  schema: z.object({
+    roles_claim: z.string().nullable(),
+    permissions_claim: z.string().nullable(),
+    enforce_permissions: z.boolean(),
+  }),
+});
+
+export const tenantClientRegistrationChanged = defineEvent({
+  type: 'tenant.client_registration.changed',
+  version: 1,
+  description:
+    'How clients the tenant never registered may use its issuer changed: whether a client_id that is an https URL is fetched as an OAuth Client ID Metadata Document, and whether RFC 7591 dynamic registration (POST /t/{slug}/reg) creates applications.',
+  schema: z.object({ client_id_metadata_documents: z.boolean(), dynamic_registration: z.boolean() }),
+});
+
 export const tenantEvents = [
   tenantCreated,
   tenantRenamed,
@@ -83,6 +103,8 @@ export const tenantEvents = [
   tenantSlugReserved,
   tenantBrandingChanged,
   tenantMfaPolicyChanged,
+  tenantRoleClaimsChanged,
+  tenantClientRegistrationChanged,
 ] as const;
 
 export type TenantEvent = EventOf<(typeof tenantEvents)[number]>;

@@ -18,6 +18,17 @@ import * as throttleCounters from './2026_12_03_0501_throttle_counters.ts';
 import * as passkeys from './2026_12_03_0601_passkeys.ts';
 import * as accountMfa from './2026_12_03_0701_account_mfa.ts';
 import * as tenantSettings from './2026_12_03_0801_tenant_settings.ts';
+import * as apis from './2026_12_04_0101_apis.ts';
+import * as users from './2026_12_05_0101_users.ts';
+import * as invitations from './2026_12_05_0102_invitations.ts';
+import * as roles from './2026_12_05_0201_roles.ts';
+import * as policies from './2026_12_05_0301_policies.ts';
+import * as organizations from './2026_12_05_0401_organizations.ts';
+import * as ssoConnections from './2026_12_06_0101_sso_connections.ts';
+import * as agents from './2026_12_07_0101_agents.ts';
+import * as approvals from './2026_12_07_0201_approvals.ts';
+import * as clientRegistration from './2026_12_07_0301_client_registration.ts';
+import * as agentAnchors from './2026_12_08_0101_agent_anchors.ts';
 
 /** Every migration, in order. Frozen in time: a change to the schema is a new entry, never an edit. */
 export const migrations: Record<string, Migration> = {
@@ -40,4 +51,15 @@ export const migrations: Record<string, Migration> = {
   '2026_12_03_0601_passkeys': passkeys,
   '2026_12_03_0701_account_mfa': accountMfa,
   '2026_12_03_0801_tenant_settings': tenantSettings,
+  '2026_12_04_0101_apis': apis,
+  '2026_12_05_0101_users': users,
+  '2026_12_05_0102_invitations': invitations,
+  '2026_12_05_0201_roles': roles,
+  '2026_12_05_0301_policies': policies,
+  '2026_12_05_0401_organizations': organizations,
+  '2026_12_06_0101_sso_connections': ssoConnections,
+  '2026_12_07_0101_agents': agents,
+  '2026_12_07_0201_approvals': approvals,
+  '2026_12_07_0301_client_registration': clientRegistration,
+  '2026_12_08_0101_agent_anchors': agentAnchors,
 };

@@ -51,5 +51,13 @@ export const accountsProjection = defineProjection({
         .onConflict((oc) => oc.columns(['account_id', 'tenant_id']).doNothing())
         .execute();
     },
+    async 'account.unlinked'(trx, event) {
+      await trx
+        .deleteFrom('account_links')
+        .where('account_id', '=', event.data.account_id)
+        .where('tenant_id', '=', event.data.tenant_id)
+        .where('sub', '=', event.data.sub)
+        .execute();
+    },
   },
 });

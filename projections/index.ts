@@ -1,14 +1,23 @@
 import type { SigidEventType } from '../events/catalog.ts';
 import { accountMfaProjection } from './account-mfa.ts';
 import { accountsProjection } from './accounts.ts';
+import { agentsProjection } from './agents.ts';
 import { apiKeysProjection } from './api-keys.ts';
+import { apisProjection } from './apis.ts';
 import { applicationsProjection } from './applications.ts';
+import { approvalsProjection } from './approvals.ts';
+import { connectionsProjection } from './connections.ts';
+import { invitationsProjection } from './invitations.ts';
+import { organizationsProjection } from './organizations.ts';
 import { passkeysProjection } from './passkeys.ts';
+import { policiesProjection } from './policies.ts';
 import type { Projection } from './projection.ts';
+import { rolesProjection } from './roles.ts';
 import { secretsReactor } from './secrets.ts';
 import { sessionsReactor } from './sessions.ts';
 import { signingKeysProjection } from './signing-keys.ts';
 import { tenantsProjection } from './tenants.ts';
+import { usersProjection } from './users.ts';
 import { webhookEndpointsProjection } from './webhook-endpoints.ts';
 
 /** Every projection the runner keeps up to date. A new aggregate's projection is added here. */
@@ -21,6 +30,15 @@ export const projections: readonly Projection[] = [
   applicationsProjection,
   signingKeysProjection,
   passkeysProjection,
+  apisProjection,
+  organizationsProjection,
+  rolesProjection,
+  policiesProjection,
+  usersProjection,
+  invitationsProjection,
+  agentsProjection,
+  approvalsProjection,
+  connectionsProjection,
   secretsReactor,
   sessionsReactor,
 ];
@@ -50,10 +68,14 @@ export const auditOnly: readonly SigidEventType[] = [
   'email.sent',
   'email.failed',
   // Sign-in: oidc-provider's storage holds the sessions and grants; the events are the audit trail.
-  'sign_in.succeeded',
   'sign_in.failed',
   'session.started',
   'consent.granted',
   // Second factors: a challenge is decided on the account's mfa stream (the write side); the events are the audit trail.
   'mfa.challenged',
+  // A token a policy refused: the issuer's refusal, for the audit log.
+  'policy.token.denied',
+  // A client's metadata document accepted or refused: the issuer caches the document itself; the events are the audit trail.
+  'oauth.client_metadata_document.accepted',
+  'oauth.client_metadata_document.refused',
 ];

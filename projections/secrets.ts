@@ -91,6 +91,17 @@ export const secretsReactor = defineReactor({
     },
     'mfa.recovery_codes_issued': (trx, event) =>
       rotate(trx, event, 'recovery-code', event.data.account_id, event.data.batch_id, event.time.toISOString()),
+    // An SSO connection's client secret works from its event on; a new one replaces it at its event.
+    'connection.created': (trx, event) =>
+      activateSecret(trx, event.tenantId, 'connection-secret', event.data.oidc.client_secret_id, event),
+    'connection.updated': async (trx, event) => {
+      const secretId = event.data.changes.oidc?.client_secret_id;
+      if (secretId && secretId !== event.data.previous.oidc?.client_secret_id) {
+        await rotate(trx, event, 'connection-secret', event.data.connection_id, secretId, event.time.toISOString());
+      }
+    },
+    'connection.deleted': (trx, event) =>
+      deleteOwnedSecrets(trx, event.tenantId, 'connection-secret', event.data.connection_id),
     'mfa.totp_removed': async (trx, event) => {
       for (const kind of ['totp', 'recovery-code'] as const) {
         await deleteOwnedBefore(trx, event.tenantId, kind, event.data.account_id, event.position);

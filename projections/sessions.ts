@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { defineReactor } from './projection.ts';
+import { defineReactor, type ReactorTransaction } from './projection.ts';
 
 /**
  * The `sessions` reactor: a session ended (`session.ended`), or a consent withdrawn
@@ -33,5 +33,21 @@ export const sessionsReactor = defineReactor({
         )
         .execute();
     },
+    // A user blocked or deleted: every session, grant, code and token of their sub at the tenant goes.
+    async 'user.blocked'(trx, event) {
+      await endEverything(trx, event.tenantId, event.data.sub);
+    },
+    async 'user.deleted'(trx, event) {
+      await endEverything(trx, event.tenantId, event.data.sub);
+    },
   },
 });
+
+/** Removes everything the issuer holds for a sub (oidc-provider's models all carry `accountId`). */
+async function endEverything(trx: ReactorTransaction, tenantId: string, sub: string): Promise<void> {
+  await trx
+    .deleteFrom('oidc_payloads')
+    .where('tenant_id', '=', tenantId)
+    .where(sql<string>`payload->>'accountId'`, '=', sub)
+    .execute();
+}

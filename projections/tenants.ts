@@ -36,6 +36,8 @@ export const tenantsProjection = defineProjection({
         mfa_mode: event.data.mode,
         mfa_required_for_applications: JSON.stringify(event.data.required_for_applications),
       }),
+    'tenant.role_claims.changed': (trx, event) => update(trx, event, event.data),
+    'tenant.client_registration.changed': (trx, event) => update(trx, event, event.data),
   },
 });
 

@@ -6,7 +6,7 @@ export const tableName = 'accounts';
 /** A SigID account as sign-in needs it: no personal data (the e-mail address stays sealed in its events). */
 export interface AccountsTable {
   account_id: string;
-  method: 'password' | 'passkey';
+  method: 'password' | 'passkey' | 'federated';
   email_verified: boolean;
   /** The current password's id in the sealed-secrets store (kind `password`), if it has one. */
   password_id: string | null;

@@ -30,6 +30,10 @@ export interface ApplicationsTable {
   access_token_ttl_seconds: number;
   id_token_ttl_seconds: number;
   refresh_token_ttl_seconds: number;
+  /** CIBA: `poll` or `ping` with the CIBA grant, null without it. */
+  backchannel_token_delivery_mode: 'poll' | 'ping' | null;
+  /** CIBA ping mode: the client's notification endpoint; null otherwise. */
+  backchannel_client_notification_endpoint: string | null;
   /** The current client secret's id in the sealed-secrets store; null for a public client. */
   secret_id: string | null;
   /** Until when the previous secret still works (the last rotation's overlap); null when none was rotated. */

@@ -19,6 +19,13 @@ export interface TenantsTable {
   /** The MFA policy (`tenant.mfa_policy.changed`). */
   mfa_mode: ColumnType<'off' | 'optional' | 'required', 'off' | 'optional' | 'required' | undefined>;
   mfa_required_for_applications: ColumnType<string[], string | undefined, string>;
+  /** How access tokens carry roles (`tenant.role_claims.changed`; the defaults in migrations/2026_12_05_0201_roles.ts). */
+  roles_claim: ColumnType<string | null, string | null | undefined>;
+  permissions_claim: ColumnType<string | null, string | null | undefined>;
+  enforce_permissions: ColumnType<boolean, boolean | undefined>;
+  /** Which unregistered clients the issuer takes (`tenant.client_registration.changed`; off by default). */
+  client_id_metadata_documents: ColumnType<boolean, boolean | undefined>;
+  dynamic_registration: ColumnType<boolean, boolean | undefined>;
   created_at: Date;
   updated_at: Date;
 }

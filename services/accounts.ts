@@ -11,6 +11,7 @@ import { failpoint } from '../src/failpoints.ts';
 import type { Sigid } from '../src/sigid.ts';
 import { type UseCase, type Written, writtenTogether } from './context.ts';
 import { claimReservation } from './reservations.ts';
+import { ensureUser, finishDeletion } from './users.ts';
 
 /** NIST SP 800-63B: at least 8 characters, and long passphrases allowed. */
 export const PASSWORD_LENGTH = { min: 8, max: 256 } as const;
@@ -39,6 +40,21 @@ async function pepper(sigid: Sigid): Promise<Buffer> {
 export async function emailKey(sigid: Sigid, email: string): Promise<string> {
   return createHmac('sha256', await pepper(sigid))
     .update(`email:${normaliseEmail(email)}`)
+    .digest('base64url');
+}
+
+/**
+ * A person's identity at an SSO connection as its reservation names it: a keyed hash of the tenant,
+ * the connection, the IdP's issuer and the IdP's `sub`, never the IdP's sub itself.
+ */
+export async function federatedIdentityKey(
+  sigid: Sigid,
+  identity: { tenantId: string; connectionId: string; issuer: string; subject: string },
+): Promise<string> {
+  return createHmac('sha256', await pepper(sigid))
+    .update(
+      `federated:${identity.tenantId}\u0000${identity.connectionId}\u0000${identity.issuer}\u0000${identity.subject}`,
+    )
     .digest('base64url');
 }
 
@@ -157,7 +173,10 @@ export async function setPassword(
 /**
  * The account's `sub` at a tenant, linking it on first use: random for each link (not derived from
  * the account id), so one person's subs at two tenants are unrelated. The link is a platform event;
- * a tenant's own events and read models name only the sub.
+ * a tenant's own events and read models name only the sub. Then the tenant's user of that sub is
+ * made (or brought up to date): the link first, `user.created` second, so a process that dies
+ * between them leaves a link whose user the next sign-in makes (`ensureUser` runs on every call). A
+ * link whose user was deleted (the delete died before ending it) is ended here and a new sub made.
  */
 export async function linkAccount(
   sigid: Sigid,
@@ -166,7 +185,12 @@ export async function linkAccount(
   context: UseCase,
 ): Promise<{ sub: string; written: Written }> {
   const existing = await findAccountLink(sigid.readModels, accountId, tenantId);
-  if (existing) return { sub: existing.sub, written: { position: null, types: [] } };
+  const write = { ...context, tenantId };
+  if (existing) {
+    const user = await ensureUser(sigid, tenantId, existing.sub, accountId, write);
+    if (user.status !== 'deleted') return { sub: existing.sub, written: user.written };
+    await finishDeletion(sigid, existing.sub, accountId, write);
+  }
   const outcome = await handleCommand(
     sigid.log,
     accountAggregate,
@@ -175,5 +199,8 @@ export async function linkAccount(
     { ...context, tenantId: PLATFORM_TENANT },
   );
   if (outcome.state.status !== 'active') throw new Error('the account is gone');
-  return { sub: outcome.state.links[tenantId] as string, written: outcome };
+  const sub = outcome.state.links[tenantId] as string;
+  failpoint('account.link:after-link');
+  const user = await ensureUser(sigid, tenantId, sub, accountId, write);
+  return { sub, written: writtenTogether(outcome, user.written) };
 }

@@ -1,12 +1,18 @@
 import { type ApplicationCommand, applicationAggregate } from '../commands/application.ts';
 import type { ApplicationKind, ApplicationMetadata } from '../events/application.ts';
 import { type ApplicationRow, findApplicationByClientId } from '../read-models/applications.ts';
-import { checkApplicationMetadata, isConfidential, withDefaults } from '../src/applications/client-metadata.ts';
+import {
+  checkApplicationMetadata,
+  isConfidential,
+  notificationEndpointRefusal,
+  withDefaults,
+} from '../src/applications/client-metadata.ts';
 import { clientSecretMatches, mintClientSecret, storeClientSecret } from '../src/applications/client-secrets.ts';
 import { handleCommand } from '../src/command-handler.ts';
 import { ConflictError, NotFoundError, PreconditionFailedError, UnprocessableError } from '../src/errors.ts';
 import { failpoint } from '../src/failpoints.ts';
 import type { Sigid } from '../src/sigid.ts';
+import { checkWebhookUrl, WebhookUrlRefused } from '../src/webhooks/ssrf.ts';
 import type { UseCase, Written } from './context.ts';
 import { claimReservation, releaseReservation } from './reservations.ts';
 
@@ -20,6 +26,25 @@ export interface NewApplication extends Partial<ApplicationMetadata> {
   client_name: string;
   /** A client_id to keep (an application moved from another IdP); made up when left out. */
   client_id?: string | undefined;
+}
+
+/**
+ * A CIBA notification endpoint must not turn SigID into a proxy into its own network: the webhooks'
+ * SSRF rules (https, or http to an allowlisted host; every address the host resolves to public).
+ * 422 with the rule's code; the form (a URL, no credentials) is the decider's check.
+ */
+async function checkNotificationEndpoint(sigid: Sigid, endpoint: string | null | undefined): Promise<void> {
+  if (typeof endpoint !== 'string' || notificationEndpointRefusal(endpoint) !== null) return;
+  const { allowlist, resolve } = sigid.config.webhooks;
+  try {
+    await checkWebhookUrl(endpoint, allowlist, resolve);
+  } catch (error) {
+    if (!(error instanceof WebhookUrlRefused)) throw error;
+    const code = error.code === 'invalid_url' ? 'invalid_client_metadata' : error.code;
+    throw new UnprocessableError(code, `backchannel_client_notification_endpoint: ${error.message}`, [
+      { path: 'backchannel_client_notification_endpoint', message: error.message, code: error.code },
+    ]);
+  }
 }
 
 async function applicationState(sigid: Sigid, tenantId: string, applicationId: string) {
@@ -50,6 +75,7 @@ export async function createApplication(
   const { kind, client_id: givenClientId, ...given } = input;
   const metadata = withDefaults(kind, given);
   checkApplicationMetadata(kind, metadata);
+  await checkNotificationEndpoint(sigid, metadata.backchannel_client_notification_endpoint);
   // Every draw first, in one order, so a retry draws the same values whatever it finds done.
   const ownerId = context.random.id('app');
   const clientId = givenClientId ?? context.random.bytes(18).toString('base64url');
@@ -108,12 +134,13 @@ export async function createApplication(
 }
 
 /** Changes an application's metadata; the result must still be one its kind allows (422 otherwise). */
-export function updateApplication(
+export async function updateApplication(
   sigid: Sigid,
   applicationId: string,
   changes: Partial<ApplicationMetadata>,
   context: Change,
 ): Promise<Written> {
+  await checkNotificationEndpoint(sigid, changes.backchannel_client_notification_endpoint);
   const defined = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
   const command: ApplicationCommand = { type: 'update_application', changes: defined };
   return handleCommand(sigid.log, applicationAggregate, applicationId, command, context);

@@ -4,6 +4,7 @@ import { PLATFORM_TENANT } from '../commands/tenant.ts';
 import type { SignInEvent } from '../events/sign-in.ts';
 import { findLinkBySub } from '../read-models/account-links.ts';
 import { findAccount } from '../read-models/accounts.ts';
+import { findUser } from '../read-models/users.ts';
 import type { WriteContext } from '../src/event-log.ts';
 import { streamName } from '../src/event-store/port.ts';
 import { failpoint } from '../src/failpoints.ts';
@@ -23,12 +24,22 @@ export async function recordSignIn(
   return { position: result.position, types: events.map((event) => event.type) };
 }
 
-/** The account behind a tenant's `sub`, if it is still there (not erased). */
+/**
+ * The account behind a tenant's `sub`, if it is still there (not erased) and its user may sign in
+ * (not blocked or deleted): the issuer finds no account for a blocked user's tokens.
+ */
 export async function accountOfSub(sigid: Sigid, tenantId: string, sub: string) {
   const link = await findLinkBySub(sigid.readModels, tenantId, sub);
   if (!link) return undefined;
+  if (await userBlocked(sigid, tenantId, sub)) return undefined;
   const account = await findAccount(sigid.readModels, link.account_id);
   return account ? { ...account, sub } : undefined;
+}
+
+/** Whether the tenant blocked (or deleted) its user of `sub`. */
+export async function userBlocked(sigid: Sigid, tenantId: string, sub: string): Promise<boolean> {
+  const user = await findUser(sigid.readModels, tenantId, sub);
+  return user !== undefined && user.status !== 'active';
 }
 
 /** The account's e-mail address, opened from its sealed event (null once erased). */

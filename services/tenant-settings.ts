@@ -1,7 +1,11 @@
 import {
+  type ClientRegistration,
+  defaultClientRegistration,
   defaultMfaPolicy,
+  defaultRoleClaims,
   type MfaMode,
   type MfaPolicy,
+  type RoleClaims,
   type TenantBranding,
   tenantAggregate,
 } from '../commands/tenant.ts';
@@ -41,6 +45,27 @@ export function mfaPolicyOfRow(tenant: TenantRow | undefined): MfaPolicy {
   return tenant
     ? { mode: tenant.mfa_mode, required_for_applications: tenant.mfa_required_for_applications }
     : defaultMfaPolicy;
+}
+
+/** A row's role claims settings (the defaults for an unknown tenant). */
+export function roleClaimsOfRow(tenant: TenantRow | undefined): RoleClaims {
+  return tenant
+    ? {
+        roles_claim: tenant.roles_claim,
+        permissions_claim: tenant.permissions_claim,
+        enforce_permissions: tenant.enforce_permissions,
+      }
+    : defaultRoleClaims;
+}
+
+/** A row's client registration settings (both off for an unknown tenant). */
+export function clientRegistrationOfRow(tenant: TenantRow | undefined): ClientRegistration {
+  return tenant
+    ? {
+        client_id_metadata_documents: tenant.client_id_metadata_documents,
+        dynamic_registration: tenant.dynamic_registration,
+      }
+    : defaultClientRegistration;
 }
 
 /** The tenant's branding, from the read model, always complete (an unknown tenant gets SigID's own). */
@@ -99,4 +124,34 @@ export async function setMfaPolicy(
     throw new ProblemError('invalid_request', 'The MFA policy names applications the tenant does not have.', unknown);
   }
   return handleCommand(sigid.log, tenantAggregate, context.tenantId, { type: 'set_mfa_policy', policy }, context);
+}
+
+/**
+ * Changes how the tenant's access tokens carry roles: the claim names (null: not carried) and whether
+ * a user's scope is limited to what their roles grant. Two claims of one name are refused (400, by the decider).
+ */
+export function setRoleClaims(
+  sigid: Sigid,
+  claims: Partial<RoleClaims>,
+  context: UseCase & { ifMatch?: number | undefined },
+): Promise<Written> {
+  return handleCommand(sigid.log, tenantAggregate, context.tenantId, { type: 'set_role_claims', claims }, context);
+}
+
+/**
+ * Turns on or off the clients the tenant never registered (docs/mcp.md): Client ID Metadata Documents
+ * fetched by the issuer, and RFC 7591 dynamic registration. A change is `tenant.client_registration.changed`.
+ */
+export function setClientRegistration(
+  sigid: Sigid,
+  settings: Partial<ClientRegistration>,
+  context: UseCase & { ifMatch?: number | undefined },
+): Promise<Written> {
+  return handleCommand(
+    sigid.log,
+    tenantAggregate,
+    context.tenantId,
+    { type: 'set_client_registration', settings },
+    context,
+  );
 }

@@ -18,9 +18,17 @@ export const TARGET_TYPES: Readonly<Record<string, string>> = {
   whk: 'webhook',
   op: 'operator_key',
   app: 'application',
+  api: 'api',
+  org: 'organization',
+  rol: 'role',
+  pol: 'policy',
   // A tenant's signing keys are one stream, `{tenant_id}-signing_keys`: its target id is `signing_keys`.
   signing: 'signing_keys',
   eml: 'email',
+  sub: 'user',
+  inv: 'invitation',
+  agt: 'agent',
+  apr: 'approval',
 };
 
 /** One audit-log record: who did what to which target, when, under which request, with the event's data. */
@@ -105,4 +113,34 @@ export async function* walkTenantEvents(
     // A walk abandoned midway (client gone) must not leave a failing read unobserved.
     next.catch(() => {});
   }
+}
+
+/**
+ * One page of a principal's activity: every event of its own stream (it is the target) or acted by
+ * it (its tokens' `oauth.token.issued`, anything else it did), in position order. Two reads, one per
+ * index the store has (stream, actor), merged: an event in both appears once.
+ */
+export async function readActivity(
+  log: EventLog,
+  tenantId: string,
+  principalId: string,
+  options: { order: 'asc' | 'desc'; after?: number | undefined; limit: number },
+): Promise<{ events: RecordedEvent[]; more: boolean }> {
+  const backwards = options.order === 'desc';
+  const base = {
+    tenantId,
+    direction: backwards ? ('backwards' as const) : ('forwards' as const),
+    ...(options.after !== undefined ? (backwards ? { before: options.after } : { after: options.after }) : {}),
+    limit: options.limit + 1,
+  };
+  const [target, actor] = await Promise.all([
+    log.readAll({ ...base, stream: streamName(tenantId, principalId) }),
+    log.readAll({ ...base, actorId: principalId }),
+  ]);
+  const byPosition = new Map<number, RecordedEvent>();
+  for (const event of [...target.events, ...actor.events]) byPosition.set(event.position, event);
+  const merged = [...byPosition.values()].sort((a, b) =>
+    backwards ? b.position - a.position : a.position - b.position,
+  );
+  return { events: merged.slice(0, options.limit), more: merged.length > options.limit };
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type EmailConfig, loadEmailConfig } from './email/config.ts';
 import { loadWebhookConfig, type WebhookConfig } from './webhooks/config.ts';
+import { type Allowlist, parseAllowlist } from './webhooks/ssrf.ts';
 
 /**
  * Every setting SigID reads, with its default, in one place (docs/configuration.md lists them).
@@ -33,6 +34,20 @@ const configSchema = z.object({
     .int()
     .min(1)
     .default(24 * 3600 + 3600),
+  /** The DNS servers organization domain proofs are looked up at (`ip[:port]`, comma-separated); the system's by default. */
+  SIGID_DNS_SERVERS: z
+    .string()
+    .regex(/^[0-9a-fA-F.:[\], ]*$/)
+    .optional(),
+  /** Hosts and CIDRs a Client ID Metadata Document may be fetched from despite the SSRF rules, and over plain http (development). */
+  SIGID_CLIENT_METADATA_ALLOWLIST: z.string().default(''),
+  /** The JSON-RPC endpoint of each chain ERC-8004 anchors are read on: `chainId=url`, comma-separated. */
+  SIGID_CHAIN_RPC_URLS: z
+    .string()
+    .regex(/^(\s*\d+=https?:\/\/[^\s,]+\s*)(,\s*\d+=https?:\/\/[^\s,]+\s*)*$/, 'chainId=url, comma-separated')
+    .optional(),
+  /** Hosts and CIDRs an anchor's did:web document or registration file may be fetched from despite the SSRF rules, and over plain http (development). */
+  SIGID_ANCHOR_FETCH_ALLOWLIST: z.string().default(''),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -63,6 +78,20 @@ export interface Config {
    * the longest-lived token it signed, plus a margin.
    */
   signingKeyRetentionSeconds: number;
+  /** Where organization domain proofs are looked up (`ip[:port]`); empty: the system's resolvers. */
+  dnsServers: string[];
+  /**
+   * SIGID_CLIENT_METADATA_ALLOWLIST: where a Client ID Metadata Document may be fetched from despite
+   * the SSRF rules (src/webhooks/ssrf.ts); such a host is fetched over plain http (development only).
+   */
+  clientMetadataAllowlist: Allowlist;
+  /** SIGID_CHAIN_RPC_URLS: the JSON-RPC endpoint of each chain ERC-8004 anchors may name, by chain id. */
+  chainRpcUrls: Readonly<Record<number, string>>;
+  /**
+   * SIGID_ANCHOR_FETCH_ALLOWLIST: where a did:web document or an ERC-8004 registration file may be
+   * fetched from despite the SSRF rules; such a host is fetched over plain http (development only).
+   */
+  anchorFetchAllowlist: Allowlist;
   logLevel: z.infer<typeof configSchema>['LOG_LEVEL'];
   webhooks: WebhookConfig;
   email: EmailConfig;
@@ -105,6 +134,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     idempotencyTtlHours: value.SIGID_IDEMPOTENCY_TTL_HOURS,
     idempotencyLeaseMs: value.SIGID_IDEMPOTENCY_LEASE_MS,
     signingKeyRetentionSeconds: value.SIGID_SIGNING_KEY_RETENTION_SECONDS,
+    dnsServers: (value.SIGID_DNS_SERVERS ?? '')
+      .split(',')
+      .map((server) => server.trim())
+      .filter(Boolean),
+    clientMetadataAllowlist: parseAllowlist(value.SIGID_CLIENT_METADATA_ALLOWLIST),
+    chainRpcUrls: Object.fromEntries(
+      (value.SIGID_CHAIN_RPC_URLS ?? '')
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean)
+        .map((entry) => [Number(entry.slice(0, entry.indexOf('='))), entry.slice(entry.indexOf('=') + 1)]),
+    ),
+    anchorFetchAllowlist: parseAllowlist(value.SIGID_ANCHOR_FETCH_ALLOWLIST),
     logLevel: value.LOG_LEVEL,
     webhooks: loadWebhookConfig(env),
     email: loadEmailConfig(env),

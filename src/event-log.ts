@@ -1,4 +1,3 @@
-import { v7 as uuidv7 } from 'uuid';
 import type { EventCatalog } from '../events/catalog.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { open, seal } from './crypto/aead.ts';
@@ -11,6 +10,7 @@ import type {
   ReadAllOptions,
   StoredEvent,
 } from './event-store/port.ts';
+import { newUuid } from './ids.ts';
 
 /** Who is writing and why: the metadata every event carries. */
 export interface WriteContext {
@@ -81,7 +81,7 @@ export class EventLog {
       const definition = this.catalog.get(event.type);
       const data = definition.schema.parse(event.data) as Record<string, unknown>;
       prepared.push({
-        id: uuidv7(),
+        id: newUuid(),
         type: event.type,
         version: definition.version,
         data: await this.#seal(context.tenantId, event.type, data),

@@ -57,6 +57,8 @@ export class ProjectionRunner {
     this.#pollMs = options.pollMs ?? 500;
     this.#progress.setMaxListeners(0);
     this.#nudge.setMaxListeners(0);
+    // This process may hold none of the projections' locks; another that does waits for these types.
+    for (const projection of projections) log.store.announcePromptly?.(projection.eventTypes);
   }
 
   get projections(): readonly Projection[] {
@@ -178,10 +180,12 @@ export class ProjectionRunner {
           while (!signal.aborted) {
             const step = await this.#step(projection, position, next);
             next = step.next;
-            if (step.reached !== position) {
-              position = step.reached;
-              continue;
-            }
+            const moved = step.reached !== position;
+            position = step.reached;
+            // Events of its own were handled: look for more at once. Only the checkpoint moved
+            // (other types were appended): that was all there was, so wait like an idle loop
+            // rather than chase a head that other writes keep moving.
+            if (moved && step.handled) continue;
             // Woken only by appends of its own types, by a nudge, or after pollMs (to move its
             // checkpoint on): appends of other types cost it nothing.
             const woken = new AbortController();
@@ -212,11 +216,11 @@ export class ProjectionRunner {
     projection: Projection,
     from: number,
     prefetched?: Promise<PageRead>,
-  ): Promise<{ reached: number; next: Promise<PageRead> | undefined }> {
+  ): Promise<{ reached: number; next: Promise<PageRead> | undefined; handled: boolean }> {
     let read = prefetched ? await prefetched.catch(() => undefined) : undefined;
     if (!read || read.from !== from) read = await this.#read(projection, from);
     const { page, decoded } = read;
-    if (page.events.length === 0 && page.checkpoint <= from) return { reached: from, next: undefined };
+    if (page.events.length === 0 && page.checkpoint <= from) return { reached: from, next: undefined, handled: false };
     if (page.events.length === 0) {
       // Nothing of its types, only the checkpoint moves: one guarded statement, committed without
       // waiting for the WAL flush (if a crash undoes it, the same empty range is read again). Ten
@@ -232,7 +236,7 @@ export class ProjectionRunner {
       );
       if (moved.rowCount > 0) {
         this.#progress.emit('progress');
-        return { reached: page.checkpoint, next: undefined };
+        return { reached: page.checkpoint, next: undefined, handled: false };
       }
       // No row yet, or it moved meanwhile: the transaction below writes it or finds out.
     }
@@ -251,7 +255,9 @@ export class ProjectionRunner {
         await this.#saveCheckpoint(trx, projection, from, page.checkpoint);
       });
     } catch (error) {
-      if (error instanceof CheckpointMoved) return { reached: await this.#checkpoint(projection), next: undefined };
+      if (error instanceof CheckpointMoved) {
+        return { reached: await this.#checkpoint(projection), next: undefined, handled: true };
+      }
       // Something in the batch fails: go event by event, setting aside the ones that keep failing.
       for (const event of decoded) await this.#applyOne(projection, event);
       await this.#kysely.transaction().execute(async (trx) => {
@@ -259,7 +265,7 @@ export class ProjectionRunner {
       });
     }
     this.#progress.emit('progress');
-    return { reached: page.checkpoint, next };
+    return { reached: page.checkpoint, next, handled: true };
   }
 
   /** Reads and decodes the page after `from` of the projection's event types. */

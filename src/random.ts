@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
-import { encodeId, type IdPrefix } from './ids.ts';
+import { encodeId, type IdPrefix, newId } from './ids.ts';
 
 /**
  * Where a use case gets its ids and secrets. Deciders never draw randomness; services draw it from
@@ -17,7 +17,7 @@ export interface RandomSource {
 
 /** Fresh randomness from the operating system. */
 export const systemRandom: RandomSource = {
-  id: (prefix) => encodeId(prefix, uuidv7()),
+  id: (prefix) => newId(prefix),
   bytes: (count) => randomBytes(count),
 };
 

@@ -7,6 +7,7 @@ import { catalog as defaultCatalog, type EventCatalog } from '../events/catalog.
 import { projections as defaultProjections } from '../projections/index.ts';
 import type { Projection } from '../projections/projection.ts';
 import type { ReadModels } from '../read-models/database.ts';
+import { deliverApprovalsEvery } from '../services/approvals.ts';
 import type { Config } from './config.ts';
 import { parseMasterKey } from './crypto/aead.ts';
 import { SubjectKeys } from './crypto/subject-keys.ts';
@@ -17,10 +18,12 @@ import { EmailWorker } from './email/worker.ts';
 import { EventLog } from './event-log.ts';
 import type { EventStore } from './event-store/port.ts';
 import { PostgresEventStore } from './event-store/postgres.ts';
+import { InvitationGrantsWorker } from './invitations/grants-worker.ts';
 import { pruneOidcPayloadsEvery } from './oidc/adapter.ts';
 import { IssuerPool } from './oidc/issuers.ts';
 import { activeTenantBySlug, issuerSources } from './oidc/sources.ts';
 import { TokenLog } from './oidc/token-log.ts';
+import { resolverAt, type TxtResolver } from './organizations/domains.ts';
 import { ProjectionRunner } from './projection-runner.ts';
 import { MasterKeyRing } from './secrets/keyring.ts';
 import { SealedSecrets } from './secrets/sealed-secrets.ts';
@@ -50,7 +53,11 @@ export interface Sigid {
   issuers: IssuerPool;
   /** E-mail: the outbox driven by `email.queued`, sent over SMTP or written as files (run when config.email.worker). */
   email: EmailWorker;
-  /** Starts the background workers (projections, webhooks, e-mail, issuer storage and throttle expiry). */
+  /** Where organization domains' TXT proofs are looked up: the real DNS unless a test injects a fake. */
+  dns: TxtResolver;
+  /** Grants what accepted invitations promise when their own request died before it (src/invitations/grants-worker.ts). */
+  invitationGrants: InvitationGrantsWorker;
+  /** Starts the background workers (projections, webhooks, e-mail, invitation grants, issuer storage and throttle expiry). */
   start(): void;
   /** Stops the workers (each finishes its batch and saves its checkpoint), then closes the stores. */
   close(): Promise<void>;
@@ -62,6 +69,8 @@ export interface SigidOptions {
   projections?: readonly Projection[];
   /** Skip migrations (the CLI's `migrate` runs them itself). */
   migrate?: boolean;
+  /** The DNS that organization domain proofs are looked up in (a test's fake; the real DNS by default). */
+  dns?: TxtResolver;
 }
 
 export function createLogger(level: Config['logLevel']): Logger {
@@ -99,6 +108,7 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
     let started = false;
     let pruning: { stop: () => Promise<void> } | undefined;
     let throttlePruning: { stop: () => Promise<void> } | undefined;
+    let approvalDelivery: { stop: () => Promise<void> } | undefined;
     const tokens = new TokenLog(log);
     const sigid: Sigid = {
       config,
@@ -116,25 +126,33 @@ export async function createSigid(config: Config, options: SigidOptions = {}): P
       // Set right below: the pool's sources read through this very object.
       issuers: undefined as unknown as IssuerPool,
       email,
+      dns: options.dns ?? resolverAt(config.dnsServers),
+      // Set right below: the worker runs use cases on this very object.
+      invitationGrants: undefined as unknown as InvitationGrantsWorker,
       start() {
         if (started) return;
         started = true;
         projections.start();
+        sigid.invitationGrants.start();
         if (config.webhooks.worker) webhooks.start();
         pruning = pruneOidcPayloadsEvery(db, { everyMs: 300_000, logger });
         throttlePruning = pruneThrottleCountersEvery(db, { everyMs: 300_000, logger });
         if (config.email.worker) email.start();
+        approvalDelivery = deliverApprovalsEvery(sigid, { everyMs: 2000 });
       },
       async close() {
+        await sigid.invitationGrants.stop();
         await projections.stop();
         await webhooks.stop();
         await pruning?.stop();
         await throttlePruning?.stop();
+        await approvalDelivery?.stop();
         await email.stop();
         await store.close();
         await db.close();
       },
     };
+    sigid.invitationGrants = new InvitationGrantsWorker(sigid, { logger });
     sigid.issuers = new IssuerPool({
       db,
       tokens,

@@ -46,10 +46,19 @@ export async function runWorkerLoop(options: WorkerLoopOptions): Promise<void> {
       continue;
     }
     let pause = options.everyMs ?? 0;
+    // The work stops when the loop is stopped, and when the lock is lost (another process may lead now).
+    const leading = AbortSignal.any([signal, release.lost]);
     try {
-      await options.work(signal);
+      await options.work(leading);
+      if (release.lost.aborted && !signal.aborted) {
+        logger?.warn({ ...options.describe }, 'worker lock lost; taking it again');
+        pause = options.restartMs;
+      }
     } catch (error) {
-      if (!signal.aborted) {
+      if (release.lost.aborted && !signal.aborted) {
+        logger?.warn({ err: error, ...options.describe }, 'worker lock lost; taking it again');
+        pause = options.restartMs;
+      } else if (!signal.aborted) {
         logger?.error({ err: error, ...options.describe }, 'worker stopped; restarting');
         pause = options.restartMs;
       }

@@ -1,7 +1,4 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PLATFORM_TENANT } from '../commands/tenant.ts';
@@ -10,9 +7,8 @@ import { useCase } from '../services/context.ts';
 import { loadConfig } from '../src/config.ts';
 import { seededRandom } from '../src/random.ts';
 import { createSigid, type Sigid } from '../src/sigid.ts';
+import { runChild } from './support/crash-child.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
-
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /**
  * Sign-up is three durable steps (the e-mail's reservation, the sealed password hash, the account's
@@ -36,27 +32,12 @@ describe.runIf(postgresReachable)('sign-up killed between its steps', () => {
     await database?.drop();
   });
 
-  function child(env: Record<string, string>): Promise<string | number | null> {
-    const inherited = Object.fromEntries(
-      Object.entries(process.env).filter(([name]) => !name.startsWith('SIGID_') && name !== 'DATABASE_URL'),
-    );
-    const process_ = spawn(
-      join(ROOT, 'node_modules', '.bin', 'node'),
-      [join(ROOT, 'test', 'support', 'sign-up-child.ts')],
-      {
-        cwd: ROOT,
-        env: {
-          ...inherited,
-          DATABASE_URL: database.url,
-          SIGID_MASTER_KEY: masterKey,
-          SIGID_WEBHOOK_WORKER: 'false',
-          ...env,
-        },
-        stdio: 'ignore',
-      },
-    );
-    return new Promise((resolve) => process_.once('exit', (code, signal) => resolve(signal ?? code)));
-  }
+  const child = (env: Record<string, string>) =>
+    runChild('sign-up-child.ts', {
+      DATABASE_URL: database.url,
+      SIGID_MASTER_KEY: masterKey,
+      ...env,
+    });
 
   for (const failpoint of ['account.sign-up:after-email', 'account.sign-up:after-password', 'after-append:account']) {
     it(`killed at ${failpoint}, the retried sign-up ends with one account whose password works`, async () => {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { migrations } from '../migrations/index.ts';
+import { parseKey } from '../src/credentials.ts';
 import { connectPostgres } from '../src/db/database.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
 
@@ -306,7 +307,12 @@ describe('sigid serve, embedded (PGlite in SIGID_DATA_DIR)', { concurrent: true 
     expect(entries[0]?.actor.type).toBe('operator');
 
     // Neither the operator key nor the tenant key ever reaches the logs.
-    const secretOf = (key: string) => key.slice(key.lastIndexOf('_') + 1);
+    // The secret is base64url and may itself hold `_`: take it from the parser, not the last `_`.
+    const secretOf = (key: string) => {
+      const parsed = parseKey(key);
+      if (!parsed) throw new Error('not a SigID key');
+      return parsed.secret;
+    };
     for (const key of [operatorKey, tenantKey]) {
       expect(first.output).not.toContain(key);
       expect(first.output).not.toContain(secretOf(key));

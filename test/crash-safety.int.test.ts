@@ -1,12 +1,19 @@
 import { randomBytes } from 'node:crypto';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { PLATFORM_TENANT } from '../commands/tenant.ts';
 import type { ReadModels } from '../read-models/database.ts';
+import { linkAccount, signUpWithPassword } from '../services/accounts.ts';
 import { verifyClientSecret } from '../services/applications.ts';
+import { useCase } from '../services/context.ts';
+import { loadConfig } from '../src/config.ts';
 import { connectPostgres, type Database } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { MasterKeyRing } from '../src/secrets/keyring.ts';
 import { SealedSecrets } from '../src/secrets/sealed-secrets.ts';
+import { createSigid } from '../src/sigid.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
+import { TxtDnsServer } from './support/dns-server.ts';
 import { type ServerProcess, startServerProcess } from './support/server-process.ts';
 import { WebhookReceiver } from './support/webhook-receiver.ts';
 
@@ -243,6 +250,297 @@ describe.runIf(postgresReachable)('multi-step writes killed between their steps'
     expect(await clientSecretWorks(tenant.tenant.id, 'nightly-sync', reborn.client_secret)).toBe(true);
     const owners = (await events('reservation.claimed', tenant.tenant.id)).map((event) => event.data.owner_id);
     expect(owners).toEqual([doomedApp.id, reborn.id]);
+  });
+
+  it('an API create killed between its identifier claim and its event is finished by its retry, once', async () => {
+    const server = await start();
+    const tenant = await tenantOn(server, 'Apis');
+    const body = { name: 'Billing', identifier: 'https://billing.example.com/api' };
+    const send = (target: ServerProcess) => post(target, '/api/v1/apis', tenant.api_key.key, body, 'api-1');
+    await dieAt('api.create:after-identifier', send);
+    expect(await events('api.created', tenant.tenant.id)).toHaveLength(0);
+
+    const retried = await retry(() => send(server));
+    expect(retried.status).toBe(201);
+    expect(await events('api.created', tenant.tenant.id)).toHaveLength(1);
+    expect(await events('reservation.claimed', tenant.tenant.id)).toHaveLength(1);
+    // Without the key, the identifier is the API's: a second create is refused.
+    const other = await post(server, '/api/v1/apis', tenant.api_key.key, body, 'api-2');
+    expect(other.status).toBe(409);
+  });
+
+  it('an invitation create killed between its e-mail and its event is finished by its retry: one e-mail, one invitation', async () => {
+    const server = await start();
+    const tenant = await tenantOn(server, 'Invites');
+    const body = { email: 'invited@example.com' };
+    const send = (target: ServerProcess) =>
+      post(target, '/api/v1/invitations', tenant.api_key.key, body, 'invite-once');
+    await dieAt('invitation.create:after-email', send);
+    expect(await events('email.queued', tenant.tenant.id)).toHaveLength(1);
+    expect(await events('invitation.created', tenant.tenant.id)).toHaveLength(0);
+
+    const retried = await retry(() => send(server));
+    expect(retried.status).toBe(201);
+    const invitation = (await retried.json()) as { id: string; status: string };
+    expect(invitation.status).toBe('pending');
+    expect(await events('email.queued', tenant.tenant.id)).toHaveLength(1);
+    const created = await events('invitation.created', tenant.tenant.id);
+    expect(created).toHaveLength(1);
+    // The invitation names the message that was queued before the crash: its link is the one that works.
+    const queued = await events('email.queued', tenant.tenant.id);
+    expect(created[0]?.data.message_id).toBe(queued[0]?.data.message_id);
+  });
+
+  it('an API delete killed before its identifier is released leaves the identifier free to register again', async () => {
+    const server = await start();
+    const tenant = await tenantOn(server, 'ApisGone');
+    const body = { name: 'Doomed', identifier: 'https://doomed.example.com/' };
+    const made = await post(server, '/api/v1/apis', tenant.api_key.key, body, 'doomed-api');
+    const doomed = (await made.json()) as { id: string };
+    await dieAt('api.delete:after-delete', (target) =>
+      fetch(`${target.url}/api/v1/apis/${doomed.id}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${tenant.api_key.key}` },
+      }),
+    );
+    expect(await events('api.deleted', tenant.tenant.id)).toHaveLength(1);
+    expect(await events('reservation.released', tenant.tenant.id)).toHaveLength(0);
+
+    const again = await post(server, '/api/v1/apis', tenant.api_key.key, { ...body, name: 'Reborn' }, 'reborn-api');
+    expect(again.status).toBe(201);
+    const reborn = (await again.json()) as { id: string };
+    const owners = (await events('reservation.claimed', tenant.tenant.id)).map((event) => event.data.owner_id);
+    expect(owners).toEqual([doomed.id, reborn.id]);
+  });
+
+  it('an organization create killed between its name claim and its event is finished by its retry, once', async () => {
+    const server = await start();
+    const tenant = await tenantOn(server, 'Orgs');
+    const send = (target: ServerProcess) =>
+      post(target, '/api/v1/organizations', tenant.api_key.key, { name: 'acme' }, 'org-1');
+    await dieAt('organization.create:after-name', send);
+    expect(await events('organization.created', tenant.tenant.id)).toHaveLength(0);
+
+    const retried = await retry(() => send(server));
+    expect(retried.status).toBe(201);
+    expect(await events('organization.created', tenant.tenant.id)).toHaveLength(1);
+    expect(await events('reservation.claimed', tenant.tenant.id)).toHaveLength(1);
+    const other = await post(server, '/api/v1/organizations', tenant.api_key.key, { name: 'acme' }, 'org-2');
+    expect(other.status).toBe(409);
+  });
+
+  /** A verified domain of a new organization of `tenant`, its TXT proof served by `dns`. */
+  async function verifiedDomain(server: ServerProcess, key: string, dns: TxtDnsServer, name: string, domain: string) {
+    const made = await post(server, '/api/v1/organizations', key, { name }, `make-${name}`);
+    const organization = (await made.json()) as { id: string };
+    const added = await post(
+      server,
+      `/api/v1/organizations/${organization.id}/domains`,
+      key,
+      { domain },
+      `add-${name}`,
+    );
+    const proof = (await added.json()) as { verification: { name: string; value: string } };
+    // Published beside any record there (two organizations' proofs for one domain can both be in its DNS).
+    const published = dns.records.get(proof.verification.name) ?? [];
+    dns.records.set(proof.verification.name, [...published, [proof.verification.value]]);
+    const verify = (target: ServerProcess) =>
+      post(target, `/api/v1/organizations/${organization.id}/domains/${domain}/verify`, key, {}, `verify-${name}`);
+    return { organization, verify };
+  }
+
+  it('a domain verification killed between its claim and its event is finished by its retry; no other organization can take it meanwhile', async () => {
+    const dns = await new TxtDnsServer().start();
+    env.SIGID_DNS_SERVERS = dns.address;
+    try {
+      const server = await start();
+      const tenant = await tenantOn(server, 'Domains');
+      const key = tenant.api_key.key;
+      const first = await verifiedDomain(server, key, dns, 'first', 'acme.example.com');
+      await dieAt('organization.domain-verify:after-claim', first.verify);
+      expect(await events('organization.domain.verified', tenant.tenant.id)).toHaveLength(0);
+      expect(await events('reservation.claimed', tenant.tenant.id)).toHaveLength(2);
+
+      // The claim stands for the first organization: a second one with the proof published cannot verify.
+      const second = await verifiedDomain(server, key, dns, 'second', 'acme.example.com');
+      const refused = await second.verify(server);
+      expect(refused.status).toBe(409);
+      expect(((await refused.json()) as { code: string }).code).toBe('domain_taken');
+
+      const retried = await retry(() => first.verify(server));
+      expect(retried.status).toBe(200);
+      expect(((await retried.json()) as { status: string }).status).toBe('verified');
+      expect(await events('organization.domain.verified', tenant.tenant.id)).toHaveLength(1);
+    } finally {
+      await dns.close();
+    }
+  });
+
+  it('an organization delete killed before its name and verified domain are released leaves both free', async () => {
+    const dns = await new TxtDnsServer().start();
+    env.SIGID_DNS_SERVERS = dns.address;
+    try {
+      const server = await start();
+      const tenant = await tenantOn(server, 'OrgsGone');
+      const key = tenant.api_key.key;
+      const doomed = await verifiedDomain(server, key, dns, 'doomed', 'doomed.example.com');
+      expect((await doomed.verify(server)).status).toBe(200);
+      await dieAt('organization.delete:after-delete', (target) =>
+        fetch(`${target.url}/api/v1/organizations/${doomed.organization.id}`, {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${key}` },
+        }),
+      );
+      expect(await events('organization.deleted', tenant.tenant.id)).toHaveLength(1);
+      expect(await events('reservation.released', tenant.tenant.id)).toHaveLength(0);
+
+      const again = await post(server, '/api/v1/organizations', key, { name: 'doomed' }, 'reborn-org');
+      expect(again.status).toBe(201);
+      const heir = await verifiedDomain(server, key, dns, 'heir', 'doomed.example.com');
+      expect((await heir.verify(server)).status).toBe(200);
+    } finally {
+      await dns.close();
+    }
+  });
+
+  it('a verified domain removal killed before its release leaves the domain free for another organization', async () => {
+    const dns = await new TxtDnsServer().start();
+    env.SIGID_DNS_SERVERS = dns.address;
+    try {
+      const server = await start();
+      const tenant = await tenantOn(server, 'DomainsGone');
+      const key = tenant.api_key.key;
+      const owner = await verifiedDomain(server, key, dns, 'owner', 'moving.example.com');
+      expect((await owner.verify(server)).status).toBe(200);
+      await dieAt('organization.domain-remove:after-remove', (target) =>
+        fetch(`${target.url}/api/v1/organizations/${owner.organization.id}/domains/moving.example.com`, {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${key}` },
+        }),
+      );
+      expect(await events('organization.domain.removed', tenant.tenant.id)).toHaveLength(1);
+      expect(await events('reservation.released', tenant.tenant.id)).toHaveLength(0);
+
+      const next = await verifiedDomain(server, key, dns, 'next', 'moving.example.com');
+      expect((await next.verify(server)).status).toBe(200);
+    } finally {
+      await dns.close();
+    }
+  });
+
+  it('a role create killed between its name claim and its event is finished by its retry, once', async () => {
+    const server = await start();
+    const tenant = await tenantOn(server, 'Roles');
+    const send = (target: ServerProcess) =>
+      post(target, '/api/v1/roles', tenant.api_key.key, { name: 'Clerk' }, 'role-1');
+    await dieAt('role.create:after-name', send);
+    expect(await events('role.created', tenant.tenant.id)).toHaveLength(0);
+
+    const retried = await retry(() => send(server));
+    expect(retried.status).toBe(201);
+    expect(await events('role.created', tenant.tenant.id)).toHaveLength(1);
+    expect(await events('reservation.claimed', tenant.tenant.id)).toHaveLength(1);
+    const other = await post(server, '/api/v1/roles', tenant.api_key.key, { name: 'CLERK' }, 'role-2');
+    expect(other.status).toBe(409);
+  });
+
+  it('a role rename killed after claiming the new name leaves that name free for another role', async () => {
+    const server = await start();
+    const tenant = await tenantOn(server, 'RolesRenamed');
+    const made = await post(server, '/api/v1/roles', tenant.api_key.key, { name: 'Clerk' }, 'renamed-role');
+    const role = (await made.json()) as { id: string };
+    await dieAt('role.update:after-name', (target) =>
+      fetch(`${target.url}/api/v1/roles/${role.id}`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${tenant.api_key.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Cashier' }),
+      }),
+    );
+    expect(await events('role.updated', tenant.tenant.id)).toHaveLength(0);
+    // The role kept its name; the name it was to take is not held against anyone.
+    const taken = await post(server, '/api/v1/roles', tenant.api_key.key, { name: 'Cashier' }, 'cashier');
+    expect(taken.status).toBe(201);
+    const clash = await post(server, '/api/v1/roles', tenant.api_key.key, { name: 'clerk' }, 'clerk-again');
+    expect(clash.status).toBe(409);
+  });
+
+  it('a role delete killed before its name is released leaves no one holding the role, and its name free', async () => {
+    const server = await start();
+    const tenant = await tenantOn(server, 'RolesGone');
+    const key = tenant.api_key.key;
+    // A user of the tenant: signed up and linked in this process, on the same database.
+    const config = loadConfig(
+      {},
+      { databaseUrl: database.url, masterKey: env.SIGID_MASTER_KEY, dataDir: undefined, logLevel: 'silent' },
+    );
+    const writer = await createSigid(config, { logger: pino({ level: 'silent' }) });
+    const context = useCase({
+      tenantId: PLATFORM_TENANT,
+      actor: { type: 'system', id: 'test' },
+      correlationId: 'test',
+    });
+    let sub: string;
+    try {
+      const signedUp = await signUpWithPassword(
+        writer,
+        { email: `holder-${randomBytes(4).toString('hex')}@example.com`, password: 'a password to keep' },
+        context,
+      );
+      if (signedUp.status !== 'created') throw new Error('exists');
+      sub = (await linkAccount(writer, signedUp.accountId, tenant.tenant.id, context)).sub;
+    } finally {
+      await writer.close();
+    }
+    const made = await post(server, '/api/v1/roles', key, { name: 'Doomed' }, 'doomed-role');
+    const doomed = (await made.json()) as { id: string };
+    const assign = () =>
+      fetch(`${server.url}/api/v1/roles/${doomed.id}/users/${sub}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${key}` },
+      });
+    // The server's projection learns of the link shortly.
+    let assigned = await assign();
+    for (let tries = 0; assigned.status === 404 && tries < 40; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assigned = await assign();
+    }
+    expect(assigned.status).toBe(200);
+
+    await dieAt('role.delete:after-delete', (target) =>
+      fetch(`${target.url}/api/v1/roles/${doomed.id}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${key}` },
+      }),
+    );
+    expect(await events('role.deleted', tenant.tenant.id)).toHaveLength(1);
+    expect((await events('role.unassigned', tenant.tenant.id)).map((event) => event.data)).toEqual([
+      { role_id: doomed.id, sub, organization_id: null, reason: 'role_deleted' },
+    ]);
+    expect(await events('reservation.released', tenant.tenant.id)).toHaveLength(0);
+    // What the issuer reads a user's roles from no longer has the role, nor the user holding it.
+    const held = async () => {
+      const { rows } = await db.query<{ count: number }>(
+        'select count(*)::int as count from role_assignments where tenant_id = $1 and sub = $2',
+        [tenant.tenant.id, sub],
+      );
+      return rows[0]?.count;
+    };
+    const deadline = Date.now() + 10_000;
+    while ((await held()) !== 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await held()).toBe(0);
+    const roles = await fetch(`${server.url}/api/v1/role-assignments?sub=${sub}`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(((await roles.json()) as { data: unknown[] }).data).toEqual([]);
+
+    // The name is free: a new role takes it over from the deleted one.
+    const again = await post(server, '/api/v1/roles', key, { name: 'doomed' }, 'reborn-role');
+    expect(again.status).toBe(201);
+    const reborn = (await again.json()) as { id: string };
+    const owners = (await events('reservation.claimed', tenant.tenant.id))
+      .filter((event) => event.data.kind === 'role_name')
+      .map((event) => event.data.owner_id);
+    expect(owners).toEqual([doomed.id, reborn.id]);
   });
 
   for (const [failpoint, landed] of [

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
+import express from 'express';
+import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { ConflictError, ProblemError, problemCodes, UnprocessableError } from '../src/errors.ts';
+import { problemHandler } from '../src/http/problem.ts';
 
 /** The `| status | code | when |` table of docs/api.md as `code → status`; a cell may name several codes. */
 function documentedCodes(markdown: string): Map<string, number> {
@@ -41,5 +44,27 @@ describe('problem codes', () => {
     expect(() => new ConflictError('typo', 'x')).toThrow(TypeError);
     // @ts-expect-error a 422 code is not a conflict
     new ConflictError('forbidden_address', 'x');
+  });
+});
+
+describe('text the database cannot store', () => {
+  it('is a 400 problem, not a 500, whichever query it reached (NUL bytes, bad JSON escapes)', async () => {
+    const app = express();
+    app.get('/nul', () => {
+      throw Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021' });
+    });
+    app.get('/escape', () => {
+      throw Object.assign(new Error('unsupported Unicode escape sequence'), { code: '22P05' });
+    });
+    app.get('/other', () => {
+      throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
+    });
+    app.use(problemHandler);
+    for (const path of ['/nul', '/escape']) {
+      const answer = await request(app).get(path).expect(400);
+      expect(answer.body).toMatchObject({ code: 'bad_request', status: 400 });
+      expect(JSON.stringify(answer.body)).not.toMatch(/UTF8|Unicode|0x00/);
+    }
+    await request(app).get('/other').expect(500);
   });
 });

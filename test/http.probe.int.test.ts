@@ -1,27 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadWebhookConfig } from '../src/webhooks/config.ts';
 import { type Fixture, makeFixture, readRoutes, writeRoutes } from './support/routes.ts';
+import { type SeededRandom, seededRandom } from './support/seeded-random.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
 
-/** mulberry32: a small seeded generator, so a failing probe is the same probe on every run. */
-function generator(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (below: number) => Math.floor(next() * below);
-  const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T;
-  return { next, int, pick };
-}
-
-type Random = ReturnType<typeof generator>;
-
 /** Code units a hostile client would mix: controls, lone surrogates, noncharacters, astral pairs, markup. */
-const pools: ((r: Random) => string)[] = [
+const pools: ((r: SeededRandom) => string)[] = [
   (r) => String.fromCharCode(32 + r.int(95)),
   (r) => String.fromCharCode(r.int(32)),
   (r) => String.fromCharCode(0x7f + r.int(33)),
@@ -32,7 +16,7 @@ const pools: ((r: Random) => string)[] = [
   (r) => r.pick(['__proto__', 'constructor', '%00', '../', "'; drop table x;--", '{{7*7}}', '#{x}', '\\u0000']),
 ];
 
-function hostileString(r: Random): string {
+function hostileString(r: SeededRandom): string {
   const length = r.pick([0, 1, 3, 20, 300, 5000, 70_000]);
   let text = '';
   const pool = r.pick(pools);
@@ -41,16 +25,16 @@ function hostileString(r: Random): string {
 }
 
 /** One character a single hostile byte turns into: a control, a lone surrogate, a noncharacter. */
-const hostileCharacter = (r: Random) =>
+const hostileCharacter = (r: SeededRandom) =>
   String.fromCharCode(r.pick([0, 1, 0x1b, 0x7f, 0x85, 0x9b, 0xd800, 0xdbff, 0xdc00, 0xfffe, 0xffff, 0xfdd0]));
 
 /** `value` with a hostile character slipped in somewhere: what gets past every length and type check. */
-function corrupted(r: Random, value: string): string {
+function corrupted(r: SeededRandom, value: string): string {
   const at = r.int(value.length + 1);
   return `${value.slice(0, at)}${hostileCharacter(r)}${value.slice(at)}`;
 }
 
-function hostileValue(r: Random, depth = 0): unknown {
+function hostileValue(r: SeededRandom, depth = 0): unknown {
   switch (r.int(depth > 3 ? 3 : 7)) {
     case 0:
       return hostileString(r);
@@ -76,7 +60,7 @@ function hostileValue(r: Random, depth = 0): unknown {
 }
 
 /** A JSON text: the route's own body with one field made hostile, a hostile object, or a key that reaches for the prototype. */
-function hostileBody(r: Random, valid: Record<string, unknown>): string {
+function hostileBody(r: SeededRandom, valid: Record<string, unknown>): string {
   const fields = Object.keys(valid);
   const textField = fields.find((field) => typeof valid[field] === 'string' && r.next() < 0.7) ?? fields[0];
   switch (r.int(7)) {
@@ -100,7 +84,7 @@ function hostileBody(r: Random, valid: Record<string, unknown>): string {
 }
 
 /** A query string: random names and values, percent-encoded bytes included (malformed ones too). */
-function hostileQuery(r: Random): string {
+function hostileQuery(r: SeededRandom): string {
   const parts: string[] = [];
   for (let index = r.int(4); index >= 0; index--) {
     const name = r.pick([
@@ -133,7 +117,7 @@ function hostileQuery(r: Random): string {
 }
 
 /** A path segment in place of an id: hostile bytes, percent-encoded. */
-function hostileSegment(r: Random): string {
+function hostileSegment(r: SeededRandom): string {
   return r.pick([
     '%00',
     '%ED%A0%80',
@@ -150,7 +134,7 @@ function hostileSegment(r: Random): string {
 const PROBES_PER_ROUTE = 10;
 
 interface Probe {
-  method: 'get' | 'post' | 'patch' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   path: string;
   auth: string;
   body?: string;
@@ -158,9 +142,15 @@ interface Probe {
   idempotencyKey?: string;
 }
 
-/** A route's path with its id replaced by a hostile segment, now and then. */
-const probedPath = (r: Random, path: string, odds: number) =>
-  r.next() < odds ? path.replace(/(whk|ten|key|msg|app)_[0-9a-z]{26}/, hostileSegment(r)) : path;
+/** A route's path with one of its ids (any `prefix_` + 26 characters, or a domain) replaced by a hostile segment, now and then. */
+const probedPath = (r: SeededRandom, path: string, odds: number) => {
+  if (r.next() >= odds) return path;
+  const ids = [...path.matchAll(/\/([a-z]{2,4}_[0-9a-z]{26}|[a-z0-9.-]+\.example\.com)(?=\/|$)/g)];
+  if (ids.length === 0) return path;
+  const chosen = r.pick(ids);
+  const at = (chosen.index ?? 0) + 1;
+  return `${path.slice(0, at)}${hostileSegment(r)}${path.slice(at + (chosen[1] ?? '').length)}`;
+};
 
 describe('hostile input never makes SigID answer 5xx', () => {
   let t: TestSigid;
@@ -181,7 +171,7 @@ describe('hostile input never makes SigID answer 5xx', () => {
   });
 
   it('answers every generated probe of every route below 500', async () => {
-    const r = generator(20261201);
+    const r = seededRandom(20261201);
     const probes: Probe[] = [];
     // Reads first and deletes last, so every probe finds what it acts on.
     for (const route of readRoutes) {

@@ -1,7 +1,4 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Secret, TOTP } from 'otpauth';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,9 +15,9 @@ import {
 import { loadConfig } from '../src/config.ts';
 import { seededRandom } from '../src/random.ts';
 import { createSigid, type Sigid } from '../src/sigid.ts';
+import { runChild } from './support/crash-child.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BASE = Math.floor(Date.now() / 30_000) * 30_000 + 15_000;
 const at = (steps: number) => new Date(BASE + steps * 30_000);
 const codeAt = (secret: string, time: Date) =>
@@ -52,27 +49,12 @@ describe.runIf(postgresReachable)('second factors killed between their steps', (
     await database?.drop();
   });
 
-  function child(env: Record<string, string>): Promise<string | number | null> {
-    const inherited = Object.fromEntries(
-      Object.entries(process.env).filter(([name]) => !name.startsWith('SIGID_') && name !== 'DATABASE_URL'),
-    );
-    const process_ = spawn(
-      join(ROOT, 'node_modules', '.bin', 'node'),
-      [join(ROOT, 'test', 'support', 'mfa-child.ts')],
-      {
-        cwd: ROOT,
-        env: {
-          ...inherited,
-          DATABASE_URL: database.url,
-          SIGID_MASTER_KEY: masterKey,
-          SIGID_WEBHOOK_WORKER: 'false',
-          ...env,
-        },
-        stdio: 'ignore',
-      },
-    );
-    return new Promise((resolve) => process_.once('exit', (code, signal) => resolve(signal ?? code)));
-  }
+  const child = (env: Record<string, string>) =>
+    runChild('mfa-child.ts', {
+      DATABASE_URL: database.url,
+      SIGID_MASTER_KEY: masterKey,
+      ...env,
+    });
 
   async function pending() {
     const result = await signUpWithPassword(

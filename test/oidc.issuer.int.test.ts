@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { calculateJwkThumbprint, createRemoteJWKSet, decodeProtectedHeader, exportJWK, jwtVerify, SignJWT } from 'jose';
 import * as oauth from 'openid-client';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_CACHE_MS } from '../src/oidc/clients.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
@@ -34,12 +36,30 @@ describe('per-tenant OIDC issuers', () => {
     await t?.close();
   });
 
+  const billing = 'https://billing.example.com/api';
+  /** Tenant A's billing API, registered once: every machine client of A is granted `invoices:read` on it. */
+  let billingApiId: string;
+
   async function machineClient(key: string) {
     const response = await t.http
       .post('/api/v1/applications')
       .set('Authorization', `Bearer ${key}`)
       .send({ kind: 'm2m', client_name: 'Billing worker' })
       .expect(201);
+    if (key === a.key) {
+      billingApiId ??= (
+        await t.http
+          .post('/api/v1/apis')
+          .set('Authorization', `Bearer ${key}`)
+          .send({ name: 'Billing', identifier: billing, scopes: [{ value: 'invoices:read' }] })
+          .expect(201)
+      ).body.id;
+      await t.http
+        .put(`/api/v1/apis/${billingApiId}/grants/${response.body.id}`)
+        .set('Authorization', `Bearer ${key}`)
+        .send({ scopes: ['invoices:read'] })
+        .expect(200);
+    }
     return { clientId: response.body.client_id as string, secret: response.body.client_secret as string };
   }
 
@@ -67,7 +87,11 @@ describe('per-tenant OIDC issuers', () => {
     // RFC 8414 in its path form, and what openid-client reads.
     const rfc8414 = await fetch(`${base}/.well-known/oauth-authorization-server/t/${a.slug}`);
     expect(rfc8414.status).toBe(200);
-    expect(((await rfc8414.json()) as { issuer: string }).issuer).toBe(issuer);
+    const pathForm = (await rfc8414.json()) as { issuer: string; token_endpoint: string; jwks_uri: string };
+    expect(pathForm.issuer).toBe(issuer);
+    // Its endpoints are the issuer's own (MCP clients read this form first).
+    expect(pathForm.token_endpoint).toBe(`${issuer}/token`);
+    expect(pathForm.jwks_uri).toBe(`${issuer}/jwks`);
     const discovered = await oauth.discovery(new URL(issuer), 'nobody', undefined, undefined, insecure);
     expect(discovered.serverMetadata().issuer).toBe(issuer);
     // JWKS: public keys only, ES256 and RS256.
@@ -82,7 +106,7 @@ describe('per-tenant OIDC issuers', () => {
     const config = await oauth.discovery(issuer, client.clientId, client.secret, undefined, insecure);
     const tokens = await oauth.clientCredentialsGrant(config, {
       scope: 'invoices:read',
-      resource: 'https://billing.example.com/api',
+      resource: billing,
     });
     expect(tokens.token_type.toLowerCase()).toBe('bearer');
     const header = decodeProtectedHeader(tokens.access_token);
@@ -90,7 +114,7 @@ describe('per-tenant OIDC issuers', () => {
     const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri as string));
     const { payload } = await jwtVerify(tokens.access_token, jwks, {
       issuer: issuer.href,
-      audience: 'https://billing.example.com/api',
+      audience: billing,
     });
     expect(payload).toMatchObject({ client_id: client.clientId, sub: client.clientId, scope: 'invoices:read' });
     const events = await tokenEvents(a.tenantId);
@@ -102,7 +126,7 @@ describe('per-tenant OIDC issuers', () => {
       sub: null,
       grant_type: 'client_credentials',
       scopes: ['invoices:read'],
-      audience: ['https://billing.example.com/api'],
+      audience: [billing],
       dpop_jkt: null,
     });
     expect(event).toMatchObject({ actor_type: 'application', actor_id: client.clientId });
@@ -113,6 +137,63 @@ describe('per-tenant OIDC issuers', () => {
       .set('Authorization', `Bearer ${a.key}`)
       .expect(200);
     expect(JSON.stringify(audit.body)).toContain(String(payload.jti));
+  });
+
+  it('binds a token to the client’s DPoP key (RFC 9449): cnf.jkt in the token and its event; a proof works once', async () => {
+    const client = await machineClient(a.key);
+    const issuer = new URL(`${base}/t/${a.slug}`);
+    const config = await oauth.discovery(issuer, client.clientId, client.secret, undefined, insecure);
+    expect(config.serverMetadata().dpop_signing_alg_values_supported).toEqual(expect.arrayContaining(['ES256']));
+    const keyPair = await oauth.randomDPoPKeyPair('ES256', { extractable: true });
+    const publicJwk = await exportJWK(keyPair.publicKey);
+    const jkt = await calculateJwkThumbprint(publicJwk);
+    const resource = billing;
+    const tokens = await oauth.clientCredentialsGrant(
+      config,
+      { scope: 'invoices:read', resource },
+      { DPoP: oauth.getDPoPHandle(config, keyPair) },
+    );
+    expect(tokens.token_type.toLowerCase()).toBe('dpop');
+    const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri as string));
+    const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: issuer.href, audience: resource });
+    expect(payload.cnf).toEqual({ jkt });
+    const event = (await tokenEvents(a.tenantId)).find((row) => row.data.jti === payload.jti);
+    expect(event?.data).toMatchObject({ dpop_jkt: jkt, grant_type: 'client_credentials' });
+
+    // One proof, sent twice: the first gets a bound token, the replay is refused.
+    const tokenEndpoint = config.serverMetadata().token_endpoint as string;
+    const proofWith = (jti: string) =>
+      new SignJWT({ htm: 'POST', htu: tokenEndpoint, jti })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: publicJwk })
+        .setIssuedAt()
+        .sign(keyPair.privateKey);
+    const post = (proof: string) =>
+      fetch(tokenEndpoint, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${client.clientId}:${client.secret}`).toString('base64')}`,
+          dpop: proof,
+        },
+        body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'invoices:read', resource }),
+      });
+    const proof = await proofWith(randomUUID());
+    const first = await post(proof);
+    expect(first.status).toBe(200);
+    expect(((await first.json()) as { token_type: string }).token_type).toBe('DPoP');
+    const replay = await post(proof);
+    expect(replay.status).toBe(400);
+    expect(await replay.json()).toMatchObject({ error: 'invalid_grant' });
+    // The same request with a fresh proof works: it was the reuse that was refused.
+    expect((await post(await proofWith(randomUUID()))).status).toBe(200);
+    // Ten checks of one proof at the same moment (as by processes sharing the database): one passes.
+    const issuerProvider = (await t.sigid.issuers.get(a.slug))?.provider;
+    const replayJti = randomUUID();
+    const expiresAt = Math.floor(Date.now() / 1000) + 60;
+    const taken = await Promise.all(
+      Array.from({ length: 10 }, () => issuerProvider?.ReplayDetection.unique(client.clientId, replayJti, expiresAt)),
+    );
+    expect(taken.filter((passed) => passed === true)).toHaveLength(1);
   });
 
   it('issues, introspects and revokes an opaque token, each step an event, the token itself never stored', async () => {
@@ -236,5 +317,65 @@ describe('per-tenant OIDC issuers', () => {
     expect(nowhere.status).toBe(404);
     expect(nowhere.headers.get('content-type')).toContain('application/problem+json');
     expect(await nowhere.json()).toMatchObject({ code: 'route_not_found', instance: `/t/${a.slug}/no-such-endpoint` });
+    // An issuer's endpoint asked with a method it does not serve: the same problem, and the request id.
+    const wrongMethod = await fetch(`${base}/t/${a.slug}/token`, { headers: { 'x-request-id': 'probe-get-token' } });
+    expect(wrongMethod.status).toBe(404);
+    expect(wrongMethod.headers.get('content-type')).toContain('application/problem+json');
+    expect(wrongMethod.headers.get('x-request-id')).toBe('probe-get-token');
+    expect(await wrongMethod.json()).toMatchObject({ code: 'route_not_found', instance: `/t/${a.slug}/token` });
+    // An unknown tenant's token endpoint: 404 problem+json, with a request id of SigID's own.
+    const unknownToken = await fetch(`${base}/t/no-such-tenant/token`, { method: 'POST' });
+    expect(unknownToken.status).toBe(404);
+    expect(unknownToken.headers.get('content-type')).toContain('application/problem+json');
+    expect(unknownToken.headers.get('x-request-id')).toMatch(/^req_[0-9a-z]{26}$/);
+  });
+});
+
+describe('an issuer request in the log', () => {
+  it('logs a token request with its request id and status, and neither the client secret nor the token', async () => {
+    const lines: string[] = [];
+    const t = await startSigid({ logger: pino({ level: 'info' }, { write: (line: string) => lines.push(line) }) });
+    const server = createServer(t.app);
+    try {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      t.sigid.config.publicUrl = base;
+      const tenant = await t.createTenant('Logged');
+      const created = await t.http
+        .post('/api/v1/applications')
+        .set('Authorization', `Bearer ${tenant.key}`)
+        .send({ kind: 'm2m', client_name: 'Logged worker' })
+        .expect(201);
+      // The resource asked for is one of the tenant's APIs (no scope granted: none asked for).
+      await t.http
+        .post('/api/v1/apis')
+        .set('Authorization', `Bearer ${tenant.key}`)
+        .send({ name: 'Logged API', identifier: 'https://api.example.com/' })
+        .expect(201);
+      const basic = Buffer.from(`${created.body.client_id}:${created.body.client_secret}`).toString('base64');
+      const answer = await fetch(`${base}/t/${tenant.slug}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${basic}` },
+        body: new URLSearchParams({ grant_type: 'client_credentials', resource: 'https://api.example.com/' }),
+      });
+      expect(answer.status).toBe(200);
+      const { access_token: accessToken } = (await answer.json()) as { access_token: string };
+      const requestId = answer.headers.get('x-request-id');
+      expect(requestId).toMatch(/^req_/);
+      await expect.poll(() => lines.some((line) => line.includes(String(requestId)))).toBe(true);
+      const logged = lines.map((line) => JSON.parse(line)).find((entry) => entry.request_id === requestId);
+      expect(logged).toMatchObject({
+        msg: 'request completed',
+        req: { method: 'POST', url: `/t/${tenant.slug}/token`, headers: { authorization: '[redacted]' } },
+        res: { statusCode: 200 },
+      });
+      const text = lines.join('\n');
+      expect(text).not.toContain(created.body.client_secret);
+      expect(text).not.toContain(basic);
+      expect(text).not.toContain(accessToken);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      await t.close();
+    }
   });
 });

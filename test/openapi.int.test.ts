@@ -2,40 +2,18 @@ import { readFileSync } from 'node:fs';
 import { validate as validateOpenApi } from '@readme/openapi-parser';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import type { Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PLATFORM_TENANT } from '../commands/tenant.ts';
+import { linkAccount, signUpWithPassword } from '../services/accounts.ts';
+import { useCase } from '../services/context.ts';
 import { openApiDocument, openApiText, operations } from '../src/http/openapi.ts';
+import { newId } from '../src/ids.ts';
 import { loadWebhookConfig } from '../src/webhooks/config.ts';
+import { servedRoutes } from './support/served-routes.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
 
 type Json = Record<string, unknown>;
 const document = () => structuredClone(openApiDocument()) as unknown as Json;
-
-interface RouterLayer {
-  rawPath?: string | string[];
-  route?: { path: string; methods: Record<string, boolean> };
-  handle: { stack?: RouterLayer[] };
-}
-
-/** Every `METHOD /path` the express app serves, mount paths joined, `:id` written `{id}`. */
-function servedRoutes(app: Express): Set<string> {
-  const routes = new Set<string>();
-  const walk = (stack: RouterLayer[], prefix: string) => {
-    for (const layer of stack) {
-      const raw = layer.route?.path ?? layer.rawPath;
-      if (typeof raw !== 'string') continue;
-      const path = raw === '/' ? prefix : `${prefix}${raw}`;
-      if (layer.route) {
-        for (const method of Object.keys(layer.route.methods)) {
-          if (method === '_all') continue;
-          routes.add(`${method.toUpperCase()} ${path.replace(/\/$/, '') || '/'}`.replace(/:(\w+)/g, '{$1}'));
-        }
-      } else if (layer.handle.stack) walk(layer.handle.stack, path);
-    }
-  };
-  walk((app as unknown as { router: { stack: RouterLayer[] } }).router.stack, '');
-  return routes;
-}
 
 const pointer = (...parts: string[]) => parts.map((part) => part.replaceAll('~', '~0').replaceAll('/', '~1')).join('/');
 
@@ -192,6 +170,126 @@ describe('OpenAPI document', () => {
       .send({ kind: 'web', client_name: 'Documented', redirect_uris: ['https://app.example.com/cb'] });
     conforms('/api/v1/applications', 'post', application);
     const applicationId = application.body.id as string;
+    const organization = await http
+      .post('/api/v1/organizations')
+      .set(tenant)
+      .send({ name: 'documented', display_name: 'Documented Inc.', metadata: { tier: 'gold' } });
+    conforms('/api/v1/organizations', 'post', organization);
+    const organizationId = organization.body.id as string;
+    conforms('/api/v1/organizations', 'get', await http.get('/api/v1/organizations').set(tenant));
+    conforms(
+      '/api/v1/organizations/{id}',
+      'get',
+      await http.get(`/api/v1/organizations/${organizationId}`).set(tenant),
+    );
+    conforms(
+      '/api/v1/organizations/{id}',
+      'patch',
+      await http.patch(`/api/v1/organizations/${organizationId}`).set(tenant).send({ display_name: 'Documented' }),
+    );
+    const person = { type: 'system', id: 'openapi-test' } as const;
+    const signedUp = await signUpWithPassword(
+      t.sigid,
+      { email: `documented.${Date.now()}@example.com`, password: 'correct horse battery' },
+      useCase({ tenantId: PLATFORM_TENANT, actor: person, correlationId: newId('req') }),
+    );
+    if (signedUp.status !== 'created') throw new Error('sign-up');
+    const linked = await linkAccount(
+      t.sigid,
+      signedUp.accountId,
+      created.body.tenant.id,
+      useCase({ tenantId: PLATFORM_TENANT, actor: person, correlationId: newId('req') }),
+    );
+    if (linked.written.position !== null) await t.sigid.projections.waitFor(linked.written.position);
+    const memberPath = `/api/v1/organizations/${organizationId}/members/${linked.sub}`;
+    const memberRole = await http.post('/api/v1/roles').set(tenant).send({ name: 'Member role' }).expect(201);
+    conforms(
+      '/api/v1/organizations/{id}/members/{sub}',
+      'put',
+      await http
+        .put(memberPath)
+        .set(tenant)
+        .send({ roles: [memberRole.body.id] })
+        .expect(200),
+    );
+    conforms('/api/v1/organizations/{id}/members/{sub}', 'get', await http.get(memberPath).set(tenant));
+    conforms(
+      '/api/v1/organizations/{id}/members',
+      'get',
+      await http.get(`/api/v1/organizations/${organizationId}/members`).set(tenant),
+    );
+    const domain = await http
+      .post(`/api/v1/organizations/${organizationId}/domains`)
+      .set(tenant)
+      .send({ domain: 'documented.example.com' });
+    conforms('/api/v1/organizations/{id}/domains', 'post', domain);
+    conforms(
+      '/api/v1/organizations/{id}/domains',
+      'post',
+      await http
+        .post(`/api/v1/organizations/${organizationId}/domains`)
+        .set(tenant)
+        .send({ domain: 'documented.example.com' }),
+    );
+    const domainPath = `/api/v1/organizations/${organizationId}/domains/documented.example.com`;
+    conforms(
+      '/api/v1/organizations/{id}/domains',
+      'get',
+      await http.get(`/api/v1/organizations/${organizationId}/domains`).set(tenant),
+    );
+    conforms('/api/v1/organizations/{id}/domains/{domain}', 'get', await http.get(domainPath).set(tenant));
+    const records = new Map<string, string[][]>();
+    t.sigid.dns = {
+      resolveTxt: async (name) => {
+        const found = records.get(name);
+        if (!found) throw Object.assign(new Error('ENOTFOUND'), { code: 'ENOTFOUND' });
+        return found;
+      },
+    };
+    conforms(
+      '/api/v1/organizations/{id}/domains/{domain}/verify',
+      'post',
+      await http.post(`${domainPath}/verify`).set(tenant),
+    );
+    records.set(domain.body.verification.name, [[domain.body.verification.value]]);
+    conforms(
+      '/api/v1/organizations/{id}/domains/{domain}/verify',
+      'post',
+      await http.post(`${domainPath}/verify`).set(tenant),
+    );
+
+    conforms('/api/v1/policies/schema', 'get', await http.get('/api/v1/policies/schema').set(tenant));
+    const policy = await http
+      .post('/api/v1/policies')
+      .set(tenant)
+      .send({ name: 'Documented policy', cedar: 'permit(principal, action == SigID::Action::"read", resource);' });
+    conforms('/api/v1/policies', 'post', policy);
+    const policyId = policy.body.id as string;
+    conforms(
+      '/api/v1/policies',
+      'post',
+      await http.post('/api/v1/policies').set(tenant).send({ name: 'Refused', cedar: 'permit(principal, action' }),
+    );
+    conforms('/api/v1/policies', 'get', await http.get('/api/v1/policies').set(tenant));
+    conforms('/api/v1/policies/{id}', 'get', await http.get(`/api/v1/policies/${policyId}`).set(tenant));
+    conforms(
+      '/api/v1/policies/{id}',
+      'patch',
+      await http.patch(`/api/v1/policies/${policyId}`).set(tenant).send({ description: 'Now documented' }),
+    );
+    conforms(
+      '/api/v1/policies/{id}/versions',
+      'get',
+      await http.get(`/api/v1/policies/${policyId}/versions`).set(tenant),
+    );
+    conforms(
+      '/api/v1/authorize',
+      'post',
+      await http
+        .post('/api/v1/authorize')
+        .set(tenant)
+        .send({ principal: { type: 'User', id: 'alice' }, action: 'read', resource: { type: 'invoice', id: 'inv_1' } }),
+    );
     conforms(
       '/api/v1/applications',
       'post',
@@ -213,6 +311,170 @@ describe('OpenAPI document', () => {
       await http.post(`/api/v1/applications/${applicationId}/secrets`).set(tenant).send({ overlap_seconds: 60 }),
     );
     conforms('/api/v1/applications/{id}', 'get', await http.get(`/api/v1/applications/${applicationId}`).set(tenant));
+
+    const api = await http
+      .post('/api/v1/apis')
+      .set(tenant)
+      .send({
+        name: 'Documented API',
+        identifier: 'https://documented.example.com/api',
+        scopes: [{ value: 'a:read' }],
+      });
+    conforms('/api/v1/apis', 'post', api);
+    const apiId = api.body.id as string;
+    conforms('/api/v1/apis', 'get', await http.get('/api/v1/apis').set(tenant));
+    conforms('/api/v1/apis/{id}', 'get', await http.get(`/api/v1/apis/${apiId}`).set(tenant));
+    conforms(
+      '/api/v1/apis/{id}',
+      'patch',
+      await http.patch(`/api/v1/apis/${apiId}`).set(tenant).send({ access_token_ttl_seconds: 600 }),
+    );
+    conforms(
+      '/api/v1/apis/{id}/grants/{application_id}',
+      'put',
+      await http
+        .put(`/api/v1/apis/${apiId}/grants/${applicationId}`)
+        .set(tenant)
+        .send({ scopes: ['a:read'] }),
+    );
+    conforms('/api/v1/apis/{id}/grants', 'get', await http.get(`/api/v1/apis/${apiId}/grants`).set(tenant));
+    conforms(
+      '/api/v1/apis/{id}/grants/{application_id}',
+      'put',
+      await http
+        .put(`/api/v1/apis/${apiId}/grants/${applicationId}`)
+        .set(tenant)
+        .send({ scopes: ['b:write'] }),
+    );
+    {
+      // A user: an account linked to the tenant, as its first sign-in there would.
+      const system = { actor: { type: 'system', id: 'openapi-test' } as const, correlationId: 'openapi-test' };
+      const account = await signUpWithPassword(
+        t.sigid,
+        { email: `documented.${Date.now()}@example.test`, password: 'a documented password' },
+        useCase({ tenantId: PLATFORM_TENANT, ...system }),
+      );
+      if (account.status !== 'created') throw new Error('sign-up');
+      await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+      const { sub } = await linkAccount(t.sigid, account.accountId, tenantId, useCase({ tenantId, ...system }));
+      await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+      conforms('/api/v1/users', 'get', await http.get('/api/v1/users').query({ email: 'documented.' }).set(tenant));
+      conforms('/api/v1/users/{sub}', 'get', await http.get(`/api/v1/users/${sub}`).set(tenant));
+      conforms(
+        '/api/v1/users/{sub}',
+        'patch',
+        await http
+          .patch(`/api/v1/users/${sub}`)
+          .set(tenant)
+          .send({ name: 'Ada', metadata: { plan: 'pro' } }),
+      );
+      conforms('/api/v1/users/{sub}/block', 'post', await http.post(`/api/v1/users/${sub}/block`).set(tenant));
+      conforms('/api/v1/users/{sub}/unblock', 'post', await http.post(`/api/v1/users/${sub}/unblock`).set(tenant));
+      conforms('/api/v1/users/{sub}/sessions', 'get', await http.get(`/api/v1/users/${sub}/sessions`).set(tenant));
+      conforms(
+        '/api/v1/users/{sub}/sessions/revoke',
+        'post',
+        await http.post(`/api/v1/users/${sub}/sessions/revoke`).set(tenant),
+      );
+      conforms(
+        '/api/v1/users/{sub}',
+        'patch',
+        await http.patch(`/api/v1/users/${sub}`).set(tenant).set('If-Match', '"0"').send({ name: 'Stale' }),
+      );
+      expect((await http.delete(`/api/v1/users/${sub}`).set(tenant)).status).toBe(204);
+      conforms('/api/v1/users/{sub}', 'get', await http.get(`/api/v1/users/${sub}`).set(tenant));
+      conforms('/api/v1/users', 'get', await http.get('/api/v1/users').query({ status: 'deleted' }).set(tenant));
+
+      const invitation = await http
+        .post('/api/v1/invitations')
+        .set(tenant)
+        .send({ email: 'invited@example.test', roles: [] });
+      conforms('/api/v1/invitations', 'post', invitation);
+      const invitationId = invitation.body.id as string;
+      conforms('/api/v1/invitations', 'get', await http.get('/api/v1/invitations').set(tenant));
+      conforms('/api/v1/invitations/{id}', 'get', await http.get(`/api/v1/invitations/${invitationId}`).set(tenant));
+      conforms(
+        '/api/v1/invitations/{id}/resend',
+        'post',
+        await http.post(`/api/v1/invitations/${invitationId}/resend`).set(tenant),
+      );
+      conforms(
+        '/api/v1/invitations/{id}/revoke',
+        'post',
+        await http.post(`/api/v1/invitations/${invitationId}/revoke`).set(tenant),
+      );
+      conforms(
+        '/api/v1/invitations/{id}/resend',
+        'post',
+        await http.post(`/api/v1/invitations/${invitationId}/resend`).set(tenant),
+      );
+    }
+
+    const role = await http
+      .post('/api/v1/roles')
+      .set(tenant)
+      .send({ name: 'Documented role', permissions: [{ api_id: apiId, scope: 'a:read' }] });
+    conforms('/api/v1/roles', 'post', role);
+    const roleId = role.body.id as string;
+    conforms('/api/v1/roles', 'get', await http.get('/api/v1/roles').set(tenant));
+    conforms('/api/v1/roles/{id}', 'get', await http.get(`/api/v1/roles/${roleId}`).set(tenant));
+    conforms(
+      '/api/v1/roles/{id}',
+      'patch',
+      await http.patch(`/api/v1/roles/${roleId}`).set(tenant).send({ description: 'Reads a' }),
+    );
+    conforms(
+      '/api/v1/roles',
+      'post',
+      await http
+        .post('/api/v1/roles')
+        .set(tenant)
+        .send({ name: 'Refused role', permissions: [{ api_id: apiId, scope: 'z:none' }] }),
+    );
+    conforms('/api/v1/roles', 'post', await http.post('/api/v1/roles').set(tenant).send({ name: 'documented ROLE' }));
+    const context = useCase({ tenantId: PLATFORM_TENANT, actor: { type: 'system', id: 'test' }, correlationId: 'doc' });
+    const roleSignedUp = await signUpWithPassword(
+      t.sigid,
+      { email: `doc-${Date.now()}@example.com`, password: 'a documented password' },
+      context,
+    );
+    if (roleSignedUp.status !== 'created') throw new Error('exists');
+    const roleLinked = await linkAccount(t.sigid, roleSignedUp.accountId, tenantId, context);
+    if (roleLinked.written.position !== null) await t.sigid.projections.waitFor(roleLinked.written.position);
+    conforms(
+      '/api/v1/roles/{id}/users/{sub}',
+      'put',
+      await http.put(`/api/v1/roles/${roleId}/users/${roleLinked.sub}`).set(tenant),
+    );
+    conforms('/api/v1/roles/{id}/users', 'get', await http.get(`/api/v1/roles/${roleId}/users`).set(tenant));
+    conforms(
+      '/api/v1/role-assignments',
+      'get',
+      await http.get(`/api/v1/role-assignments?sub=${roleLinked.sub}`).set(tenant),
+    );
+    conforms('/api/v1/role-claims', 'get', await http.get('/api/v1/role-claims').set(tenant));
+    conforms('/api/v1/client-registration', 'get', await http.get('/api/v1/client-registration').set(tenant));
+    conforms(
+      '/api/v1/client-registration',
+      'patch',
+      await http.patch('/api/v1/client-registration').set(tenant).send({ dynamic_registration: true }),
+    );
+    conforms(
+      '/api/v1/client-registration',
+      'patch',
+      await http.patch('/api/v1/client-registration').set(tenant).send({ dynamic_registration: 'yes' }),
+    );
+    conforms('/.well-known/oauth-protected-resource', 'get', await http.get('/.well-known/oauth-protected-resource'));
+    conforms(
+      '/api/v1/role-claims',
+      'patch',
+      await http.patch('/api/v1/role-claims').set(tenant).send({ roles_claim: 'https://doc.example/roles' }),
+    );
+    conforms(
+      '/api/v1/role-claims',
+      'patch',
+      await http.patch('/api/v1/role-claims').set(tenant).send({ roles_claim: 'sub' }),
+    );
     conforms(
       '/api/v1/applications',
       'post',

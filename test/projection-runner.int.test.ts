@@ -156,6 +156,38 @@ describe.each(backends)('projection runner ($name)', (backend: Backend) => {
       }
     });
 
+  it('sleeps while only other types are appended, rather than chase the head; a wait for everything still gets there', async () => {
+    const runner = new ProjectionRunner(db, log, [countingProjection(4)], { pollMs: 100 });
+    const reads = { count: 0 };
+    const readAll = store.readAll.bind(store);
+    store.readAll = (options) => {
+      if (options?.types?.includes('tenant.renamed')) reads.count++;
+      return readAll(options);
+    };
+    runner.start();
+    try {
+      await runner.waitFor(await rename(`${tenantId}-quiet`, ['q1']), 15_000);
+      reads.count = 0;
+      // For 1.5 s (15 polls), appends of a type the projection does not read, one after another.
+      let position = 0;
+      const until = Date.now() + 1500;
+      for (let index = 0; Date.now() < until; index++) {
+        ({ position } = await log.append(
+          `${tenantId}-keys-${index}`,
+          [{ type: 'api_key.created', data: { key_id: `key_quiet_${index}`, name: 'quiet' } }],
+          'any',
+          { tenantId, actor: { type: 'system', id: 'test' }, correlationId: randomUUID() },
+        ));
+      }
+      // Chasing the head read about once per append; sleeping reads once per poll.
+      expect(reads.count).toBeLessThan(40);
+      expect(await runner.waitFor(position, 15_000)).toBe(true);
+    } finally {
+      store.readAll = readAll;
+      await runner.stop();
+    }
+  });
+
   // Two processes on one embedded database cannot happen (the data-dir lock), so this is PostgreSQL's.
   if (backend.name === 'postgres')
     it('runs each projection in one process at a time; another takes over when it stops', async () => {

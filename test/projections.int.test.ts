@@ -1,7 +1,13 @@
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { apiKeysProjection } from '../projections/api-keys.ts';
+import { apisProjection } from '../projections/apis.ts';
 import { applicationsProjection } from '../projections/applications.ts';
+import { invitationsProjection } from '../projections/invitations.ts';
+import { organizationsProjection } from '../projections/organizations.ts';
+import { policiesProjection } from '../projections/policies.ts';
+import { rolesProjection } from '../projections/roles.ts';
 import { tenantsProjection } from '../projections/tenants.ts';
+import { usersProjection } from '../projections/users.ts';
 import { webhookEndpointsProjection } from '../projections/webhook-endpoints.ts';
 import { withDefaults } from '../src/applications/client-metadata.ts';
 import { type GivenEvent, openProjectionSpecs, SPEC_TENANT, SPEC_TIME } from './support/projection-spec.ts';
@@ -20,6 +26,11 @@ const noSettings = {
   background_color: null,
   mfa_mode: 'optional',
   mfa_required_for_applications: [],
+  roles_claim: 'roles',
+  permissions_claim: 'permissions',
+  enforce_permissions: false,
+  dynamic_registration: false,
+  client_id_metadata_documents: false,
 };
 
 describe('tenants projection', () => {
@@ -300,5 +311,409 @@ describe('applications projection', () => {
       created,
       { type: 'application.deleted', stream, data: { application_id: 'app_1', client_id: 'dashboard' } },
     ]).thenRows('applications', []);
+  });
+});
+
+describe('apis projection', () => {
+  const spec = () => specs.specFor(apisProjection);
+  const stream = `${SPEC_TENANT}-api_1`;
+  const scopes = [
+    { value: 'invoices:read', description: 'Read invoices' },
+    { value: 'invoices:write', description: '' },
+  ];
+  const created: GivenEvent = {
+    type: 'api.created',
+    stream,
+    data: {
+      api_id: 'api_1',
+      identifier: 'https://billing.example.com/api',
+      name: 'Billing',
+      scopes,
+      access_token_ttl_seconds: 3600,
+    },
+  };
+
+  it('keeps an API with its scopes, applies a change once', async () => {
+    const later = new Date('2026-12-02T00:00:00.000Z');
+    await spec()([
+      created,
+      {
+        type: 'api.updated',
+        stream,
+        time: later,
+        data: {
+          api_id: 'api_1',
+          changes: { name: 'Billing v2', scopes: [scopes[1] as (typeof scopes)[1]] },
+          previous: {},
+        },
+      },
+      // Replayed: an event at or below the row's revision changes nothing.
+      { type: 'api.updated', stream, revision: 1, data: { api_id: 'api_1', changes: { name: 'Stale' }, previous: {} } },
+    ]).thenRows('apis', [
+      {
+        tenant_id: SPEC_TENANT,
+        api_id: 'api_1',
+        name: 'Billing v2',
+        identifier: 'https://billing.example.com/api',
+        scopes: [scopes[1]],
+        access_token_ttl_seconds: 3600,
+        revision: 1,
+        created_at: SPEC_TIME,
+        updated_at: later,
+      },
+    ]);
+  });
+
+  it('removes a deleted API', async () => {
+    await spec()([
+      created,
+      { type: 'api.deleted', stream, data: { api_id: 'api_1', identifier: 'https://billing.example.com/api' } },
+    ]).thenRows('apis', []);
+  });
+});
+
+describe('organizations projection', () => {
+  const spec = () => specs.specFor(organizationsProjection);
+  const stream = `${SPEC_TENANT}-org_1`;
+  const later = new Date('2026-12-02T00:00:00.000Z');
+  const created: GivenEvent = {
+    type: 'organization.created',
+    stream,
+    data: { organization_id: 'org_1', name: 'acme', display_name: 'Acme', metadata: { tier: 'gold' } },
+  };
+  const domainAdded: GivenEvent = {
+    type: 'organization.domain.added',
+    stream,
+    data: { organization_id: 'org_1', domain: 'acme.com', record_name: '_sigid-challenge.acme.com', token: 'tok' },
+  };
+
+  it('keeps an organization, applies a change once, and moves its revision with its members and domains', async () => {
+    const given: GivenEvent[] = [
+      created,
+      {
+        type: 'organization.updated',
+        stream,
+        data: { organization_id: 'org_1', changes: { display_name: 'Acme Corp' }, previous: {} },
+      },
+      // Replayed: an event at or below the row's revision changes nothing.
+      {
+        type: 'organization.updated',
+        stream,
+        revision: 1,
+        data: { organization_id: 'org_1', changes: { display_name: 'Stale' }, previous: {} },
+      },
+      { type: 'organization.member.added', stream, data: { organization_id: 'org_1', sub: 'sub_1', roles: ['rol_a'] } },
+      {
+        type: 'organization.member.updated',
+        stream,
+        time: later,
+        data: { organization_id: 'org_1', sub: 'sub_1', roles: ['rol_b'], previous_roles: ['rol_a'] },
+      },
+      domainAdded,
+      {
+        type: 'organization.domain.verified',
+        stream,
+        time: later,
+        data: { organization_id: 'org_1', domain: 'acme.com' },
+      },
+    ];
+    await spec()(given).thenRows('organizations', [
+      {
+        tenant_id: SPEC_TENANT,
+        organization_id: 'org_1',
+        name: 'acme',
+        display_name: 'Acme Corp',
+        metadata: { tier: 'gold' },
+        revision: 5,
+        created_at: SPEC_TIME,
+        updated_at: later,
+      },
+    ]);
+    await spec()(given).thenRows('organization_members', [
+      {
+        tenant_id: SPEC_TENANT,
+        organization_id: 'org_1',
+        sub: 'sub_1',
+        roles: ['rol_b'],
+        created_at: SPEC_TIME,
+        updated_at: later,
+      },
+    ]);
+    await spec()(given).thenRows('organization_domains', [
+      {
+        tenant_id: SPEC_TENANT,
+        organization_id: 'org_1',
+        domain: 'acme.com',
+        record_name: '_sigid-challenge.acme.com',
+        token: 'tok',
+        verified_at: later,
+        created_at: SPEC_TIME,
+      },
+    ]);
+  });
+
+  it('removes a deleted organization with its members and domains', async () => {
+    const given: GivenEvent[] = [
+      created,
+      { type: 'organization.member.added', stream, data: { organization_id: 'org_1', sub: 'sub_1', roles: [] } },
+      domainAdded,
+      { type: 'organization.member.removed', stream, data: { organization_id: 'org_1', sub: 'sub_1', roles: [] } },
+      {
+        type: 'organization.domain.removed',
+        stream,
+        data: { organization_id: 'org_1', domain: 'acme.com', verified: false },
+      },
+      { type: 'organization.deleted', stream, data: { organization_id: 'org_1', name: 'acme' } },
+    ];
+    await spec()(given).thenRows('organizations', []);
+    await spec()(given).thenRows('organization_members', []);
+    await spec()(given).thenRows('organization_domains', []);
+  });
+});
+
+describe('roles projection', () => {
+  const spec = () => specs.specFor(rolesProjection);
+  const stream = `${SPEC_TENANT}-rol_1`;
+  const permissions = [{ api_id: 'api_1', scope: 'invoices:read' }];
+  const created: GivenEvent = {
+    type: 'role.created',
+    stream,
+    data: { role_id: 'rol_1', name: 'Clerk', description: '', permissions },
+  };
+  const assigned = (sub: string): GivenEvent => ({
+    type: 'role.assigned',
+    stream,
+    data: { role_id: 'rol_1', sub, organization_id: null },
+  });
+
+  it('keeps a role and its holders, applies a change once, and moves the revision with its assignments', async () => {
+    const later = new Date('2026-12-02T00:00:00.000Z');
+    const history: GivenEvent[] = [
+      created,
+      {
+        type: 'role.updated',
+        stream,
+        time: later,
+        data: { role_id: 'rol_1', changes: { name: 'Senior clerk' }, previous: {} },
+      },
+      // Replayed: an event at or below the row's revision changes nothing.
+      {
+        type: 'role.updated',
+        stream,
+        revision: 1,
+        data: { role_id: 'rol_1', changes: { name: 'Stale' }, previous: {} },
+      },
+      assigned('sub_a'),
+      assigned('sub_b'),
+      {
+        type: 'role.unassigned',
+        stream,
+        data: { role_id: 'rol_1', sub: 'sub_a', organization_id: null, reason: 'unassigned' },
+      },
+      // A replayed assignment (at a revision already seen) does not come back.
+      { ...assigned('sub_a'), revision: 3 },
+    ];
+    await spec()(history).thenRows('roles', [
+      {
+        tenant_id: SPEC_TENANT,
+        role_id: 'rol_1',
+        name: 'Senior clerk',
+        description: '',
+        permissions,
+        revision: 4,
+        created_at: SPEC_TIME,
+        updated_at: SPEC_TIME,
+      },
+    ]);
+    await spec()(history).thenRows('role_assignments', [
+      { tenant_id: SPEC_TENANT, role_id: 'rol_1', sub: 'sub_b', organization_id: null, created_at: SPEC_TIME },
+    ]);
+  });
+
+  it('removes a deleted role and every assignment of it', async () => {
+    const history: GivenEvent[] = [
+      created,
+      assigned('sub_a'),
+      {
+        type: 'role.unassigned',
+        stream,
+        data: { role_id: 'rol_1', sub: 'sub_a', organization_id: null, reason: 'role_deleted' },
+      },
+      { type: 'role.deleted', stream, data: { role_id: 'rol_1', name: 'Clerk' } },
+    ];
+    await spec()(history).thenRows('roles', []);
+    await spec()(history).thenRows('role_assignments', []);
+  });
+});
+
+describe('policies projection', () => {
+  const spec = () => specs.specFor(policiesProjection);
+  const stream = `${SPEC_TENANT}-pol_1`;
+  const cedar = 'permit(principal, action == SigID::Action::"read", resource);';
+  const created: GivenEvent = {
+    type: 'policy.created',
+    stream,
+    data: { policy_id: 'pol_1', name: 'Readers', description: '', cedar, enabled: true, version: 1 },
+  };
+
+  it('keeps a policy at its latest version, applies a change once', async () => {
+    const later = new Date('2026-12-05T00:00:00.000Z');
+    const cedar2 = 'permit(principal, action == SigID::Action::"list", resource);';
+    await spec()([
+      created,
+      {
+        type: 'policy.updated',
+        stream,
+        time: later,
+        data: { policy_id: 'pol_1', name: 'Listers', description: 'd', cedar: cedar2, version: 2 },
+      },
+      { type: 'policy.disabled', stream, time: later, data: { policy_id: 'pol_1' } },
+      // Replayed: an event at or below the row's revision changes nothing.
+      {
+        type: 'policy.updated',
+        stream,
+        revision: 1,
+        data: { policy_id: 'pol_1', name: 'Stale', description: '', cedar, version: 2 },
+      },
+    ]).thenRows('policies', [
+      {
+        tenant_id: SPEC_TENANT,
+        policy_id: 'pol_1',
+        name: 'Listers',
+        description: 'd',
+        cedar: cedar2,
+        enabled: false,
+        version: 2,
+        revision: 2,
+        created_at: SPEC_TIME,
+        updated_at: later,
+      },
+    ]);
+  });
+
+  it('removes a deleted policy', async () => {
+    await spec()([created, { type: 'policy.deleted', stream, data: { policy_id: 'pol_1' } }]).thenRows('policies', []);
+  });
+});
+
+describe('users projection', () => {
+  const spec = () => specs.specFor(usersProjection);
+  const stream = `${SPEC_TENANT}-sub_1`;
+  const created: GivenEvent = {
+    type: 'user.created',
+    stream,
+    data: { sub: 'sub_1', email: 'ada@example.com', email_verified: true },
+  };
+  const row = {
+    tenant_id: SPEC_TENANT,
+    sub: 'sub_1',
+    email: 'ada@example.com',
+    email_verified: true,
+    name: null,
+    given_name: null,
+    family_name: null,
+    picture: null,
+    metadata: {},
+    status: 'active',
+    revision: 0,
+    created_at: SPEC_TIME,
+    updated_at: SPEC_TIME,
+    last_sign_in_at: null,
+    deleted_at: null,
+  };
+
+  it('keeps a user with its profile, applies a change once, and follows sign-ins and blocks', async () => {
+    const later = new Date('2026-12-02T00:00:00.000Z');
+    await spec()([
+      created,
+      {
+        type: 'user.updated',
+        stream,
+        data: { sub: 'sub_1', changes: { name: 'Ada', metadata: { plan: 'pro' } }, previous: {} },
+      },
+      // Replayed: an event at or below the row's revision changes nothing.
+      { type: 'user.updated', stream, revision: 1, data: { sub: 'sub_1', changes: { name: 'Stale' }, previous: {} } },
+      { type: 'user.blocked', stream, data: { sub: 'sub_1' } },
+      {
+        type: 'sign_in.succeeded',
+        stream: `${SPEC_TENANT}-sign_ins`,
+        time: later,
+        data: { sub: 'sub_1', client_id: 'app_1', amr: ['pwd'], interaction_id: 'i' },
+      },
+    ]).thenRows('users', [
+      { ...row, name: 'Ada', metadata: { plan: 'pro' }, status: 'blocked', revision: 2, last_sign_in_at: later },
+    ]);
+  });
+
+  it('keeps a deleted user as a tombstone with nothing personal', async () => {
+    const later = new Date('2026-12-02T00:00:00.000Z');
+    await spec()([
+      created,
+      { type: 'user.updated', stream, data: { sub: 'sub_1', changes: { name: 'Ada' }, previous: {} } },
+      { type: 'user.deleted', stream, time: later, data: { sub: 'sub_1' } },
+    ]).thenRows('users', [
+      {
+        ...row,
+        email: null,
+        email_verified: false,
+        status: 'deleted',
+        revision: 2,
+        updated_at: later,
+        deleted_at: later,
+      },
+    ]);
+  });
+});
+
+describe('invitations projection', () => {
+  const spec = () => specs.specFor(invitationsProjection);
+  const stream = `${SPEC_TENANT}-inv_1`;
+  const expires = '2026-12-08T12:00:00.000Z';
+  const created: GivenEvent = {
+    type: 'invitation.created',
+    stream,
+    data: {
+      invitation_id: 'inv_1',
+      email: 'grace@example.com',
+      roles: ['editor'],
+      organization_id: null,
+      expires_at: expires,
+      message_id: 'eml_1',
+    },
+  };
+
+  it('follows a resend and an acceptance, each once', async () => {
+    const later = '2026-12-09T12:00:00.000Z';
+    await spec()([
+      created,
+      { type: 'invitation.resent', stream, data: { invitation_id: 'inv_1', message_id: 'eml_2', expires_at: later } },
+      // Replayed: an event at or below the row's revision changes nothing.
+      {
+        type: 'invitation.resent',
+        stream,
+        revision: 1,
+        data: { invitation_id: 'inv_1', message_id: 'eml_x', expires_at: later },
+      },
+      {
+        type: 'invitation.accepted',
+        stream,
+        data: { invitation_id: 'inv_1', sub: 'sub_1', roles: ['editor'], organization_id: null },
+      },
+    ]).thenRows('invitations', [
+      {
+        tenant_id: SPEC_TENANT,
+        invitation_id: 'inv_1',
+        email: 'grace@example.com',
+        roles: ['editor'],
+        organization_id: null,
+        status: 'accepted',
+        expires_at: new Date(later),
+        message_id: 'eml_2',
+        accepted_sub: 'sub_1',
+        revision: 2,
+        created_at: SPEC_TIME,
+        updated_at: SPEC_TIME,
+      },
+    ]);
   });
 });

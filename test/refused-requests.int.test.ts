@@ -59,8 +59,13 @@ function badRequests(route: WriteRoute, f: Fixture): BadRequest[] {
       ] as const) {
         const label = `${field} ${kind}`;
         const body = bodyFor(label);
-        // A number field given a number is fine: give it a string instead.
-        const wrong = typeof body[field] === 'number' && kind === 'number' ? 'twelve' : value;
+        // A number field given a number is fine, a boolean one given a boolean too: give it a string instead.
+        const wrong =
+          typeof body[field] === 'number' && kind === 'number'
+            ? 'twelve'
+            : typeof body[field] === 'boolean' && kind === 'boolean'
+              ? 'yes'
+              : value;
         cases.push({ label, json: JSON.stringify({ ...body, [field]: wrong }) });
       }
     }

@@ -4,7 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { aggregates } from '../commands/index.ts';
 import { catalog } from '../events/catalog.ts';
 import type { EventDefinition } from '../events/envelope.ts';
+import { migrations } from '../migrations/index.ts';
 import { projections } from '../projections/index.ts';
+import { operations } from '../src/http/openapi.ts';
+import { type Fixture, readRoutes, writeRoutes } from './support/routes.ts';
 
 /**
  * A new aggregate touches its event, command, projection and read-model files and the registries.
@@ -20,6 +23,12 @@ async function exportsOf(name: string, file: string): Promise<unknown[]> {
 }
 
 describe('registries', () => {
+  it('lists every migration file once, in the order of their names (the order they are applied)', () => {
+    const names = Object.keys(migrations);
+    expect(names).toEqual([...names].sort());
+    expect(names.map((name) => `${name}.ts`)).toEqual(modules('migrations', ['index.ts']).sort());
+  });
+
   it('has every event module’s events in the catalog', async () => {
     for (const file of modules('events', ['envelope.ts', 'catalog.ts'])) {
       const lists = (await exportsOf('events', file)).filter(
@@ -58,5 +67,24 @@ describe('registries', () => {
         expect(registered.has(projection), `projections/${file}'s projection is in projections/index.ts`).toBe(true);
       }
     }
+  });
+
+  it('has a row for every documented route in the tables the refusal and hostile-input probes walk', () => {
+    // A fixture whose every field reads as a placeholder, so each row's path reads as a template.
+    const placeholders = new Proxy({}, { get: (_target, field) => `{${String(field)}}` }) as unknown as Fixture;
+    const probed = [
+      ...readRoutes.map((route) => ['GET', ...route.path(placeholders).split('/')]),
+      ...Object.values(writeRoutes).map((route) => [
+        route.method.toUpperCase(),
+        ...route.path(placeholders).split('/'),
+      ]),
+    ];
+    const covers = (template: string[], row: string[]) =>
+      template.length === row.length && template.every((part, at) => part.startsWith('{') || part === row[at]);
+    const unprobed = operations
+      .map((operation) => [operation.method.toUpperCase(), ...operation.path.split('/')])
+      .filter((template) => !probed.some((row) => covers(template, row)))
+      .map((template) => `${template[0]} ${template.slice(1).join('/')}`);
+    expect(unprobed).toEqual([]);
   });
 });

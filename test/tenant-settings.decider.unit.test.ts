@@ -80,3 +80,44 @@ describe('tenant MFA policy', () => {
       .thenEmits([{ type: 'tenant.mfa_policy.changed', data: { mode: 'off', required_for_applications: ['app_1'] } }]);
   });
 });
+
+describe('client registration settings', () => {
+  const created = { type: 'tenant.created' as const, data: { tenant_id: 'ten_1', slug: 'acme', name: 'Acme' } };
+
+  it('records a switch turned as the whole new setting, and nothing when it is already so', () => {
+    tenant([created])
+      .when({ type: 'set_client_registration', settings: { client_id_metadata_documents: true } })
+      .thenEmits([
+        {
+          type: 'tenant.client_registration.changed',
+          data: { client_id_metadata_documents: true, dynamic_registration: false },
+        },
+      ]);
+    tenant([created])
+      .when({ type: 'set_client_registration', settings: { dynamic_registration: false } })
+      .thenEmits([]);
+    tenant([
+      created,
+      {
+        type: 'tenant.client_registration.changed',
+        data: { client_id_metadata_documents: true, dynamic_registration: false },
+      },
+    ])
+      .when({ type: 'set_client_registration', settings: { dynamic_registration: true } })
+      .thenEmits([
+        {
+          type: 'tenant.client_registration.changed',
+          data: { client_id_metadata_documents: true, dynamic_registration: true },
+        },
+      ]);
+  });
+
+  it('refuses a deleted or unknown tenant', () => {
+    tenant([])
+      .when({ type: 'set_client_registration', settings: { dynamic_registration: true } })
+      .thenThrows('not_found');
+    tenant([created, { type: 'tenant.deleted', data: {} }])
+      .when({ type: 'set_client_registration', settings: { dynamic_registration: true } })
+      .thenThrows('not_found');
+  });
+});

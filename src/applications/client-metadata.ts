@@ -1,8 +1,9 @@
-import type {
-  ApplicationKind,
-  ApplicationMetadata,
-  GrantType,
-  TokenEndpointAuthMethod,
+import {
+  type ApplicationKind,
+  type ApplicationMetadata,
+  CIBA_GRANT_TYPE,
+  type GrantType,
+  type TokenEndpointAuthMethod,
 } from '../../events/application.ts';
 import { type ProblemIssue, UnprocessableError } from '../errors.ts';
 import { allowedOriginRefusal, logoUriRefusal, redirectUriRefusal } from './redirect-uris.ts';
@@ -90,6 +91,9 @@ export function withDefaults(
     access_token_ttl_seconds: given.access_token_ttl_seconds ?? tokenLifetimes.access_token_ttl_seconds.default,
     id_token_ttl_seconds: given.id_token_ttl_seconds ?? tokenLifetimes.id_token_ttl_seconds.default,
     refresh_token_ttl_seconds: given.refresh_token_ttl_seconds ?? tokenLifetimes.refresh_token_ttl_seconds.default,
+    backchannel_token_delivery_mode:
+      given.backchannel_token_delivery_mode ?? (grant_types.includes(CIBA_GRANT_TYPE) ? 'poll' : null),
+    backchannel_client_notification_endpoint: given.backchannel_client_notification_endpoint ?? null,
   };
 }
 
@@ -143,8 +147,16 @@ export function applicationMetadataIssues(kind: ApplicationKind, metadata: Appli
     if (grants.indexOf(grant) !== index) metadataIssue(`grant_types.${index}`, `${grant} is listed twice`);
     const refusal = notServedGrant[grant];
     if (refusal) metadataIssue(`grant_types.${index}`, refusal);
-    else if (m2m && grant !== 'client_credentials') {
-      metadataIssue(`grant_types.${index}`, 'a machine-to-machine application uses client_credentials only');
+    else if (m2m && grant !== 'client_credentials' && grant !== CIBA_GRANT_TYPE) {
+      metadataIssue(
+        `grant_types.${index}`,
+        'a machine-to-machine application uses client_credentials (and CIBA to ask a person) only',
+      );
+    } else if (!confidential && grant === CIBA_GRANT_TYPE) {
+      metadataIssue(
+        `grant_types.${index}`,
+        `a ${kind} application is public: CIBA is for clients that authenticate (web or m2m)`,
+      );
     } else if (!confidential && grant === 'client_credentials') {
       metadataIssue(
         `grant_types.${index}`,
@@ -206,6 +218,8 @@ export function applicationMetadataIssues(kind: ApplicationKind, metadata: Appli
     });
   }
 
+  cibaIssues(metadata, metadataIssue);
+
   if (metadata.logo_uri !== null) {
     const refusal = logoUriRefusal(metadata.logo_uri);
     if (refusal) metadataIssue('logo_uri', refusal);
@@ -221,6 +235,45 @@ export function applicationMetadataIssues(kind: ApplicationKind, metadata: Appli
     }
   }
   return issues;
+}
+
+/** The CIBA fields: a delivery mode with the grant (and an endpoint in ping mode), neither without it. */
+function cibaIssues(metadata: ApplicationMetadata, issue: (path: string, message: string) => void): void {
+  const mode = metadata.backchannel_token_delivery_mode ?? null;
+  const endpoint = metadata.backchannel_client_notification_endpoint ?? null;
+  if (!metadata.grant_types.includes(CIBA_GRANT_TYPE)) {
+    if (mode !== null)
+      issue('backchannel_token_delivery_mode', `only a client with the ${CIBA_GRANT_TYPE} grant has one`);
+    if (endpoint !== null) {
+      issue('backchannel_client_notification_endpoint', `only a client with the ${CIBA_GRANT_TYPE} grant has one`);
+    }
+    return;
+  }
+  if (mode === null) issue('backchannel_token_delivery_mode', 'the CIBA grant needs a delivery mode: poll or ping');
+  if (mode === 'ping' && endpoint === null) {
+    issue('backchannel_client_notification_endpoint', 'ping mode needs the endpoint SigID notifies');
+  }
+  if (mode !== 'ping' && endpoint !== null) {
+    issue('backchannel_client_notification_endpoint', 'only ping mode has a notification endpoint');
+  }
+  if (endpoint !== null) {
+    const refusal = notificationEndpointRefusal(endpoint);
+    if (refusal) issue('backchannel_client_notification_endpoint', refusal);
+  }
+}
+
+/** Why a CIBA notification endpoint's form is refused (where it points is checked by the SSRF rules). */
+export function notificationEndpointRefusal(endpoint: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return 'is not an absolute URL';
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'must be an https URL';
+  if (url.username || url.password) return 'must not carry a user name or password';
+  if (url.hash) return 'must not have a fragment';
+  return null;
 }
 
 /**

@@ -42,11 +42,20 @@ export interface Database extends Queryable {
   /** Calls `onNotify` for every NOTIFY on `channel`; returns a function that stops listening. */
   listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   notify(channel: string, payload: string): Promise<void>;
-  /** A session-level advisory lock held until the returned release runs; null when another session holds it. */
-  tryLock(name: string): Promise<(() => Promise<void>) | null>;
+  /**
+   * A session-level advisory lock held until the returned release runs; null when another session
+   * holds it. The release's `lost` signal aborts when the lock went without a release (the session
+   * holding it dropped: another process may hold it now), so the holder stops its work.
+   */
+  tryLock(name: string): Promise<LockRelease | null>;
   kysely<DB>(): Kysely<DB>;
   close(): Promise<void>;
 }
+
+/** Releases an advisory lock; `lost` aborts if the lock went without it. */
+export type LockRelease = (() => Promise<void>) & { readonly lost: AbortSignal };
+
+const lockRelease = (release: () => Promise<void>, lost: AbortSignal): LockRelease => Object.assign(release, { lost });
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
@@ -72,9 +81,49 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
   let unflushedPool: pg.Pool | undefined;
   const dialect = new PostgresDialect({ pool });
   const db = new Kysely<unknown>({ dialect });
-  let listener: pg.PoolClient | undefined;
+  let listener: Promise<pg.PoolClient> | undefined;
   let notifier: Promise<pg.PoolClient> | undefined;
+  let lockSession: Promise<{ client: pg.PoolClient; lost: AbortController }> | undefined;
+  const held = new Set<string>();
   const handlers = new Map<string, Set<(payload: string) => void>>();
+  let closed = false;
+
+  /**
+   * The session LISTENing for every channel of this process. When it drops (a server restart), a new
+   * one is opened and listens again, retried every half second: until then waiters poll, as they do
+   * for appends by other processes.
+   */
+  const openListener = async (): Promise<pg.PoolClient> => {
+    const client = await pool.connect().catch((error: unknown) => {
+      listener = undefined;
+      throw error;
+    });
+    let dropped = false;
+    const drop = () => {
+      if (dropped) return;
+      dropped = true;
+      client.release(true);
+      listener = undefined;
+      const reopen = () => {
+        if (closed || listener) return;
+        listener = openListener();
+        listener.catch(() => setTimeout(reopen, 500).unref());
+      };
+      if (!closed) setTimeout(reopen, 100).unref();
+    };
+    client.on('error', drop);
+    client.on('end', drop);
+    client.on('notification', (message) => {
+      for (const handler of handlers.get(message.channel) ?? []) handler(message.payload ?? '');
+    });
+    try {
+      for (const channel of handlers.keys()) await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+    } catch (error) {
+      drop();
+      throw error;
+    }
+    return client;
+  };
 
   const queryOn =
     (on: () => pg.Pool) =>
@@ -119,17 +168,13 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
       }
     },
     async listen(channel, onNotify) {
-      if (!listener) {
-        listener = await pool.connect();
-        listener.on('notification', (message) => {
-          for (const handler of handlers.get(message.channel) ?? []) handler(message.payload ?? '');
-        });
-      }
+      listener ??= openListener();
+      const client = await listener;
       let set = handlers.get(channel);
       if (!set) {
         set = new Set();
         handlers.set(channel, set);
-        await listener.query(`listen ${pg.escapeIdentifier(channel)}`);
+        await client.query(`listen ${pg.escapeIdentifier(channel)}`);
       }
       set.add(onNotify);
       return async () => {
@@ -140,35 +185,96 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
     // flush, so announcing an append does not cost a second durable commit.
     async notify(channel, payload) {
       notifier ??= pool.connect().then(async (client) => {
+        // A dropped session (a server restart) is replaced on the next notify, not fatal to the process.
+        const drop = () => {
+          if (notifier === pending) notifier = undefined;
+          client.release(true);
+        };
+        const pending = notifier;
+        client.on('error', drop);
         await client.query('set synchronous_commit = off');
         return client;
       });
-      const client = await notifier;
-      await client.query('select pg_notify($1, $2)', [channel, payload]);
-    },
-    async tryLock(name) {
-      const client = await pool.connect();
-      const key = lockKey(name);
-      const result = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1::bigint) as locked', [
-        key,
-      ]);
-      if (!result.rows[0]?.locked) {
-        client.release();
-        return null;
+      const pending = notifier;
+      try {
+        const client = await pending;
+        await client.query('select pg_notify($1, $2)', [channel, payload]);
+      } catch (error) {
+        if (notifier === pending) notifier = undefined;
+        throw error;
       }
-      return async () => {
-        await client.query('select pg_advisory_unlock($1::bigint)', [key]).catch(() => {});
-        client.release();
-      };
+    },
+    // Every advisory lock of this process is held on one session of its own, outside the pool: a
+    // session per lock (a projection runner or worker each holds one for as long as it leads) would
+    // take a pooled connection each, and with twenty of them nothing else could get one. Advisory
+    // locks are re-entrant per session, so `held` keeps one caller of this process per name.
+    async tryLock(name) {
+      if (held.has(name)) return null;
+      held.add(name);
+      try {
+        lockSession ??= pool.connect().then(
+          (client) => {
+            // The session's locks die with it: every holder is told, and the next tryLock opens a new one.
+            const lost = new AbortController();
+            const drop = () => {
+              if (lost.signal.aborted) return;
+              lost.abort(new Error('the advisory lock session was lost'));
+              held.clear();
+              lockSession = undefined;
+              client.release(true);
+            };
+            client.on('error', drop);
+            client.on('end', drop);
+            return { client, lost };
+          },
+          (error: unknown) => {
+            lockSession = undefined;
+            throw error;
+          },
+        );
+        const { client, lost } = await lockSession;
+        const key = lockKey(name);
+        const result = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1::bigint) as locked', [
+          key,
+        ]);
+        if (!result.rows[0]?.locked) {
+          held.delete(name);
+          return null;
+        }
+        let released = false;
+        return lockRelease(async () => {
+          if (released) return;
+          released = true;
+          if (lost.signal.aborted) return;
+          await client.query('select pg_advisory_unlock($1::bigint)', [key]).catch(() => {});
+          held.delete(name);
+        }, lost.signal);
+      } catch (error) {
+        held.delete(name);
+        throw error;
+      }
     },
     kysely<DB>() {
       return db as unknown as Kysely<DB>;
     },
     async close() {
-      listener?.release();
+      closed = true;
+      const listening = await listener?.catch(() => undefined);
       listener = undefined;
+      listening?.removeAllListeners('end');
+      listening?.release();
       (await notifier?.catch(() => undefined))?.release();
       notifier = undefined;
+      // Unlock before the session goes: a closed socket frees its locks only once the server's backend
+      // has noticed, and another process trying the lock just after close() must find it free.
+      const locks = await lockSession?.catch(() => undefined);
+      lockSession = undefined;
+      if (locks && !locks.lost.signal.aborted) {
+        await locks.client.query('select pg_advisory_unlock_all()').catch(() => {});
+        locks.client.removeAllListeners('end');
+        locks.client.release(true);
+      }
+      held.clear();
       await db.destroy();
       // kysely ends the pool only if it ran a query itself.
       if (!pool.ended) await pool.end();
@@ -250,7 +356,8 @@ export async function openEmbedded(dataDir: string | undefined): Promise<Databas
     async tryLock(name) {
       if (embeddedLocks.has(pglite, name)) return null;
       embeddedLocks.add(pglite, name);
-      return async () => embeddedLocks.delete(pglite, name);
+      // In-process locks go only by their release.
+      return lockRelease(async () => embeddedLocks.delete(pglite, name), new AbortController().signal);
     },
     kysely<DB>() {
       return db as unknown as Kysely<DB>;

@@ -16,7 +16,7 @@ import { z } from 'zod';
 import type { MasterKeyRing } from '../secrets/keyring.ts';
 
 /** What a link is for. A new kind of link adds its purpose here. */
-export const linkPurposes = ['verify_email', 'reset_password'] as const;
+export const linkPurposes = ['verify_email', 'reset_password', 'accept_invitation', 'approve_request'] as const;
 export type LinkPurpose = (typeof linkPurposes)[number];
 
 /** What a token says. `expiresAt` has whole seconds. */

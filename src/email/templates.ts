@@ -30,6 +30,19 @@ export const emailTemplates = {
     params: z.strictObject({ name: name.optional() }),
     link: { purpose: 'reset_password', lifetimeMs: HOUR },
   },
+  /** "You are invited to …": an invitation to join the tenant, valid up to 7 days (the invitation's expiry). */
+  invitation: {
+    params: z.strictObject({}),
+    link: { purpose: 'accept_invitation', lifetimeMs: 7 * 24 * HOUR },
+  },
+  /**
+   * "… asks for your approval": a client's CIBA request, with its binding message; the link opens the
+   * approval page, valid until the request expires (10 minutes unless the client asked for less).
+   */
+  'approval-request': {
+    params: z.strictObject({ client: name, binding_message: lineSchema.max(64).optional() }),
+    link: { purpose: 'approve_request', lifetimeMs: 10 * 60_000 },
+  },
   /** "New sign-in to your account": when, and from where if known; no link. */
   'sign-in-alert': {
     params: z.strictObject({

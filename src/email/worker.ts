@@ -73,6 +73,8 @@ export class EmailWorker {
     this.#config = config;
     this.#keyring = options.keyring;
     this.#logger = options.logger;
+    // The intake waits for `email.queued` by type, in whichever process holds the outbox's lock.
+    log.store.announcePromptly?.(['email.queued']);
     this.transport = config.smtpUrl
       ? new SmtpTransport(config.smtpUrl, config.timeoutMs)
       : new OutboxDirectoryTransport(config.outboxDir);
@@ -123,9 +125,9 @@ export class EmailWorker {
         try {
           while (!signal.aborted) {
             this.#woken = false;
-            const moved = await this.intake();
+            const took = await this.intake();
             const wait = await this.#launchDue(signal);
-            if (moved || this.#woken) continue;
+            if (took || this.#woken) continue;
             await this.#sleep(Math.min(wait, this.#config.pollMs), signal);
           }
         } finally {
@@ -154,7 +156,11 @@ export class EmailWorker {
     return readCheckpoint(this.#db, false);
   }
 
-  /** Moves one page of `email.queued` into the outbox, with the checkpoint; false when there was nothing new. */
+  /**
+   * Moves one page of `email.queued` into the outbox, with the checkpoint; true when it took
+   * messages (there may be more), false when there was nothing new or only other events passed
+   * (the checkpoint moved on; the loop then sleeps rather than chase a head other writes keep moving).
+   */
   async intake(): Promise<boolean> {
     const from = await this.checkpoint();
     const page = await this.#log.store.readAll({
@@ -201,7 +207,7 @@ export class EmailWorker {
           .onConflict((oc) => oc.column('name').doUpdateSet({ position: page.checkpoint, updated_at: sql`now()` })),
       );
     });
-    return true;
+    return rows.length > 0;
   }
 
   /** Messages "sending" with no lane of this process on them are due again (their attempt is counted). */

@@ -107,6 +107,12 @@ export interface EventStore {
    * tell the types wakes it anyway).
    */
   waitForAppend(timeoutMs: number, signal?: AbortSignal, types?: readonly string[]): Promise<void>;
+  /**
+   * Someone (in this process or another running the same code) waits for appends of these types
+   * by type: announce them to other processes at once. Appends of other types may be announced a
+   * little later (a store that announces everything at once, or pushes, ignores this).
+   */
+  announcePromptly?(types: readonly string[]): void;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

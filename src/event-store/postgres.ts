@@ -36,7 +36,14 @@ export const EVENT_COLUMNS = `global_position, event_id, stream_name, stream_rev
   (extract(epoch from recorded_at) * 1000)::float8 as recorded_ms`;
 
 const NOTIFY_CHANNEL = 'sigid_events';
+/** The least time between two NOTIFYs. */
 const NOTIFY_COALESCE_MS = 5;
+/**
+ * How long an append of a type no read model or typed worker reads (token events above all) may
+ * wait to be announced: readers of every type (the webhook fan-out, live event streams) in other
+ * processes learn of it within this, and a stream of such appends costs ~10 NOTIFYs a second.
+ */
+export const NOTIFY_LAZY_MS = 100;
 /** The longest list of types a NOTIFY carries (PostgreSQL's payload limit is 8000 bytes). */
 const NOTIFY_TYPES_MAX = 7000;
 
@@ -87,11 +94,20 @@ export class PostgresEventStore implements EventStore {
   /** The types appended since the last NOTIFY went out (coalesced into the next one). */
   #pendingTypes = new Set<string>();
   #unlisten: (() => Promise<void>) | undefined;
-  #notifying = false;
-  #notifyAgain = false;
+  /** The types whose appends are announced at once (the read models' and typed workers' types). */
+  readonly #promptTypes = new Set<string>();
+  #pendingPrompt = false;
+  #sending = false;
+  #lastSent = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = 0;
 
-  constructor(db: Database) {
+  readonly #lazyMs: number;
+
+  /** `lazyNotifyMs`: how long an append of no prompt type may wait to be announced (NOTIFY_LAZY_MS). */
+  constructor(db: Database, options: { lazyNotifyMs?: number } = {}) {
     this.#db = db;
+    this.#lazyMs = options.lazyNotifyMs ?? NOTIFY_LAZY_MS;
     this.backend = db.kind;
     this.#watermark = new Watermark(db);
   }
@@ -110,28 +126,29 @@ export class PostgresEventStore implements EventStore {
     if (events.some((event) => event.metadata.tenantId !== tenantId)) {
       throw new Error('all events of one append belong to one tenant');
     }
-    const params: unknown[] = [
-      stream,
-      tenantId,
-      events.length,
-      typeof expected === 'number' ? expected : null,
-      events.map((event) => event.id),
-      events.map((event) => event.type),
-      events.map((event) => event.version),
-      events.map((event) => JSON.stringify(event.data)),
-      events.map((event) => event.metadata.actor.type),
-      events.map((event) => event.metadata.actor.id),
-      events.map((event) => event.metadata.correlationId),
-      events.map((event) => event.metadata.causationId),
-    ];
+    // The events as one JSON array (their data nested, not strings in a text[]): one parameter for
+    // the client to send and the server to parse, with no per-element array escaping.
+    const batch = JSON.stringify(
+      events.map((event) => ({
+        id: event.id,
+        type: event.type,
+        version: event.version,
+        data: event.data,
+        actor_type: event.metadata.actor.type,
+        actor_id: event.metadata.actor.id,
+        correlation_id: event.metadata.correlationId,
+        causation_id: event.metadata.causationId,
+      })),
+    );
+    const params: unknown[] = [stream, tenantId, events.length, typeof expected === 'number' ? expected : null, batch];
     const sql = `with s as (${streamStatement(expected)}),
       e as (
         insert into sigid_events (event_id, stream_name, stream_revision, tenant_id, event_type, event_version, data,
                                   actor_type, actor_id, correlation_id, causation_id)
-        select u.id, $1, s.revision - $3 + u.ord, $2, u.type, u.version, u.data::jsonb,
+        select u.id, $1, s.revision - $3 + u.ord, $2, u.type, u.version, u.data,
                u.actor_type, u.actor_id, u.correlation_id, u.causation_id
-        from s, unnest($5::uuid[], $6::text[], $7::int[], $8::text[], $9::text[], $10::text[], $11::text[],
-                       $12::text[])
+        from s, rows from (jsonb_to_recordset($5::jsonb) as (id uuid, type text, version int, data jsonb,
+                           actor_type text, actor_id text, correlation_id text, causation_id text))
                 with ordinality as u(id, type, version, data, actor_type, actor_id, correlation_id, causation_id, ord)
         order by u.ord
         returning global_position, stream_revision)
@@ -249,6 +266,8 @@ export class PostgresEventStore implements EventStore {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     await this.#unlisten?.();
     for (const wake of this.#waiters.keys()) wake();
   }
@@ -261,8 +280,20 @@ export class PostgresEventStore implements EventStore {
   }
 
   /**
+   * Appends of these types are announced to other processes at once (within NOTIFY_COALESCE_MS):
+   * someone there waits for them by type (a projection, the e-mail intake). Every process registers
+   * the same types (it constructs the same projections and workers), whichever of them holds the locks.
+   */
+  announcePromptly(types: readonly string[]): void {
+    for (const type of types) this.#promptTypes.add(type);
+  }
+
+  /**
    * Wakes local subscribers at once and other processes through NOTIFY, sent after the commit (a NOTIFY
-   * inside the append transaction would serialise every commit on the notification queue) and coalesced.
+   * inside the append transaction would serialise every commit on the notification queue) and coalesced:
+   * at most one every NOTIFY_COALESCE_MS when a prompt type is among the appended ones, else one
+   * within NOTIFY_LAZY_MS. A NOTIFY costs the database more than a small append, so a stream of token
+   * events must not send one each.
    */
   #announce(events: readonly EventToAppend[]) {
     const types = [...new Set(events.map((event) => event.type))];
@@ -270,30 +301,41 @@ export class PostgresEventStore implements EventStore {
     // Embedded, the data-dir lock means no other process can be listening.
     if (this.backend === 'pglite') return;
     for (const type of types) this.#pendingTypes.add(type);
-    if (this.#notifying) {
-      this.#notifyAgain = true;
-      return;
-    }
-    this.#notifying = true;
-    // Under a steady stream of appends, one NOTIFY every few milliseconds says it all: the types
-    // appended since the last one (so a waiter for other types sleeps on), or nothing — wake
-    // everyone — when they would not fit a NOTIFY payload.
-    const payload = () => {
-      const listed = [...this.#pendingTypes].join(',');
-      this.#pendingTypes = new Set();
-      return listed.length <= NOTIFY_TYPES_MAX ? listed : '';
-    };
-    const send = (): Promise<void> =>
-      this.#db.notify(NOTIFY_CHANNEL, payload()).then(async () => {
-        if (!this.#notifyAgain) return;
-        await sleep(NOTIFY_COALESCE_MS);
-        this.#notifyAgain = false;
-        return send();
-      });
-    send()
+    if (types.some((type) => this.#promptTypes.has(type))) this.#pendingPrompt = true;
+    this.#scheduleNotify();
+  }
+
+  /** Sets the next NOTIFY's time (sooner when a prompt type waits); one is sent at a time. */
+  #scheduleNotify() {
+    if (this.#sending || this.#pendingTypes.size === 0) return;
+    const now = Date.now();
+    const at = this.#pendingPrompt
+      ? Math.max(now, this.#lastSent + NOTIFY_COALESCE_MS)
+      : Math.max(now + this.#lazyMs, this.#lastSent + NOTIFY_COALESCE_MS);
+    if (this.#timer && this.#timerAt <= at) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#sendNotify(), at - now);
+    this.#timer.unref();
+  }
+
+  /**
+   * One NOTIFY of the types appended since the last (so a waiter for other types sleeps on), or of
+   * nothing — wake everyone — when they would not fit a NOTIFY payload.
+   */
+  #sendNotify() {
+    this.#timer = undefined;
+    const listed = [...this.#pendingTypes].join(',');
+    this.#pendingTypes = new Set();
+    this.#pendingPrompt = false;
+    this.#sending = true;
+    this.#db
+      .notify(NOTIFY_CHANNEL, listed.length <= NOTIFY_TYPES_MAX ? listed : '')
       .catch(() => {})
       .finally(() => {
-        this.#notifying = false;
+        this.#sending = false;
+        this.#lastSent = Date.now();
+        this.#scheduleNotify();
       });
   }
 }

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   applicationKindSchema,
   applicationTypeSchema,
+  backchannelDeliveryModeSchema,
   grantTypeSchema,
   responseTypeSchema,
   tokenEndpointAuthMethodSchema,
@@ -49,6 +50,8 @@ const metadataFields = {
   access_token_ttl_seconds: lifetime(tokenLifetimes.access_token_ttl_seconds),
   id_token_ttl_seconds: lifetime(tokenLifetimes.id_token_ttl_seconds),
   refresh_token_ttl_seconds: lifetime(tokenLifetimes.refresh_token_ttl_seconds),
+  backchannel_token_delivery_mode: backchannelDeliveryModeSchema.nullable(),
+  backchannel_client_notification_endpoint: uriField.nullable(),
 };
 
 const optional = <T extends Record<string, z.ZodType>>(fields: T) =>
@@ -97,6 +100,8 @@ function applicationJson(row: ApplicationRow, now = new Date()) {
     access_token_ttl_seconds: row.access_token_ttl_seconds,
     id_token_ttl_seconds: row.id_token_ttl_seconds,
     refresh_token_ttl_seconds: row.refresh_token_ttl_seconds,
+    backchannel_token_delivery_mode: row.backchannel_token_delivery_mode,
+    backchannel_client_notification_endpoint: row.backchannel_client_notification_endpoint,
     previous_secret_expires_at: overlapEnds && overlapEnds > now ? overlapEnds.toISOString() : null,
     revision: row.revision,
     created_at: row.created_at.toISOString(),

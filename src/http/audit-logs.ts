@@ -40,8 +40,8 @@ function toFilter(query: z.infer<typeof exportQuery>): AuditFilter {
 }
 
 /** Cursors are opaque to clients; inside they are a global position. */
-const encodeCursor = (position: number) => Buffer.from(`p${position}`).toString('base64url');
-function decodeCursor(cursor: string): number {
+export const encodeCursor = (position: number) => Buffer.from(`p${position}`).toString('base64url');
+export function decodeCursor(cursor: string): number {
   const match = /^p(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString());
   if (!match) throw new ValidationError('The cursor is not one this API returned.');
   return Number(match[1]);

@@ -25,6 +25,12 @@ const ids = {
   message: 'msg_01m8ss33wqeezr2cm3nge1twg9',
   request: 'req_01m8ss33wqeezr2cm50dz23yjj',
   application: 'app_01m8ss33wqeezr2cmaq9j1f4yv',
+  api: 'api_01m8ss33wqeezr2cmbv1xw2c6d',
+  policy: 'pol_01m8ss33wqeezr2cmdq7t9k3xf',
+  role: 'rol_01m8w5a7y3exdt48qje61g3w01',
+  organization: 'org_01m8ss33wqeezr2cmd4rk8hq2e',
+  connection: 'con_01m8ss33wqeezr2cmg7c2v4d9f',
+  sub: 'sub_01m8ss33wqeezr2cmf0n7y5g3a',
   event: '01a23391-8816-7119-9a03-102ceb82365e',
   kid: 'kid_01m8ss33wqeezr2cm7k2qz3x1a',
   nextKid: 'kid_01m8ss33wqeezr2cm9dq4hy7bn',
@@ -172,6 +178,8 @@ const applicationExample = {
   access_token_ttl_seconds: 3600,
   id_token_ttl_seconds: 3600,
   refresh_token_ttl_seconds: 2592000,
+  backchannel_token_delivery_mode: null,
+  backchannel_client_notification_endpoint: null,
   previous_secret_expires_at: null,
   revision: 0,
   created_at: at,
@@ -193,7 +201,9 @@ export const applicationResponse = z
     application_type: z.enum(['web', 'native']),
     redirect_uris: uris.meta({ description: 'Compared as exact strings (a native loopback URI on any port).' }),
     post_logout_redirect_uris: uris,
-    grant_types: z.array(z.enum(['authorization_code', 'refresh_token', 'client_credentials'])),
+    grant_types: z.array(
+      z.enum(['authorization_code', 'refresh_token', 'client_credentials', 'urn:openid:params:grant-type:ciba']),
+    ),
     response_types: z.array(z.literal('code')),
     token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'none']),
     require_pkce: z.boolean().meta({ description: 'PKCE with S256 required at the authorization endpoint.' }),
@@ -202,6 +212,14 @@ export const applicationResponse = z
     access_token_ttl_seconds: z.int(),
     id_token_ttl_seconds: z.int(),
     refresh_token_ttl_seconds: z.int(),
+    backchannel_token_delivery_mode: z.enum(['poll', 'ping']).nullable().meta({
+      description:
+        'CIBA (with the `urn:openid:params:grant-type:ciba` grant): the client polls, or is pinged at its notification endpoint. Null without the grant.',
+    }),
+    backchannel_client_notification_endpoint: z.string().nullable().meta({
+      description:
+        'CIBA ping mode: where SigID POSTs `{"auth_req_id"}` once the person decided (https, or http to a host of `SIGID_WEBHOOK_ALLOWLIST`). Null otherwise.',
+    }),
     previous_secret_expires_at: nullableTime.meta({
       description: 'While a rotated-out client secret still works: until when. Null otherwise.',
     }),
@@ -210,6 +228,530 @@ export const applicationResponse = z
     updated_at: time,
   })
   .meta({ id: 'Application', examples: [applicationExample] });
+
+const apiExample = {
+  id: ids.api,
+  object: 'api' as const,
+  name: 'Billing',
+  identifier: 'https://billing.acme.example/api',
+  scopes: [
+    { value: 'invoices:read', description: 'Read invoices' },
+    { value: 'invoices:write', description: 'Create and change invoices' },
+  ],
+  access_token_ttl_seconds: 3600,
+  revision: 0,
+  created_at: at,
+  updated_at: at,
+};
+
+/** An API (a resource server): its identifier, the scopes it defines, its access tokens' lifetime. */
+export const apiResponse = z
+  .object({
+    id: z.string().meta({ description: 'The API id, `api_…`.' }),
+    object: z.literal('api'),
+    name: z.string(),
+    identifier: z.string().meta({
+      description: "The RFC 8707 `resource` value and its tokens' `aud`: unique within the tenant; never changes.",
+    }),
+    scopes: z.array(z.object({ value: z.string(), description: z.string() })),
+    access_token_ttl_seconds: z.int(),
+    revision: z.int().min(0).meta({ description: 'The stream revision, as in `ETag`.' }),
+    created_at: time,
+    updated_at: time,
+  })
+  .meta({ id: 'Api', examples: [apiExample] });
+
+const apiGrantExample = {
+  object: 'api_grant' as const,
+  api_id: ids.api,
+  application_id: ids.application,
+  scopes: ['invoices:read'],
+  created_at: at,
+  updated_at: at,
+};
+
+/** Which of an API's scopes one application may get. */
+export const apiGrantResponse = z
+  .object({
+    object: z.literal('api_grant'),
+    api_id: z.string(),
+    application_id: z.string(),
+    scopes: z.array(z.string()).meta({ description: "Each one of the API's scopes." }),
+    created_at: time,
+    updated_at: time,
+  })
+  .meta({ id: 'ApiGrant', examples: [apiGrantExample] });
+
+const organizationExample = {
+  id: ids.organization,
+  object: 'organization' as const,
+  name: 'acme',
+  display_name: 'Acme Corporation',
+  metadata: { tier: 'gold' },
+  revision: 0,
+  created_at: at,
+  updated_at: at,
+};
+
+/** An organization: a business unit or customer account of the tenant. */
+export const organizationResponse = z
+  .object({
+    id: z.string().meta({ description: 'The organization id, `org_…`.' }),
+    object: z.literal('organization'),
+    name: z.string().meta({
+      description: "Lowercase, slug-like, unique within the tenant and fixed: the tokens' `org_name`.",
+    }),
+    display_name: z.string(),
+    metadata: z.record(z.string(), z.string()),
+    revision: z.int().min(0).meta({ description: 'The stream revision, as in `ETag`.' }),
+    created_at: time,
+    updated_at: time,
+  })
+  .meta({ id: 'Organization', examples: [organizationExample] });
+
+const organizationMemberExample = {
+  object: 'organization_member' as const,
+  organization_id: ids.organization,
+  sub: ids.sub,
+  roles: ['rol_01m8ss33wqeezr2cmg3v9c1x7d'],
+  created_at: at,
+  updated_at: at,
+};
+
+/** A member of an organization: a tenant user by `sub`, with organization roles. */
+export const organizationMemberResponse = z
+  .object({
+    object: z.literal('organization_member'),
+    organization_id: z.string(),
+    sub: z.string().meta({ description: "The user's pairwise `sub` in the tenant." }),
+    roles: z.array(z.string()).meta({ description: 'Role ids (`rol_…`).' }),
+    created_at: time,
+    updated_at: time,
+  })
+  .meta({ id: 'OrganizationMember', examples: [organizationMemberExample] });
+
+const connectionExample = {
+  id: ids.connection,
+  object: 'connection' as const,
+  organization_id: ids.organization,
+  name: 'Acme Okta',
+  protocol: 'oidc' as const,
+  enabled: true,
+  oidc: {
+    issuer: 'https://acme.okta.com',
+    client_id: '0oa8sigid',
+    client_secret_set: true as const,
+    scopes: ['openid', 'email', 'profile'],
+    claim_mapping: {
+      email: 'email',
+      email_verified: 'email_verified',
+      name: 'name',
+      given_name: 'given_name',
+      family_name: 'family_name',
+      roles: 'groups',
+    },
+  },
+  role_mapping: { admins: ids.role },
+  link_existing_accounts: false,
+  callback_url: 'https://sigid.example.com/t/acme/sso/callback',
+  revision: 0,
+  created_at: at,
+  updated_at: at,
+};
+
+const claimName = z.string().meta({ description: 'The name of an IdP claim.' });
+
+/** An organization's SSO connection: OIDC federation to its identity provider (`saml` comes later). */
+export const connectionResponse = z
+  .object({
+    id: z.string().meta({ description: 'The connection id, `con_…`.' }),
+    object: z.literal('connection'),
+    organization_id: z.string(),
+    name: z.string(),
+    protocol: z
+      .enum(['oidc'])
+      .meta({ description: 'Which settings object holds the IdP: `oidc` (later also `saml`).' }),
+    enabled: z.boolean().meta({ description: 'Whether sign-ins are routed to it.' }),
+    oidc: z
+      .object({
+        issuer: z.string().meta({ description: "The IdP's issuer identifier; its discovery document was checked." }),
+        client_id: z.string().meta({ description: "SigID's client id at the IdP." }),
+        client_secret_set: z
+          .literal(true)
+          .meta({ description: 'The client secret is stored sealed and never answered.' }),
+        scopes: z.array(z.string()),
+        claim_mapping: z.object({
+          email: claimName,
+          email_verified: claimName.nullable(),
+          name: claimName.nullable(),
+          given_name: claimName.nullable(),
+          family_name: claimName.nullable(),
+          roles: claimName.nullable(),
+        }),
+      })
+      .nullable(),
+    role_mapping: z
+      .record(z.string(), z.string())
+      .meta({ description: 'IdP role values (of `claim_mapping.roles`) → tenant role ids.' }),
+    link_existing_accounts: z.boolean(),
+    callback_url: z.url().meta({ description: "The redirect URI to register for SigID's client at the IdP." }),
+    revision: z.int().min(0).meta({ description: 'The stream revision, as in `ETag`.' }),
+    created_at: time,
+    updated_at: time,
+  })
+  .meta({ id: 'Connection', examples: [connectionExample] });
+
+const organizationDomainExample = {
+  object: 'organization_domain' as const,
+  organization_id: ids.organization,
+  domain: 'acme.com',
+  status: 'pending' as const,
+  verification: {
+    type: 'TXT' as const,
+    name: '_sigid-challenge.acme.com',
+    value: 'sigid-domain-verification=3q2Vq8m1Yx0L5bH7dTn9KfW2pR4sJ6gA0cE8uZ1iOyM',
+  },
+  verified_at: null,
+  created_at: at,
+};
+
+/** A domain of an organization: pending with the TXT record to publish, or verified (then the organization's alone). */
+export const organizationDomainResponse = z
+  .object({
+    object: z.literal('organization_domain'),
+    organization_id: z.string(),
+    domain: z.string().meta({ description: 'Lowercase, IDNA A-label form.' }),
+    status: z.enum(['pending', 'verified']),
+    verification: z
+      .object({ type: z.literal('TXT'), name: z.string(), value: z.string() })
+      .meta({ description: 'The TXT record that proves the domain: publish `value` at `name`, then verify.' }),
+    verified_at: nullableTime,
+    created_at: time,
+  })
+  .meta({ id: 'OrganizationDomain', examples: [organizationDomainExample] });
+
+const roleExample = {
+  id: ids.role,
+  object: 'role' as const,
+  name: 'Accountant',
+  description: 'Reads and writes invoices',
+  permissions: [
+    { api_id: ids.api, scope: 'invoices:read' },
+    { api_id: ids.api, scope: 'invoices:write' },
+  ],
+  revision: 0,
+  created_at: at,
+  updated_at: at,
+};
+
+/** A role: a named bundle of permissions, each a scope of one of the tenant's APIs. */
+export const roleResponse = z
+  .object({
+    id: z.string().meta({ description: 'The role id, `rol_…`.' }),
+    object: z.literal('role'),
+    name: z.string().meta({ description: 'Unique within the tenant, compared case-insensitively.' }),
+    description: z.string(),
+    permissions: z
+      .array(z.object({ api_id: z.string(), scope: z.string() }))
+      .meta({ description: "Scopes of the tenant's APIs (by API id) the role grants." }),
+    revision: z.int().min(0).meta({ description: 'The stream revision, as in `ETag` (assignments move it too).' }),
+    created_at: time,
+    updated_at: time,
+  })
+  .meta({ id: 'Role', examples: [roleExample] });
+
+const roleAssignmentExample = {
+  object: 'role_assignment' as const,
+  role_id: ids.role,
+  sub: ids.sub,
+  organization_id: null,
+  created_at: at,
+};
+
+/** One holder of a role: a tenant's user by `sub`, in the whole tenant (`organization_id` null). */
+export const roleAssignmentResponse = z
+  .object({
+    object: z.literal('role_assignment'),
+    role_id: z.string(),
+    sub: z.string().meta({ description: "The user's `sub` at this tenant." }),
+    organization_id: z.string().nullable().meta({ description: 'null: the assignment holds in the whole tenant.' }),
+    created_at: time,
+  })
+  .meta({ id: 'RoleAssignment', examples: [roleAssignmentExample] });
+
+/** How a tenant's access tokens carry roles. */
+export const roleClaimsResponse = z
+  .object({
+    object: z.literal('role_claims'),
+    roles_claim: z.string().nullable().meta({
+      description: "The claim of a user's role names in their API tokens (default `roles`); null: not carried.",
+    }),
+    permissions_claim: z.string().nullable().meta({
+      description:
+        "The claim of the scopes the user's roles grant on the token's API (default `permissions`); null: not carried.",
+    }),
+    enforce_permissions: z.boolean().meta({
+      description: "Whether a user's API token carries only the scopes their roles grant on that API (default false).",
+    }),
+  })
+  .meta({
+    id: 'RoleClaims',
+    examples: [
+      {
+        object: 'role_claims' as const,
+        roles_claim: 'roles',
+        permissions_claim: 'permissions',
+        enforce_permissions: false,
+      },
+    ],
+  });
+
+/** Which clients the tenant never registered may use its issuer. */
+export const clientRegistrationResponse = z
+  .object({
+    object: z.literal('client_registration'),
+    client_id_metadata_documents: z.boolean().meta({
+      description:
+        'Whether a client_id that is an https URL is fetched as an OAuth Client ID Metadata Document and used as a client (default false).',
+    }),
+    dynamic_registration: z.boolean().meta({
+      description:
+        'Whether RFC 7591 dynamic registration at `POST /t/{slug}/reg` creates applications (default false).',
+    }),
+  })
+  .meta({
+    id: 'ClientRegistration',
+    examples: [
+      { object: 'client_registration' as const, client_id_metadata_documents: true, dynamic_registration: false },
+    ],
+  });
+
+/** RFC 9728 metadata of SigID's own API. */
+export const protectedResourceResponse = z
+  .object({
+    resource: z.string().meta({ description: "SigID's API: `{PUBLIC_URL}/api/v1`." }),
+    authorization_servers: z.array(z.string()).meta({
+      description: 'Empty: the API takes SigID API keys and operator keys, which no OAuth server issues.',
+    }),
+    bearer_methods_supported: z.array(z.string()),
+    scopes_supported: z.array(z.string()),
+    resource_name: z.string(),
+    resource_documentation: z.string(),
+  })
+  .meta({
+    id: 'ProtectedResourceMetadata',
+    examples: [
+      {
+        resource: 'https://sigid.example.com/api/v1',
+        authorization_servers: [],
+        bearer_methods_supported: ['header'],
+        scopes_supported: [],
+        resource_name: 'SigID API',
+        resource_documentation: 'https://sigid.example.com/api/v1/openapi.json',
+      },
+    ],
+  });
+
+const policyCedarExample =
+  'forbid(principal, action == SigID::Action::"delete", resource)\nunless { context has mfa_age_seconds && context.mfa_age_seconds <= 300 };';
+
+const policyExample = {
+  id: ids.policy,
+  object: 'policy' as const,
+  name: 'Fresh MFA for deletes',
+  description: 'Deleting anything needs a second factor within five minutes.',
+  cedar: policyCedarExample,
+  enabled: true,
+  version: 1,
+  revision: 0,
+  created_at: at,
+  updated_at: at,
+};
+
+/** A tenant's Cedar policy at its latest version. */
+export const policyResponse = z
+  .object({
+    id: z.string().meta({ description: 'The policy id, `pol_…`.' }),
+    object: z.literal('policy'),
+    name: z.string(),
+    description: z.string(),
+    cedar: z
+      .string()
+      .meta({ description: "Cedar policy text (one or more statements), valid against SigID's schema." }),
+    enabled: z.boolean().meta({ description: 'Whether its statements take part in decisions.' }),
+    version: z.int().min(1).meta({ description: 'Moves on each change of name, description or text.' }),
+    revision: z.int().min(0).meta({ description: 'The stream revision, as in `ETag`.' }),
+    created_at: time,
+    updated_at: time,
+  })
+  .meta({ id: 'Policy', examples: [policyExample] });
+
+const policyVersionExample = {
+  object: 'policy_version' as const,
+  policy_id: ids.policy,
+  version: 1,
+  name: policyExample.name,
+  description: policyExample.description,
+  cedar: policyCedarExample,
+  created_at: at,
+};
+
+/** One version of a policy, as its event recorded it. */
+export const policyVersionResponse = z
+  .object({
+    object: z.literal('policy_version'),
+    policy_id: z.string(),
+    version: z.int().min(1),
+    name: z.string(),
+    description: z.string(),
+    cedar: z.string(),
+    created_at: time,
+  })
+  .meta({ id: 'PolicyVersion', examples: [policyVersionExample] });
+
+/** SigID's Cedar schema, in Cedar's text and JSON forms. */
+export const policySchemaResponse = z
+  .object({
+    object: z.literal('policy_schema'),
+    namespace: z.string(),
+    cedar: z.string().meta({ description: 'The schema in Cedar schema syntax.' }),
+    json: z.record(z.string(), z.unknown()).meta({ description: 'The same schema in Cedar JSON schema form.' }),
+    actions: z.array(z.string()),
+    principal_types: z.array(z.string()),
+  })
+  .meta({
+    id: 'PolicySchema',
+    examples: [
+      {
+        object: 'policy_schema',
+        namespace: 'SigID',
+        cedar: 'namespace SigID {\n  entity User in [Organization];\n  …\n}\n',
+        json: { SigID: { entityTypes: { User: { memberOfTypes: ['Organization'] } }, actions: {} } },
+        actions: ['issue_token', 'read', 'list', 'create', 'update', 'delete', 'invoke'],
+        principal_types: ['User', 'Agent', 'Application'],
+      },
+    ],
+  });
+
+/** Cedar's decision on a request, with the SigID ids of the policies that decided it. */
+export const authorizationDecisionResponse = z
+  .object({
+    object: z.literal('authorization_decision'),
+    decision: z.enum(['allow', 'deny']),
+    policies: z.array(z.string()).meta({
+      description:
+        'The policies whose statements decided: the permits for allow, the forbids for deny (empty: no permit applied).',
+    }),
+    errors: z
+      .array(z.object({ policy_id: z.string(), message: z.string() }))
+      .meta({ description: 'Statements that failed to evaluate and were skipped, by policy.' }),
+  })
+  .meta({
+    id: 'AuthorizationDecision',
+    examples: [{ object: 'authorization_decision', decision: 'allow', policies: [ids.policy], errors: [] }],
+  });
+
+const userExample = {
+  id: 'sub_01m8ss33wqeezr2cmd5h0tqz0e',
+  object: 'user' as const,
+  status: 'active' as const,
+  email: 'ada@example.com',
+  email_verified: true,
+  name: 'Ada Lovelace',
+  given_name: 'Ada',
+  family_name: 'Lovelace',
+  picture: null,
+  metadata: { plan: 'pro' },
+  revision: 1,
+  created_at: at,
+  updated_at: at,
+  last_sign_in_at: at,
+  deleted_at: null,
+};
+
+const nullableText = () => z.string().nullable();
+
+/** A tenant's user: the person behind a pairwise sub, as the tenant holds them. */
+export const userResponse = z
+  .object({
+    id: z.string().meta({ description: "The user's sub at this tenant's issuer, `sub_…` (the tokens' `sub`)." }),
+    object: z.literal('user'),
+    status: z.enum(['active', 'blocked', 'deleted']),
+    email: nullableText().meta({ description: "The tenant's copy of the account's address (null once deleted)." }),
+    email_verified: z.boolean(),
+    name: nullableText(),
+    given_name: nullableText(),
+    family_name: nullableText(),
+    picture: nullableText().meta({ description: 'An https URL.' }),
+    metadata: z.record(z.string(), z.unknown()).meta({ description: "A small JSON object of the tenant's own." }),
+    revision: z.int().min(0).meta({ description: 'The stream revision, as in `ETag`.' }),
+    created_at: time,
+    updated_at: time,
+    last_sign_in_at: time.nullable(),
+    deleted_at: time.nullable().meta({ description: 'When the user was deleted (tombstones only).' }),
+  })
+  .meta({ id: 'User', examples: [userExample] });
+
+const userSessionExample = {
+  id: 'Bz0y3w5f8G2kqJ7dX1mN4',
+  object: 'session' as const,
+  signed_in_at: at,
+  expires_at: at,
+  clients: ['app_01m8ss33wqeezr2cmaq9j1f4yv'],
+};
+
+/** A user's sign-in session at the tenant's issuer. */
+export const userSessionResponse = z
+  .object({
+    id: z.string().meta({ description: "The session's uid (never its cookie)." }),
+    object: z.literal('session'),
+    signed_in_at: time.nullable(),
+    expires_at: time.nullable(),
+    clients: z.array(z.string()).meta({ description: 'The client_ids the session signed in to.' }),
+  })
+  .meta({ id: 'UserSession', examples: [userSessionExample] });
+
+/** How many sessions a revocation ended. */
+export const sessionRevocationResponse = z
+  .object({ object: z.literal('session_revocation'), revoked: z.int().min(0) })
+  .meta({ id: 'SessionRevocation', examples: [{ object: 'session_revocation', revoked: 2 }] });
+
+const invitationExample = {
+  id: 'inv_01m8ss33wqeezr2cmf0w2zq1xs',
+  object: 'invitation' as const,
+  status: 'pending' as const,
+  email: 'grace@example.com',
+  roles: ['rol_01m8ss33wqeezr2cmf0w2zq1xt'],
+  organization_id: null,
+  expires_at: at,
+  accepted_sub: null,
+  revision: 0,
+  created_at: at,
+  updated_at: at,
+};
+
+/** An invitation to join the tenant, by e-mail, with roles and optionally an organization, granted on acceptance. */
+export const invitationResponse = z
+  .object({
+    id: z.string().meta({ description: 'The invitation id, `inv_…`.' }),
+    object: z.literal('invitation'),
+    status: z.enum(['pending', 'accepted', 'revoked', 'expired']),
+    email: z.string().nullable(),
+    roles: z.array(z.string()).meta({
+      description:
+        'Role ids (`rol_…`) granted on acceptance: tenant-level assignments, or the roles in `organization_id` when it is set.',
+    }),
+    organization_id: z
+      .string()
+      .nullable()
+      .meta({ description: 'The organization (`org_…`) the person becomes a member of on acceptance, or null.' }),
+    expires_at: time,
+    accepted_sub: z.string().nullable().meta({ description: 'The user who accepted it, `sub_…`.' }),
+    revision: z.int().min(0).meta({ description: 'The stream revision, as in `ETag`.' }),
+    created_at: time,
+    updated_at: time,
+  })
+  .meta({ id: 'Invitation', examples: [invitationExample] });
 
 const clientSecretExample = 'sigid_cs_3q2Vq8m1Yx0L5bH7dTn9KfW2pR4sJ6gA0cE8uZ1iOyM';
 const clientSecretField = z
@@ -598,6 +1140,31 @@ export const webhookEndpointListResponse = listResponse(
   endpointExample,
 );
 export const applicationListResponse = listResponse('ApplicationList', applicationResponse, applicationExample);
+export const apiListResponse = listResponse('ApiList', apiResponse, apiExample);
+export const apiGrantListResponse = listResponse('ApiGrantList', apiGrantResponse, apiGrantExample);
+export const invitationListResponse = listResponse('InvitationList', invitationResponse, invitationExample);
+export const userListResponse = listResponse('UserList', userResponse, userExample);
+export const userSessionListResponse = listResponse('UserSessionList', userSessionResponse, userSessionExample);
+export const policyListResponse = listResponse('PolicyList', policyResponse, policyExample);
+export const policyVersionListResponse = listResponse('PolicyVersionList', policyVersionResponse, policyVersionExample);
+export const roleListResponse = listResponse('RoleList', roleResponse, roleExample);
+export const connectionListResponse = listResponse('ConnectionList', connectionResponse, connectionExample);
+export const roleAssignmentListResponse = listResponse(
+  'RoleAssignmentList',
+  roleAssignmentResponse,
+  roleAssignmentExample,
+);
+export const organizationListResponse = listResponse('OrganizationList', organizationResponse, organizationExample);
+export const organizationMemberListResponse = listResponse(
+  'OrganizationMemberList',
+  organizationMemberResponse,
+  organizationMemberExample,
+);
+export const organizationDomainListResponse = listResponse(
+  'OrganizationDomainList',
+  organizationDomainResponse,
+  organizationDomainExample,
+);
 export const webhookMessageListResponse = listResponse('WebhookMessageList', webhookMessageResponse, messageExample);
 export const signingKeyListResponse = listResponse('SigningKeyList', signingKeyResponse, signingKeyExample);
 export const eventTypeListResponse = listResponse('EventTypeList', eventTypeResponse, {
@@ -659,7 +1226,18 @@ export const problemResponse = z
     detail: z.string(),
     instance: z.string().optional().meta({ description: 'The path of the request.' }),
     errors: z
-      .array(z.object({ path: z.string(), message: z.string(), code: z.string() }))
+      .array(
+        z.object({
+          path: z.string(),
+          message: z.string(),
+          code: z.string(),
+          help: z.string().optional().meta({ description: 'How to fix it (Cedar diagnostics).' }),
+          locations: z
+            .array(z.object({ start: z.int(), end: z.int() }))
+            .optional()
+            .meta({ description: 'Character offsets in the submitted Cedar text.' }),
+        }),
+      )
       .optional()
       .meta({ description: 'Each issue of an invalid request.' }),
   })
@@ -674,6 +1252,215 @@ export const problemResponse = z
         detail: 'The request body is not valid.',
         instance: '/api/v1/tenants',
         errors: [{ path: 'slug', message: 'lowercase letters, digits and inner hyphens', code: 'invalid_format' }],
+      },
+    ],
+  });
+
+const agentIds = {
+  agent: 'agt_01m8ss33wqeezr2cmg1a7c4d5e',
+  challenge: 'chl_01m8ss33wqeezr2cmh2b8d5e6f',
+  kid: 'Xd1n0VpFzLqM3kK0a3v8b6x6p8z4bRrjq0Tq0mY7l1s',
+};
+
+const agentExample = {
+  id: agentIds.agent,
+  object: 'agent' as const,
+  name: 'Invoice bot',
+  description: 'Files and reads invoices',
+  owner: { type: 'organization' as const, id: ids.organization },
+  status: 'active' as const,
+  allowed_scopes: [{ api_id: ids.api, scopes: ['invoices:read', 'invoices:write'] }],
+  delegation: {
+    scopes: ['invoices:read'],
+    max_lifetime_seconds: 300,
+    audiences: ['https://billing.example.com/api'],
+    max_chain_depth: 1,
+  },
+  agent_card: { enabled: true, url: 'https://agents.example.com/invoice-bot' },
+  client_id: agentIds.agent,
+  did: `did:web:id.example.com:t:acme:agents:${agentIds.agent}`,
+  revision: 0,
+  created_at: at,
+  updated_at: at,
+};
+
+/** An agent: a software principal of the tenant with a stable id, an owner, allowed scopes and delegation limits. */
+export const agentResponse = z
+  .object({
+    id: z.string().meta({ description: 'The agent id, `agt_…`: stable wherever the agent runs, never used again.' }),
+    object: z.literal('agent'),
+    name: z.string(),
+    description: z.string(),
+    owner: z
+      .object({ type: z.enum(['user', 'organization']), id: z.string() })
+      .meta({ description: "One of the tenant's users (by `sub`) or organizations." }),
+    status: z.enum(['active', 'suspended']),
+    allowed_scopes: z
+      .array(z.object({ api_id: z.string(), scopes: z.array(z.string()) }))
+      .meta({ description: 'The scopes of each API the agent may get for itself.' }),
+    delegation: z
+      .object({
+        scopes: z.array(z.string()),
+        max_lifetime_seconds: z.int(),
+        audiences: z.array(z.string()),
+        max_chain_depth: z.int(),
+      })
+      .meta({ description: 'What the agent may be delegated when it acts for someone.' }),
+    agent_card: z.object({ enabled: z.boolean(), url: z.string().nullable() }).meta({
+      description: 'Whether `/t/{slug}/agents/{id}/agent-card.json` is published, and the service URL it names.',
+    }),
+    client_id: z.string().meta({ description: "The agent's client_id at the tenant issuer (its id)." }),
+    did: z.string().meta({ description: 'Its did:web DID, whose document SigID hosts.' }),
+    revision: z.int().min(0).meta({ description: 'The stream revision, as in `ETag` (key changes move it too).' }),
+    created_at: time,
+    updated_at: time,
+  })
+  .meta({ id: 'Agent', examples: [agentExample] });
+
+export const agentListResponse = listResponse('AgentList', agentResponse, agentExample);
+
+const agentKeyExample = {
+  object: 'agent_key' as const,
+  kid: agentIds.kid,
+  agent_id: agentIds.agent,
+  status: 'active' as const,
+  jwk: {
+    kty: 'OKP',
+    crv: 'Ed25519',
+    x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo',
+    kid: agentIds.kid,
+    alg: 'Ed25519',
+    use: 'sig',
+  },
+  created_at: at,
+  updated_at: at,
+};
+
+/** One public key of an agent. */
+export const agentKeyResponse = z
+  .object({
+    object: z.literal('agent_key'),
+    kid: z.string().meta({ description: "The key's RFC 7638 thumbprint (SHA-256, base64url)." }),
+    agent_id: z.string(),
+    status: z
+      .enum(['active', 'deprecated'])
+      .meta({ description: '`active` signs client assertions; `deprecated` is a verification method only.' }),
+    jwk: z.record(z.string(), z.string()).meta({ description: 'The public JWK, with `kid`, `alg` and `use`.' }),
+    created_at: time,
+    updated_at: time,
+  })
+  .meta({ id: 'AgentKey', examples: [agentKeyExample] });
+
+export const agentKeyListResponse = listResponse('AgentKeyList', agentKeyResponse, agentKeyExample);
+
+const agentAnchorExample = {
+  object: 'agent_anchor' as const,
+  id: 'anc_01m8ss33wqeezr2cmj3c9e6f7g',
+  agent_id: agentIds.agent,
+  kind: 'did_key' as const,
+  anchor: { kind: 'did_key', did: 'did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp' },
+  value: 'did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp',
+  status: 'verified' as const,
+  evidence: {
+    kind: 'did_key',
+    key_id: 'did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp#z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp',
+    alg: 'EdDSA',
+  },
+  verified_at: at,
+  revoked_at: null,
+  revocation_reason: null,
+  created_at: at,
+  updated_at: at,
+};
+
+/** One identity anchor of an agent. */
+export const agentAnchorResponse = z
+  .object({
+    object: z.literal('agent_anchor'),
+    id: z.string().meta({ description: 'The anchor id, `anc_…`.' }),
+    agent_id: z.string(),
+    kind: z.enum(['did_key', 'did_web', 'erc8004', 'client_credentials']),
+    anchor: z.record(z.string(), z.unknown()).meta({
+      description:
+        'The anchor as added: `{kind, did}`, `{kind: "erc8004", chain_id, registry, agent_id}` or `{kind: "client_credentials", kid}`.',
+    }),
+    value: z.string().meta({ description: 'The anchored identity, unique among the tenant’s agents.' }),
+    status: z.enum(['unverified', 'verified', 'revoked']).meta({
+      description: 'Only `verified` counts (for tokens and policies); `unverified` and `revoked` grant nothing.',
+    }),
+    evidence: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .meta({ description: 'What the latest verification proved (key id, document hash, on-chain owner…).' }),
+    verified_at: time.nullable(),
+    revoked_at: time.nullable(),
+    revocation_reason: z.enum(['revoked', 'agent_suspended', 'agent_deleted', 'key_revoked']).nullable(),
+    created_at: time,
+    updated_at: time,
+  })
+  .meta({ id: 'AgentAnchor', examples: [agentAnchorExample] });
+
+export const agentAnchorListResponse = listResponse('AgentAnchorList', agentAnchorResponse, agentAnchorExample);
+
+/** A single-use challenge bound to the agent and one of its anchors. */
+export const agentAnchorChallengeResponse = z
+  .object({
+    object: z.literal('challenge'),
+    id: z.string(),
+    agent_id: z.string(),
+    anchor_id: z.string(),
+    purpose: z.literal('agent_anchor'),
+    nonce: z.string().meta({
+      description:
+        'Sign exactly these characters: as a compact JWS payload (did:key, did:web, client_credentials), an EIP-191 message or the EIP-712 `challenge` (erc8004).',
+    }),
+    expires_at: time,
+  })
+  .meta({
+    id: 'AgentAnchorChallenge',
+    examples: [
+      {
+        object: 'challenge',
+        id: agentIds.challenge,
+        agent_id: agentIds.agent,
+        anchor_id: agentAnchorExample.id,
+        purpose: 'agent_anchor',
+        nonce: 'q5n3rVt0Q2c6yK0oXb8m1J4sWzE7uHfA9dLpGiRkT1U',
+        expires_at: later,
+      },
+    ],
+  });
+
+/** A page of an agent's activity (audit-log entries where it is the target or the actor). */
+export const agentActivityResponse = z
+  .object({
+    object: z.literal('list'),
+    data: z.array(auditLogEntryResponse),
+    has_more: z.boolean(),
+    next_cursor: z.string().nullable().meta({ description: 'Send as `starting_after` for the next page.' }),
+  })
+  .meta({ id: 'AgentActivity', examples: [{ object: 'list', data: [], has_more: false, next_cursor: null }] });
+
+/** A single-use challenge to sign with the key being registered. */
+export const agentChallengeResponse = z
+  .object({
+    object: z.literal('challenge'),
+    id: z.string(),
+    agent_id: z.string(),
+    purpose: z.enum(['agent_key', 'agent_anchor']),
+    nonce: z.string().meta({ description: 'Sign exactly these characters as a compact JWS with the key.' }),
+    expires_at: time,
+  })
+  .meta({
+    id: 'AgentChallenge',
+    examples: [
+      {
+        object: 'challenge',
+        id: agentIds.challenge,
+        agent_id: agentIds.agent,
+        purpose: 'agent_key',
+        nonce: 'q5n3rVt0Q2c6yK0oXb8m1J4sWzE7uHfA9dLpGiRkT1U',
+        expires_at: later,
       },
     ],
   });

@@ -53,11 +53,15 @@ interface TokenPayload {
   grantId?: string;
 }
 
-/** The write context of an event a token causes: the person it is for, else the client itself. */
+/** The write context of an event a token causes: the person it is for, else the client itself (an agent or an application). */
 export function tokenContext(tenantId: string, sub: string | null | undefined, clientId: string): WriteContext {
   return {
     tenantId,
-    actor: sub ? { type: 'user', id: sub } : { type: 'application', id: clientId },
+    actor: sub
+      ? { type: 'user', id: sub }
+      : clientId.startsWith('agt_')
+        ? { type: 'agent', id: clientId }
+        : { type: 'application', id: clientId },
     correlationId: issuerRequest.getStore()?.correlationId ?? 'issuer',
   };
 }
@@ -302,4 +306,35 @@ export async function rememberedGrantId(
       .limit(1),
   );
   return rows[0]?.id;
+}
+
+/**
+ * Takes `id` of `model` once while it lives (a DPoP proof's `jti`): true the first time, false
+ * while an earlier one has not expired. One statement, so two processes given the same proof at
+ * the same moment cannot both take it (oidc-provider's own check reads, then writes).
+ */
+export async function takeOnce(
+  db: Database,
+  tenantId: string,
+  model: string,
+  id: string,
+  payload: Record<string, unknown>,
+  expiresInSeconds: number,
+): Promise<boolean> {
+  const expiresAt = new Date(Date.now() + Math.max(1, expiresInSeconds) * 1000);
+  const stored = sql<Record<string, unknown>>`${JSON.stringify(payload)}::jsonb`;
+  const { rows } = await run(
+    db,
+    build
+      .insertInto('oidc_payloads')
+      .values({ tenant_id: tenantId, model, id, payload: stored, expires_at: expiresAt })
+      .onConflict((oc) =>
+        oc
+          .columns(['tenant_id', 'model', 'id'])
+          .doUpdateSet({ payload: stored, expires_at: expiresAt, consumed_at: null })
+          .where('oidc_payloads.expires_at', '<=', new Date()),
+      )
+      .returning('id'),
+  );
+  return rows.length === 1;
 }

@@ -1,10 +1,12 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { CIBA_GRANT_TYPE } from '../../events/application.ts';
 import { type ApplicationRow, findApplicationByClientId } from '../../read-models/applications.ts';
 import { isConfidential } from '../applications/client-metadata.ts';
 import { SealedValueUnreadable } from '../secrets/keyring.ts';
 import type { Sigid } from '../sigid.ts';
 import type { OidcClients } from './adapter.ts';
+import { notificationEndpointStandIn } from './ciba.ts';
 
 /** The client id of every tenant's account page (an application can never take it: ids are `sigid_…`-free). */
 export const ACCOUNT_CLIENT_ID = 'sigid-account';
@@ -33,6 +35,17 @@ export function clientMetadata(row: ApplicationRow, standIn: (clientId: string) 
     access_token_ttl: row.access_token_ttl_seconds,
     id_token_ttl: row.id_token_ttl_seconds,
     refresh_token_ttl: row.refresh_token_ttl_seconds,
+    ...(row.grant_types.includes(CIBA_GRANT_TYPE)
+      ? { backchannel_token_delivery_mode: row.backchannel_token_delivery_mode ?? 'poll' }
+      : {}),
+    ...(row.backchannel_client_notification_endpoint
+      ? {
+          backchannel_client_notification_endpoint: notificationEndpointStandIn(
+            row.backchannel_client_notification_endpoint,
+          ),
+          ciba_notification_endpoint: row.backchannel_client_notification_endpoint,
+        }
+      : {}),
   };
 }
 
@@ -87,7 +100,7 @@ export class ClientDirectory implements OidcClients {
     if (typeof presented !== 'string' || presented.length === 0 || presented.length > MAX_PRESENTED) return false;
     const known = await this.#lookup(tenantId, clientId);
     if (!known || known.row.secret_id === null || !isConfidential(known.row.kind)) return false;
-    const candidate = createHash('sha256').update(presented).digest();
+    const candidate = hash('sha256', presented, 'buffer');
     let matched = false;
     for (const secret of known.secrets) {
       const working = secret.expiresAt === null || secret.expiresAt > now;

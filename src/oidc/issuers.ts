@@ -2,6 +2,7 @@ import { createHash, hkdfSync } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import type Provider from 'oidc-provider';
+import { slugSchema } from '../../events/tenant.ts';
 import type { Database } from '../db/database.ts';
 import { cookieScheme } from '../pages/cookies.ts';
 import { buildIssuer, type IssuerSources, serveIssuer } from './provider.ts';
@@ -36,6 +37,8 @@ interface Entry {
   provider: Provider;
   keysHash: string;
   checkedAt: number;
+  /** The check under way (one at a time: the requests that find the entry due all wait for it). */
+  checking?: Promise<boolean>;
 }
 
 const hashOf = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('base64url');
@@ -51,6 +54,7 @@ export class IssuerPool {
   readonly #entries: LRUCache<string, Promise<Entry>>;
   readonly #misses: LRUCache<string, true>;
   readonly #cookieKeys: string[];
+  readonly #dpopNonceSecret: Buffer;
 
   constructor(options: IssuerPoolOptions) {
     this.#options = options;
@@ -61,6 +65,10 @@ export class IssuerPool {
     this.#cookieKeys = options.masterKeys.map((key) =>
       Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'sigid oidc cookie keys', 32)).toString('base64url'),
     );
+    // DPoP nonces (RFC 9449 §8) are sealed with one secret that every process of the deployment shares.
+    const current = options.masterKeys[0];
+    if (!current) throw new Error('the issuers need a master key');
+    this.#dpopNonceSecret = Buffer.from(hkdfSync('sha256', current, Buffer.alloc(0), 'sigid oidc dpop nonces', 32));
   }
 
   /** How many issuers are built now. */
@@ -74,20 +82,22 @@ export class IssuerPool {
 
   /** The issuer of `slug`, built if need be; undefined for an unknown tenant. */
   async get(slug: string): Promise<Entry | undefined> {
-    if (this.#misses.has(slug)) return undefined;
+    // Not a slug at all (a hostile path segment): no tenant, and nothing to look up.
+    if (!slugSchema.safeParse(slug).success || this.#misses.has(slug)) return undefined;
     const cached = this.#entries.get(slug);
     if (cached) {
       const entry = await cached.catch(() => undefined);
       if (entry && Date.now() - entry.checkedAt < (this.#options.recheckMs ?? 5000)) return entry;
       // Now and then a kept issuer checks that its tenant may still sign in and its keys are the same.
-      if (entry && (await this.#options.findTenant(slug))?.id === entry.tenant.id) {
-        const keys = await this.#options.sources.signingKeys(entry.tenant.id);
-        if (hashOf(keys) === entry.keysHash) {
-          entry.checkedAt = Date.now();
-          return entry;
-        }
+      if (entry) {
+        entry.checking ??= this.#stillCurrent(slug, entry).finally(() => {
+          entry.checking = undefined;
+        });
+        if (await entry.checking) return entry;
       }
-      this.#entries.delete(slug);
+      // Changed (or the build had failed): the first waiter here builds it anew, the others wait for that.
+      if (this.#entries.get(slug) === cached) this.#entries.delete(slug);
+      else return this.get(slug);
     }
     const building = this.#build(slug);
     this.#entries.set(slug, building as Promise<Entry>);
@@ -100,6 +110,15 @@ export class IssuerPool {
       this.#misses.set(slug, true);
     }
     return entry;
+  }
+
+  /** Whether a kept issuer still serves its tenant as it is: the tenant may sign in, its keys unchanged. */
+  async #stillCurrent(slug: string, entry: Entry): Promise<boolean> {
+    if ((await this.#options.findTenant(slug))?.id !== entry.tenant.id) return false;
+    const keys = await this.#options.sources.signingKeys(entry.tenant.id);
+    if (hashOf(keys) !== entry.keysHash) return false;
+    entry.checkedAt = Date.now();
+    return true;
   }
 
   /** Forgets a tenant's issuer (its tenant changed): the next request builds it again. */
@@ -124,6 +143,7 @@ export class IssuerPool {
         return { names: scheme.issuer(tenant.slug), secure: scheme.secure };
       })(),
       jwks,
+      dpopNonceSecret: this.#dpopNonceSecret,
     });
     return { tenant, provider, keysHash: hashOf(jwks), checkedAt: Date.now() };
   }

@@ -1,4 +1,5 @@
 import type { OauthEvent } from '../../events/oauth.ts';
+import type { PolicyDecisionEvent } from '../../events/policy.ts';
 import type { EventLog, WriteContext } from '../event-log.ts';
 import { streamName } from '../event-store/port.ts';
 
@@ -6,7 +7,7 @@ import { streamName } from '../event-store/port.ts';
 export const TOKEN_STREAM = 'oauth_tokens';
 
 interface Pending {
-  event: OauthEvent;
+  event: OauthEvent | PolicyDecisionEvent;
   context: WriteContext;
   resolve: () => void;
   reject: (error: unknown) => void;
@@ -28,7 +29,7 @@ export class TokenLog {
   }
 
   /** Resolves once the event is in the store (and rejects if the append failed: the token must not go out). */
-  record(event: OauthEvent, context: WriteContext): Promise<void> {
+  record(event: OauthEvent | PolicyDecisionEvent, context: WriteContext): Promise<void> {
     return new Promise((resolve, reject) => {
       const queue = this.#waiting.get(context.tenantId) ?? [];
       this.#waiting.set(context.tenantId, queue);

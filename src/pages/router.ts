@@ -5,6 +5,9 @@ import { z } from 'zod';
 import { accountAggregate } from '../../commands/account.ts';
 import { PLATFORM_TENANT } from '../../commands/tenant.ts';
 import { findAccountLink } from '../../read-models/account-links.ts';
+import { findApiByIdentifier } from '../../read-models/apis.ts';
+import { type ConnectionRow, findConnection, listConnections } from '../../read-models/connections.ts';
+import { findOrganizationMember } from '../../read-models/organization-members.ts';
 import { findTenant } from '../../read-models/tenants.ts';
 import {
   accountOfEmail,
@@ -14,8 +17,10 @@ import {
   setPassword,
   signUpWithPassword,
 } from '../../services/accounts.ts';
+import { approvalOf, decideApproval } from '../../services/approvals.ts';
 import { type UseCase, useCase } from '../../services/context.ts';
 import { checkLink, consumeLink, queueEmail } from '../../services/email.ts';
+import { acceptInvitation, type OpenedInvitation, openInvitation } from '../../services/invitations.ts';
 import {
   confirmTotpEnrollment,
   mfaMethodsOf,
@@ -25,6 +30,7 @@ import {
   useRecoveryCode,
   verifyTotp,
 } from '../../services/mfa.ts';
+import { discoverRealm } from '../../services/organizations.ts';
 import {
   passkeyAuthenticationOptions,
   passkeyRegistrationOptions,
@@ -41,19 +47,33 @@ import {
   recordSignIn,
   revokeConsent,
   sessionsOf,
+  userBlocked,
 } from '../../services/sign-in.ts';
+import { signInThroughConnection } from '../../services/sso.ts';
 import { brandingOf, mfaRequirement } from '../../services/tenant-settings.ts';
 import { handleCommand } from '../command-handler.ts';
 import { verifyNothing } from '../crypto/password.ts';
-import { NotFoundError, waitText } from '../errors.ts';
+import { verifyLink } from '../email/links.ts';
+import { ConflictError, NotFoundError, ProblemError, waitText } from '../errors.ts';
 import { issuerRequest } from '../oidc/adapter.ts';
 import { ACCOUNT_CLIENT_ID } from '../oidc/clients.ts';
+import { CONNECTION_PARAM } from '../oidc/connections.ts';
+import { ORGANIZATION_PARAM } from '../oidc/organizations.ts';
 import type { Sigid } from '../sigid.ts';
+import {
+  authorizationRequest,
+  type FederationFlow,
+  federationFailure,
+  mapClaims,
+  redeemCallback,
+  relyingParty,
+  stateHash,
+} from '../sso/oidc-connection.ts';
 import { textRefusal } from '../text.ts';
 import { accountThrottleKey, checkThrottle, ipThrottleKey, recordFailure, recordSuccess } from '../throttle.ts';
 import { Csrf } from './csrf.ts';
 import { type PageBranding, type PageOptions, sendPage } from './render.ts';
-import { describeScopes } from './scopes.ts';
+import { type ApiWords, describeScopes } from './scopes.ts';
 import { pageThrottle } from './throttle.ts';
 
 /** What a hosted page knows of its request: the tenant, its issuer and its look. */
@@ -83,6 +103,17 @@ const pendingSchema = z.object({
   amr: z.array(z.string()),
 });
 type Pending = z.infer<typeof pendingSchema>;
+
+/** A sign-in sent to an SSO connection's IdP, kept in the interaction until its callback (`result.sso`). */
+const federationSchema = z.object({
+  connection_id: z.string(),
+  state_hash: z.string(),
+  nonce: z.string(),
+  code_verifier: z.string(),
+}) satisfies z.ZodType<FederationFlow>;
+
+/** RFC 8176 `amr` values SigID records; an IdP's others are left out of its events. */
+const knownAmr = new Set(['pwd', 'hwk', 'swk', 'otp', 'mfa', 'user']);
 
 /**
  * SigID's hosted pages at `/t/{slug}/…`: sign-in, sign-up, MFA, consent, e-mail verification,
@@ -244,9 +275,22 @@ export function hostedPagesRouter(sigid: Sigid): Router {
     found: Awaited<ReturnType<typeof details>>,
     sub: string,
     amr: string[],
+    /** Signed in through an SSO connection: the organization's IdP asked for whatever second factor it requires. */
+    federated = false,
   ): Promise<void> {
     const clientId = String(found.params.client_id);
-    if (!amr.includes('mfa') && !amr.includes('hwk')) {
+    if (await userBlocked(sigid, context.tenant.id, sub)) {
+      await refuseSignIn(context, request, found, 'user_blocked', sub);
+      return page(response, context, {
+        title: 'You cannot sign in here',
+        template: 'message',
+        status: 403,
+        data: {
+          text: `Your account is blocked at ${context.branding.display_name}. Ask them to unblock it if you think this is a mistake.`,
+        },
+      });
+    }
+    if (!federated && !amr.includes('mfa') && !amr.includes('hwk')) {
       const account = await accountOfSub(sigid, context.tenant.id, sub);
       const need = account ? await secondFactorNeeded(context.tenant.id, clientId, account.account_id) : 'none';
       if (need !== 'none') {
@@ -278,11 +322,39 @@ export function hostedPagesRouter(sigid: Sigid): Router {
     );
   }
 
+  /**
+   * Home-realm discovery at the e-mail step: the organization that has verified the address's domain
+   * (`discoverRealm`). An organization with an enabled SSO connection never gets here: its addresses
+   * are sent to the connection before a password is checked (`connectionForRealm`). Without one, a
+   * member of that organization signs in for it as if the application had asked (`organization`),
+   * so its claims apply. An `organization` the application asked for wins; a non-member signs in without one.
+   */
+  async function signInForRealm(
+    context: PageContext,
+    found: Awaited<ReturnType<typeof details>>,
+    email: string,
+    sub: string,
+  ): Promise<void> {
+    if (found.params[ORGANIZATION_PARAM]) return;
+    const realm = await discoverRealm(sigid, context.tenant.id, email);
+    if (!realm) return;
+    if (!(await findOrganizationMember(sigid.readModels, context.tenant.id, realm.organization_id, sub))) return;
+    found.params[ORGANIZATION_PARAM] = realm.organization_id;
+    await found.save(Math.max(1, found.exp - Math.floor(Date.now() / 1000)));
+  }
+
   async function refuseSignIn(
     context: PageContext,
     request: Request,
     found: { uid: string; params: Record<string, unknown> },
-    reason: 'invalid_credentials' | 'invalid_mfa_code' | 'invalid_passkey' | 'email_not_verified' | 'throttled',
+    reason:
+      | 'invalid_credentials'
+      | 'invalid_mfa_code'
+      | 'invalid_passkey'
+      | 'email_not_verified'
+      | 'throttled'
+      | 'user_blocked'
+      | 'sso_failed',
     sub: string | null,
   ) {
     await recordSignIn(
@@ -324,6 +396,194 @@ export function hostedPagesRouter(sigid: Sigid): Router {
     );
   }
 
+  /**
+   * Home-realm discovery to an SSO connection: the enabled connection of the organization that has
+   * verified the address's domain, unless the application asked for another organization.
+   */
+  async function connectionForRealm(
+    context: PageContext,
+    found: Awaited<ReturnType<typeof details>>,
+    email: string,
+  ): Promise<ConnectionRow | null> {
+    const realm = await discoverRealm(sigid, context.tenant.id, email);
+    if (!realm) return null;
+    const asked = found.params[ORGANIZATION_PARAM];
+    if (typeof asked === 'string' && asked !== '' && asked !== realm.organization_id && asked !== realm.name) {
+      return null;
+    }
+    const [connection] = await listConnections(sigid.readModels, context.tenant.id, realm.organization_id, {
+      limit: 1,
+      enabledOnly: true,
+    });
+    return connection ?? null;
+  }
+
+  /** The relying party for a connection's IdP (its client secret opened from the sealed-secrets store). */
+  async function connectionClient(context: PageContext, connection: ConnectionRow, fresh = false) {
+    const oidc = connection.oidc;
+    if (!oidc) throw new Error('a connection without OIDC settings');
+    const stored = await sigid.secrets.getStored(context.tenant.id, 'connection-secret', [oidc.client_secret_id]);
+    const secret = stored.get(oidc.client_secret_id);
+    if (!secret) throw new Error('the connection has no client secret');
+    return relyingParty(
+      sigid,
+      `${context.tenant.id}:${connection.connection_id}:${connection.revision}`,
+      oidc,
+      secret.toString('utf8'),
+      fresh,
+    );
+  }
+
+  const federationCallback = (context: PageContext) => `${context.issuer}/sso/callback`;
+
+  /** A sign-in through a connection that failed: recorded, and a page saying so with a way to start again (never a 5xx). */
+  async function federationRefused(
+    context: PageContext,
+    request: Request,
+    response: Response,
+    found: { uid: string; params: Record<string, unknown> },
+    text: string,
+  ) {
+    await refuseSignIn(context, request, found, 'sso_failed', null);
+    page(response, context, {
+      status: 400,
+      title: 'You are not signed in',
+      template: 'message',
+      error: text,
+      data: { link: { href: interactionPath(context, found.uid, 'sign-in-again'), label: 'Start again' } },
+    });
+  }
+
+  /**
+   * Sends the browser to the connection's IdP: authorization code with PKCE (S256), a `state` that
+   * names the interaction and a random part (its hash kept in the interaction), and a `nonce`.
+   */
+  async function startFederation(
+    context: PageContext,
+    request: Request,
+    response: Response,
+    found: Awaited<ReturnType<typeof details>>,
+    connection: ConnectionRow,
+    loginHint?: string,
+  ): Promise<void> {
+    let started: Awaited<ReturnType<typeof authorizationRequest>>;
+    try {
+      started = await authorizationRequest(await connectionClient(context, connection, true), {
+        connectionId: connection.connection_id,
+        redirectUri: federationCallback(context),
+        scopes: connection.oidc?.scopes ?? ['openid'],
+        state: `${found.uid}.${randomBytes(32).toString('base64url')}`,
+        loginHint,
+      });
+    } catch (error) {
+      return federationRefused(context, request, response, found, federationFailure(error).text);
+    }
+    await context.provider.interactionResult(
+      request,
+      response,
+      { sso: started.flow },
+      { mergeWithLastSubmission: false },
+    );
+    response.redirect(303, started.url.href);
+  }
+
+  // The IdP's redirect back (the one redirect URI registered at every IdP of the tenant): the state
+  // names the interaction, whose own path carries its cookie, so the browser is sent on there.
+  router.get(
+    '/sso/callback',
+    handle(async (context, request, response) => {
+      const state = typeof request.query.state === 'string' ? request.query.state : '';
+      const uid = /^([A-Za-z0-9_-]{1,64})\.[A-Za-z0-9_-]{43}$/.exec(state)?.[1];
+      if (!uid) {
+        return page(response, context, {
+          status: 400,
+          title: 'This sign-in has expired',
+          template: 'message',
+          data: { text: 'Go back to the application and start signing in again.' },
+        });
+      }
+      const query = new URL(request.originalUrl, 'http://sigid.invalid').search;
+      response.redirect(303, `${interactionPath(context, uid, 'sso/callback')}${query}`);
+    }),
+  );
+
+  router.get(
+    '/interaction/:uid/sso/callback',
+    handle(async (context, request, response) => {
+      const found = await details(context, request, response);
+      const flow = federationSchema.safeParse((found.result as { sso?: unknown } | undefined)?.sso);
+      const state = typeof request.query.state === 'string' ? request.query.state : '';
+      if (found.prompt.name !== 'login' || !flow.success || stateHash(state) !== flow.data.state_hash) {
+        return federationRefused(context, request, response, found, 'This sign-in has expired. Start again.');
+      }
+      const connection = await findConnection(sigid.readModels, context.tenant.id, flow.data.connection_id);
+      if (!connection?.enabled || !connection.oidc) {
+        return federationRefused(context, request, response, found, 'This sign-in method is no longer available.');
+      }
+      const callbackUrl = new URL(federationCallback(context));
+      callbackUrl.search = new URL(request.originalUrl, 'http://sigid.invalid').search;
+      let identity: Awaited<ReturnType<typeof redeemCallback>>;
+      try {
+        identity = await redeemCallback(
+          await connectionClient(context, connection),
+          callbackUrl,
+          flow.data,
+          state,
+          connection.oidc.claim_mapping.email,
+        );
+      } catch (error) {
+        return federationRefused(context, request, response, found, federationFailure(error).text);
+      }
+      const profile = mapClaims(identity.claims, connection.oidc.claim_mapping);
+      if (!profile.email) {
+        return federationRefused(
+          context,
+          request,
+          response,
+          found,
+          'Your organization’s sign-in service did not share your e-mail address, which this application needs.',
+        );
+      }
+      let signedIn: Awaited<ReturnType<typeof signInThroughConnection>>;
+      try {
+        signedIn = await signInThroughConnection(
+          sigid,
+          context.tenant.id,
+          { connection, issuer: identity.issuer, subject: identity.subject, profile },
+          pageUseCase(context, request),
+        );
+      } catch (error) {
+        // The organization was deleted meanwhile, or a write raced past its retries: nothing half-done stays wrong.
+        if (!(error instanceof ProblemError)) throw error;
+        return federationRefused(
+          context,
+          request,
+          response,
+          found,
+          'Your sign-in could not be completed. Start again.',
+        );
+      }
+      // The connection's organization is the one signed in for (its claims apply), unless the application asked otherwise.
+      if (!found.params[ORGANIZATION_PARAM]) {
+        found.params[ORGANIZATION_PARAM] = connection.organization_id;
+        await found.save(Math.max(1, found.exp - Math.floor(Date.now() / 1000)));
+      }
+      const idpAmr = Array.isArray(identity.claims.amr)
+        ? identity.claims.amr.filter((v) => knownAmr.has(String(v)))
+        : [];
+      await completeLogin(context, request, response, found, signedIn.sub, idpAmr.map(String), true);
+    }),
+  );
+
+  // "Start again" after a failed SSO sign-in: the sign-in page of the same interaction, without the connection hint.
+  router.get(
+    '/interaction/:uid/sign-in-again',
+    handle(async (context, request, response) => {
+      const found = await details(context, request, response);
+      signInPage(context, response, found.uid, await clientName(context, String(found.params.client_id)));
+    }),
+  );
+
   // The interaction's page: sign-in, the second factor, or consent, as oidc-provider's prompt says.
   router.get(
     '/interaction/:uid',
@@ -334,6 +594,20 @@ export function hostedPagesRouter(sigid: Sigid): Router {
       if (found.prompt.name === 'login' && pending?.stage === 'mfa') return mfaPage(context, response, found.uid);
       if (found.prompt.name === 'login' && pending?.stage === 'enroll_mfa') {
         return enrollPage(context, request, response, interactionPath(context, found.uid, 'mfa/enroll'), pending.sub);
+      }
+      const hint = found.params[CONNECTION_PARAM];
+      if (found.prompt.name === 'login' && typeof hint === 'string' && hint !== '') {
+        const connection = await findConnection(sigid.readModels, context.tenant.id, hint);
+        if (!connection?.enabled) {
+          return federationRefused(
+            context,
+            request,
+            response,
+            found,
+            'The application asked for a sign-in method that does not exist or is turned off.',
+          );
+        }
+        return startFederation(context, request, response, found, connection);
       }
       if (found.prompt.name === 'login') return signInPage(context, response, found.uid, clientLabel);
       if (found.prompt.name === 'consent') {
@@ -351,6 +625,7 @@ export function hostedPagesRouter(sigid: Sigid): Router {
               promptDetails.missingOIDCScope ?? [],
               promptDetails.missingResourceScopes ?? {},
               context.branding.display_name,
+              await apiWords(sigid, context.tenant.id, Object.keys(promptDetails.missingResourceScopes ?? {})),
             ),
           },
         });
@@ -369,6 +644,11 @@ export function hostedPagesRouter(sigid: Sigid): Router {
         const clientLabel = await clientName(context, String(found.params.client_id));
         const body = request.body as Record<string, unknown>;
         const email = emailField.safeParse(body.email);
+        // Home-realm discovery: an address whose domain an organization with an SSO connection verified signs in there.
+        const connection = email.success ? await connectionForRealm(context, found, email.data) : null;
+        if (connection && email.success) {
+          return startFederation(context, request, response, found, connection, email.data);
+        }
         const password = passwordField.safeParse(body.password);
         if (!email.success || !password.success || password.data.length === 0) {
           return signInPage(context, response, found.uid, clientLabel, {
@@ -412,6 +692,7 @@ export function hostedPagesRouter(sigid: Sigid): Router {
             notice: 'Confirm your e-mail address first: we have sent you a new link. Then sign in here.',
           });
         }
+        await signInForRealm(context, found, email.data, sub);
         await completeLogin(context, request, response, found, sub, ['pwd']);
       },
       { post: true },
@@ -851,6 +1132,85 @@ export function hostedPagesRouter(sigid: Sigid): Router {
     ),
   );
 
+  // Invitations: the link opens a page that signs the person in (the invited address has an account)
+  // or up (it has none; the link proves the address), then joins them to the tenant. The link is
+  // checked on both; the invitation is accepted once (its decider), and a resend replaces the link.
+  function invitationPage(
+    context: PageContext,
+    request: Request,
+    response: Response,
+    opened: Extract<OpenedInvitation, { ok: true }>,
+    token: string,
+    extra: { error?: string; status?: number } = {},
+  ) {
+    page(response, context, {
+      title: `Join ${context.branding.display_name}`,
+      template: 'invitation',
+      status: extra.status,
+      error: extra.error,
+      data: {
+        action: request.originalUrl.split('?')[0],
+        token,
+        email: opened.invitation.email,
+        tenantName: context.branding.display_name,
+        hasAccount: opened.hasAccount,
+        minLength: PASSWORD_LENGTH.min,
+      },
+    });
+  }
+
+  router.get(
+    '/invitation',
+    handle(async (context, request, response) => {
+      const token = typeof request.query.token === 'string' ? request.query.token : '';
+      const opened = await openInvitation(sigid, context.tenant.id, token);
+      if (!opened.ok) return linkRefused(context, response, opened.reason);
+      invitationPage(context, request, response, opened, token);
+    }),
+  );
+
+  router.post(
+    '/invitation',
+    form,
+    handle(
+      async (context, request, response) => {
+        const body = request.body as Record<string, unknown>;
+        const token = typeof body.token === 'string' ? body.token : '';
+        const opened = await openInvitation(sigid, context.tenant.id, token);
+        if (!opened.ok) return linkRefused(context, response, opened.reason);
+        const password = passwordField.safeParse(body.password);
+        const tooShort = !opened.hasAccount && password.success && password.data.length < PASSWORD_LENGTH.min;
+        if (!password.success || password.data.length === 0 || tooShort) {
+          return invitationPage(context, request, response, opened, token, {
+            status: 400,
+            error: tooShort
+              ? `Choose a password of at least ${PASSWORD_LENGTH.min} characters.`
+              : 'Type your password.',
+          });
+        }
+        const accepted = await acceptInvitation(sigid, opened, password.data, pageUseCase(context, request));
+        if (!accepted.ok) {
+          return invitationPage(context, request, response, opened, token, {
+            status: accepted.reason === 'user_blocked' ? 403 : 400,
+            error:
+              accepted.reason === 'user_blocked'
+                ? `Your account is blocked at ${context.branding.display_name}.`
+                : 'The password is not right.',
+          });
+        }
+        page(response, context, {
+          title: `You have joined ${context.branding.display_name}`,
+          template: 'message',
+          data: {
+            text: 'Your invitation is accepted.',
+            link: { href: `/t/${context.tenant.slug}/account`, label: 'Go to your account' },
+          },
+        });
+      },
+      { post: true },
+    ),
+  );
+
   function linkRefused(context: PageContext, response: Response, reason: string) {
     page(response, context, {
       status: 400,
@@ -1008,6 +1368,204 @@ export function hostedPagesRouter(sigid: Sigid): Router {
       { post: true },
     ),
   );
+
+  // Approvals (CIBA, docs/approvals.md): the page an approval e-mail links to. The person signs in at
+  // the tenant (the account client, as the account page does) and, when they have an authenticator
+  // app, gives a fresh code to approve; the decision is an event, then the issuer is told.
+  const approvalPath = (context: PageContext, id: string) => `/t/${context.tenant.slug}/approvals/${id}`;
+
+  function approvalMessage(context: PageContext, response: Response, status: number, title: string, text: string) {
+    page(response, context, {
+      status,
+      title,
+      template: 'message',
+      data: { text, link: { href: `/t/${context.tenant.slug}/account`, label: 'Go to your account' } },
+    });
+  }
+
+  /**
+   * The approval a request names, for the person signed in, or the page that says why not (and false):
+   * an unknown id, another person's request, a bad link, one decided already or expired.
+   */
+  async function openApproval(context: PageContext, request: Request, response: Response, token: string) {
+    const id = String((request.params as { id?: string }).id ?? '');
+    const state = await approvalOf(sigid, context.tenant.id, id);
+    const notFound = () => {
+      approvalMessage(
+        context,
+        response,
+        404,
+        'This request was not found',
+        'If it was sent to you, open the link from the e-mail, signed in with the account it was sent to.',
+      );
+      return undefined;
+    };
+    if (state.status === 'absent') return notFound();
+    if (token !== '') {
+      const verified = verifyLink(sigid.secrets.keyring, token, 'approve_request');
+      if (!verified.ok && verified.reason !== 'expired') return void linkRefused(context, response, verified.reason);
+      if (verified.ok && (verified.link.tenantId !== context.tenant.id || verified.link.subject !== state.sub)) {
+        return void linkRefused(context, response, 'invalid');
+      }
+    }
+    const session = await sessionOf(context, request, response);
+    const account = session ? await accountOfSub(sigid, context.tenant.id, session.sub) : undefined;
+    if (!session || !account) {
+      const back = `${approvalPath(context, state.approval_id)}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+      return void response.redirect(303, accountSignInUrl(context, back));
+    }
+    if (session.sub !== state.sub) return notFound();
+    if (state.status !== 'pending') {
+      approvalMessage(
+        context,
+        response,
+        409,
+        `This request was ${state.status === 'granted' ? 'approved' : 'denied'} already`,
+        'Nothing more to do here.',
+      );
+      return undefined;
+    }
+    if (Date.now() >= Date.parse(state.expires_at)) {
+      approvalMessage(context, response, 410, 'This request has expired', 'Ask the application to send a new one.');
+      return undefined;
+    }
+    return { state, session, account };
+  }
+
+  async function approvalPage(
+    context: PageContext,
+    response: Response,
+    opened: NonNullable<Awaited<ReturnType<typeof openApproval>>>,
+    token: string,
+    extra: { error?: string; status?: number; headers?: Record<string, string> } = {},
+  ) {
+    const { state, account } = opened;
+    const clientLabel = await clientName(context, state.client_id);
+    page(response, context, {
+      title: `${clientLabel} asks for your approval`,
+      template: 'approval',
+      status: extra.status,
+      error: extra.error,
+      headers: extra.headers,
+      data: {
+        action: approvalPath(context, state.approval_id),
+        token,
+        clientName: clientLabel,
+        bindingMessage: state.binding_message,
+        expires: `${new Date(state.expires_at).toISOString().replace('T', ' ').slice(0, 16)} UTC`,
+        mfa: Boolean((await mfaMethodsOf(sigid, account.account_id)).totp),
+        scopes: describeScopes(
+          state.scopes,
+          state.resource ? { [state.resource]: state.resource_scopes } : {},
+          context.branding.display_name,
+          await apiWords(sigid, context.tenant.id, state.resource ? [state.resource] : []),
+        ),
+      },
+    });
+  }
+
+  router.get(
+    '/approvals/:id',
+    handle(async (context, request, response) => {
+      const token = typeof request.query.token === 'string' ? request.query.token : '';
+      const opened = await openApproval(context, request, response, token);
+      if (opened) await approvalPage(context, response, opened, token);
+    }),
+  );
+
+  router.post(
+    '/approvals/:id',
+    form,
+    handle(
+      async (context, request, response) => {
+        const body = request.body as Record<string, unknown>;
+        const token = typeof body.token === 'string' ? body.token : '';
+        const opened = await openApproval(context, request, response, token);
+        if (!opened) return;
+        const { state, session, account } = opened;
+        const decision = body.decision;
+        if (decision !== 'approve' && decision !== 'deny') {
+          return approvalPage(context, response, opened, token, { status: 400, error: 'Choose Approve or Deny.' });
+        }
+        const write = {
+          tenantId: context.tenant.id,
+          actor: { type: 'user' as const, id: state.sub },
+          correlationId: String(request.id),
+        };
+        if (decision === 'deny') {
+          await decideApprovalOnce(context, response, () =>
+            decideApproval(sigid, context.tenant.id, state.approval_id, { approve: false, sub: state.sub }, write),
+          );
+          return approvalMessage(context, response, 200, 'You denied the request', 'The application gets no access.');
+        }
+        // Approving needs a fresh second factor when the person has one; one the tenant requires, first.
+        const methods = await mfaMethodsOf(sigid, account.account_id);
+        let amr = session.amr;
+        if (methods.totp) {
+          const keys = secondFactorKeys(request, account.account_id);
+          const throttled = await checkThrottle(sigid, keys);
+          if (!throttled.allowed) {
+            return approvalPage(context, response, opened, token, {
+              status: 429,
+              headers: { 'Retry-After': String(throttled.retryAfterSeconds) },
+              error: `Too many attempts. Try again in ${waitText(throttled.retryAfterSeconds)}.`,
+            });
+          }
+          const code = field(64).safeParse(body.code);
+          const recovery = field(64).safeParse(body.recovery_code);
+          const useCaseOf = pageUseCase(context, request, state.sub);
+          let method: string | null = null;
+          if (code.success && code.data.trim() !== '') {
+            if (await verifyTotp(sigid, account.account_id, code.data, useCaseOf)) method = 'otp';
+          } else if (recovery.success && recovery.data.trim() !== '') {
+            if (await useRecoveryCode(sigid, account.account_id, recovery.data, useCaseOf)) method = 'recovery';
+          }
+          if (!method) {
+            await recordFailure(sigid, keys);
+            return approvalPage(context, response, opened, token, {
+              status: 400,
+              error: 'To approve, type the code your authenticator app shows now.',
+            });
+          }
+          await recordSuccess(sigid, keys[0] as ReturnType<typeof accountThrottleKey>);
+          amr = [...new Set([...amr, method, 'mfa'])];
+        } else if ((await mfaRequirement(sigid, context.tenant.id, state.client_id)) === 'required') {
+          return approvalMessage(
+            context,
+            response,
+            403,
+            'Set up two-step verification first',
+            `${context.branding.display_name} asks for a second factor to approve requests: add an authenticator app in your account, then open the link again.`,
+          );
+        }
+        const decided = await decideApprovalOnce(context, response, () =>
+          decideApproval(sigid, context.tenant.id, state.approval_id, { approve: true, sub: state.sub, amr }, write),
+        );
+        if (decided) {
+          approvalMessage(
+            context,
+            response,
+            200,
+            'You approved the request',
+            `${await clientName(context, state.client_id)} can go on now.`,
+          );
+        }
+      },
+      { post: true },
+    ),
+  );
+
+  /** Runs a decision; a request decided or expired meanwhile (another tab, the clock) gets its page (409). */
+  async function decideApprovalOnce(context: PageContext, response: Response, decide: () => Promise<unknown>) {
+    try {
+      await decide();
+      return true;
+    } catch (error) {
+      if (!(error instanceof ConflictError) || error.code !== 'approval_not_pending') throw error;
+      approvalMessage(context, response, 409, 'This request cannot be decided any more', error.message);
+      return false;
+    }
+  }
 
   // The account page: a session at the tenant's issuer, else a sign-in through its built-in client.
   router.get(
@@ -1219,9 +1777,12 @@ export function hostedPagesRouter(sigid: Sigid): Router {
 
   router.get(
     '/account/callback',
-    handle(async (context, _request, response) => {
+    handle(async (context, request, response) => {
       // The session exists now (oidc-provider set it on the way here); the code itself is not needed.
-      response.redirect(303, `/t/${context.tenant.slug}/account`);
+      const state =
+        typeof request.query.state === 'string' && request.query.state.length <= 2400 ? request.query.state : '';
+      const back = returnPathOf(context, Buffer.from(state, 'base64url').toString('utf8'));
+      response.redirect(303, back ?? `/t/${context.tenant.slug}/account`);
     }),
   );
 
@@ -1324,6 +1885,24 @@ export function hostedPagesRouter(sigid: Sigid): Router {
     return { actor: { type: 'user' as const, id: sub }, correlationId: String(request.id) };
   }
 
+  /** The browser's session at this tenant's issuer: its sub and how it signed in, if it has one. */
+  async function sessionOf(
+    context: PageContext,
+    request: Request,
+    response: Response,
+  ): Promise<{ sub: string; amr: string[] } | undefined> {
+    const koa = (context.provider as unknown as { createContext(req: Request, res: Response): unknown }).createContext(
+      request,
+      response,
+    );
+    const session = (await context.provider.Session.get(koa as never)) as { accountId?: unknown; amr?: unknown };
+    if (!session.accountId) return undefined;
+    const amr = Array.isArray(session.amr)
+      ? session.amr.filter((value): value is string => typeof value === 'string')
+      : [];
+    return { sub: String(session.accountId), amr };
+  }
+
   /** The sub of the browser's session at this tenant's issuer, if it has one. */
   async function sessionSub(context: PageContext, request: Request, response: Response): Promise<string | undefined> {
     const koa = (context.provider as unknown as { createContext(req: Request, res: Response): unknown }).createContext(
@@ -1334,8 +1913,11 @@ export function hostedPagesRouter(sigid: Sigid): Router {
     return session.accountId ? String(session.accountId) : undefined;
   }
 
-  function accountSignInUrl(context: PageContext): string {
+  /** The account client's sign-in; `returnTo` (an approval page of this tenant) is where its callback goes. */
+  function accountSignInUrl(context: PageContext, returnTo?: string): string {
     const url = new URL(`${context.issuer}/auth`);
+    if (returnTo && returnPathOf(context, returnTo))
+      url.searchParams.set('state', Buffer.from(returnTo).toString('base64url'));
     url.searchParams.set('client_id', ACCOUNT_CLIENT_ID);
     url.searchParams.set('response_type', 'code');
     url.searchParams.set('scope', 'openid');
@@ -1346,6 +1928,14 @@ export function hostedPagesRouter(sigid: Sigid): Router {
   }
 
   return router;
+}
+
+/** `path` when it is an approval page of this tenant (with its link's token, if any): where a sign-in may return to. */
+function returnPathOf(context: PageContext, path: string): string | undefined {
+  const pattern = new RegExp(
+    `^/t/${context.tenant.slug}/approvals/apr_[0-9a-hjkmnp-tv-z]{26}(\\?token=[A-Za-z0-9_.%-]{1,2000})?$`,
+  );
+  return pattern.test(path) ? path : undefined;
 }
 
 /** An enrollment confirmed, or null for a wrong code or one that expired meanwhile (start again). */
@@ -1398,3 +1988,18 @@ function noticeText(notice: string): string | undefined {
 }
 
 export type { PageContext };
+
+/** The tenant's words for the APIs a consent asks scopes of: each API's name and scope descriptions. */
+async function apiWords(sigid: Sigid, tenantId: string, resources: readonly string[]) {
+  const words: Record<string, ApiWords> = {};
+  for (const resource of resources) {
+    const api = await findApiByIdentifier(sigid.readModels, tenantId, resource);
+    if (api) {
+      words[resource] = {
+        name: api.name,
+        descriptions: Object.fromEntries(api.scopes.map((scope) => [scope.value, scope.description])),
+      };
+    }
+  }
+  return words;
+}

@@ -14,14 +14,22 @@ export interface ScopeLine {
   description: string;
 }
 
+/** What the consent screen shows of one of the tenant's APIs: its name and its scopes' descriptions. */
+export interface ApiWords {
+  name: string;
+  descriptions: Readonly<Record<string, string>>;
+}
+
 /**
- * The consent screen's lines: the OpenID scopes in words, then each API's scopes (their own
- * descriptions arrive with the tenant's APIs; until then the scope and the API are named).
+ * The consent screen's lines: the OpenID scopes in words, then each API's scopes in the words the
+ * tenant gave them (`/api/v1/apis`), named with their API; a scope without a description is named as
+ * it is, with its API.
  */
 export function describeScopes(
   oidcScopes: readonly string[],
   resourceScopes: Readonly<Record<string, readonly string[]>>,
   tenant: string,
+  apis: Readonly<Record<string, ApiWords | undefined>> = {},
 ): ScopeLine[] {
   const lines: ScopeLine[] = oidcScopes.map((scope) => ({
     scope,
@@ -29,8 +37,11 @@ export function describeScopes(
     description: OIDC_SCOPES[scope]?.(tenant) ?? `Use "${scope}"`,
   }));
   for (const [resource, scopes] of Object.entries(resourceScopes)) {
+    const api = apis[resource];
+    const where = api?.name ?? (URL.canParse(resource) ? new URL(resource).host || resource : resource);
     for (const scope of scopes) {
-      lines.push({ scope, resource, description: `Use "${scope}" at ${new URL(resource).host || resource}` });
+      const words = api?.descriptions[scope]?.trim();
+      lines.push({ scope, resource, description: words ? `${words} (${where})` : `Use "${scope}" at ${where}` });
     }
   }
   return lines;

@@ -24,6 +24,8 @@ export const secretKinds = [
   'totp',
   /** A batch of a SigID account's recovery codes: their argon2id hashes under one salt, never the codes. */
   'recovery-code',
+  /** An SSO connection's client secret at the customer's IdP (OIDC `client_secret`). */
+  'connection-secret',
 ] as const;
 export type SecretKind = (typeof secretKinds)[number];
 

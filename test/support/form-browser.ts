@@ -54,11 +54,12 @@ export class FormBrowser {
 
   async request(
     url: string | URL,
-    init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {},
+    init: { method?: string; form?: Record<string, string>; body?: string; headers?: Record<string, string> } = {},
   ) {
     let target = this.#local(new URL(url, this.origin));
-    let method = init.method ?? (init.form ? 'POST' : 'GET');
-    let body: string | undefined = init.form ? new URLSearchParams(init.form).toString() : undefined;
+    let method = init.method ?? (init.form || init.body !== undefined ? 'POST' : 'GET');
+    // `body` as it is (a hostile client's bytes); `form` encoded as a browser encodes it.
+    let body: string | undefined = init.body ?? (init.form ? new URLSearchParams(init.form).toString() : undefined);
     this.leftTo = undefined;
     for (let hops = 0; hops < 20; hops++) {
       if (process.env.DEBUG_BROWSER) console.log(method, target.href);

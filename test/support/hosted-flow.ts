@@ -8,17 +8,20 @@ import * as oauth from 'openid-client';
 import type { Config } from '../../src/config.ts';
 import { loadEmailConfig } from '../../src/email/config.ts';
 import { FormBrowser } from './form-browser.ts';
-import { startSigid, type TestSigid } from './sigid.ts';
+import { startSigid } from './sigid.ts';
 
 export const CALLBACK = 'https://app.example.test/callback';
 export const AFTER_LOGOUT = 'https://app.example.test/signed-out';
 export const insecure = { execute: [oauth.allowInsecureRequests] };
 
 /** SigID over real HTTP on an ephemeral port, its public URL that port, its e-mail in an outbox directory. */
-export async function startHostedSigid(options: { config?: Partial<Config>; host?: string } = {}) {
+export async function startHostedSigid(
+  options: { config?: Partial<Config>; host?: string; backend?: 'pglite' | 'postgres' } = {},
+) {
   const root = mkdtempSync(join(tmpdir(), 'sigid-pages-'));
   const outbox = join(root, 'outbox');
   const t = await startSigid({
+    ...(options.backend ? { backend: options.backend } : {}),
     config: {
       email: { ...loadEmailConfig({ SIGID_EMAIL_POLL_MS: '25' }), outboxDir: outbox },
       ...options.config,

@@ -5,6 +5,7 @@ import supertest from 'supertest';
 import type { EventCatalog } from '../../events/catalog.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { createApp } from '../../src/http/app.ts';
+import type { TxtResolver } from '../../src/organizations/domains.ts';
 import { createSigid, type Sigid } from '../../src/sigid.ts';
 import { type Backend, createPostgresDatabase } from './databases.ts';
 
@@ -37,6 +38,8 @@ export async function startSigid(
     catalog?: EventCatalog;
     /** Where the server logs (silent by default): a test that reads what SigID logs passes its own. */
     logger?: Logger;
+    /** The DNS organization domain proofs are looked up in (a fake: a customer's DNS cannot run here). */
+    dns?: TxtResolver;
   } = {},
 ): Promise<TestSigid> {
   const backend = options.backend ?? 'pglite';
@@ -55,6 +58,7 @@ export async function startSigid(
   const sigid = await createSigid(config, {
     logger: options.logger ?? pino({ level: 'silent' }),
     ...(options.catalog ? { catalog: options.catalog } : {}),
+    ...(options.dns ? { dns: options.dns } : {}),
   });
   sigid.start();
   const app = createApp(sigid);
