@@ -93,6 +93,16 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
    * one is opened and listens again, retried every half second: until then waiters poll, as they do
    * for appends by other processes.
    */
+  // A session of our own may be given back from several places (its 'error' and 'end' events, a failed
+  // query, close()): pg throws on a second release, and thrown from an event handler that is an
+  // uncaught error, so every such session is released through this, once.
+  const released = new WeakSet<pg.PoolClient>();
+  const releaseOnce = (client: pg.PoolClient, destroy = false) => {
+    if (released.has(client)) return;
+    released.add(client);
+    client.release(destroy);
+  };
+
   const openListener = async (): Promise<pg.PoolClient> => {
     const client = await pool.connect().catch((error: unknown) => {
       listener = undefined;
@@ -102,7 +112,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
     const drop = () => {
       if (dropped) return;
       dropped = true;
-      client.release(true);
+      releaseOnce(client, true);
       listener = undefined;
       const reopen = () => {
         if (closed || listener) return;
@@ -188,7 +198,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
         // A dropped session (a server restart) is replaced on the next notify, not fatal to the process.
         const drop = () => {
           if (notifier === pending) notifier = undefined;
-          client.release(true);
+          releaseOnce(client, true);
         };
         const pending = notifier;
         client.on('error', drop);
@@ -221,7 +231,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
               lost.abort(new Error('the advisory lock session was lost'));
               held.clear();
               lockSession = undefined;
-              client.release(true);
+              releaseOnce(client, true);
             };
             client.on('error', drop);
             client.on('end', drop);
@@ -262,8 +272,9 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
       const listening = await listener?.catch(() => undefined);
       listener = undefined;
       listening?.removeAllListeners('end');
-      listening?.release();
-      (await notifier?.catch(() => undefined))?.release();
+      if (listening) releaseOnce(listening, true);
+      const notifying = await notifier?.catch(() => undefined);
+      if (notifying) releaseOnce(notifying, true);
       notifier = undefined;
       // Unlock before the session goes: a closed socket frees its locks only once the server's backend
       // has noticed, and another process trying the lock just after close() must find it free.
@@ -272,7 +283,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
       if (locks && !locks.lost.signal.aborted) {
         await locks.client.query('select pg_advisory_unlock_all()').catch(() => {});
         locks.client.removeAllListeners('end');
-        locks.client.release(true);
+        releaseOnce(locks.client, true);
       }
       held.clear();
       await db.destroy();
