@@ -146,4 +146,24 @@ describe.runIf(postgresReachable)('advisory locks (PostgreSQL)', () => {
       await restarted.close();
     }
   });
+  it('answers queries on a one-connection pool while it listens, notifies and leads, and closes cleanly while its sessions are terminated', async () => {
+    // A session given back twice (by close() and then by its own error handler) throws from an event
+    // handler: an uncaught error that would end a real process. Vitest fails the run on one.
+    for (let round = 0; round < 8; round += 1) {
+      // One pooled connection: the LISTEN, NOTIFY and lock sessions are not taken from it.
+      const closing = connectPostgres(database.url, { max: 1 });
+      await closing.listen('sigid_closing', () => {});
+      await closing.notify('sigid_closing', 'x');
+      expect(await closing.tryLock(`lead:closing:${round}`)).not.toBeNull();
+      expect((await closing.query<{ one: number }>('select 1 as one')).rows).toEqual([{ one: 1 }]);
+      await Promise.all([
+        closing.close(),
+        other.query(
+          `select pg_terminate_backend(pid) from pg_stat_activity
+            where datname = current_database() and pid <> pg_backend_pid()`,
+        ),
+      ]);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  });
 });

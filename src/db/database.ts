@@ -81,9 +81,9 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
   let unflushedPool: pg.Pool | undefined;
   const dialect = new PostgresDialect({ pool });
   const db = new Kysely<unknown>({ dialect });
-  let listener: Promise<pg.PoolClient> | undefined;
-  let notifier: Promise<pg.PoolClient> | undefined;
-  let lockSession: Promise<{ client: pg.PoolClient; lost: AbortController }> | undefined;
+  let listener: Promise<pg.Client> | undefined;
+  let notifier: Promise<pg.Client> | undefined;
+  let lockSession: Promise<{ client: pg.Client; lost: AbortController }> | undefined;
   const held = new Set<string>();
   const handlers = new Map<string, Set<(payload: string) => void>>();
   let closed = false;
@@ -93,18 +93,33 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
    * one is opened and listens again, retried every half second: until then waiters poll, as they do
    * for appends by other processes.
    */
-  // A session of our own may be given back from several places (its 'error' and 'end' events, a failed
-  // query, close()): pg throws on a second release, and thrown from an event handler that is an
-  // uncaught error, so every such session is released through this, once.
-  const released = new WeakSet<pg.PoolClient>();
-  const releaseOnce = (client: pg.PoolClient, destroy = false) => {
-    if (released.has(client)) return;
-    released.add(client);
-    client.release(destroy);
+  /**
+   * The LISTEN, NOTIFY and advisory-lock sessions are connections of their own, outside the pool: held
+   * for the life of the process, taken from the pool they would leave `max - 3` for queries (none with
+   * a small pool, and the next query would wait forever). Each is ended once, however many of its
+   * 'error' and 'end' events, failed queries and close() reach it.
+   */
+  const ended = new WeakSet<pg.Client>();
+  const endOnce = (client: pg.Client) => {
+    if (ended.has(client)) return;
+    ended.add(client);
+    client.end().catch(() => {});
+  };
+  const dedicated = async (options?: string): Promise<pg.Client> => {
+    const client = new pg.Client({ connectionString, types, options });
+    // Until the caller's own handlers are on, an error of a failed connect must not be uncaught.
+    client.on('error', () => {});
+    try {
+      await client.connect();
+    } catch (error) {
+      endOnce(client);
+      throw error;
+    }
+    return client;
   };
 
-  const openListener = async (): Promise<pg.PoolClient> => {
-    const client = await pool.connect().catch((error: unknown) => {
+  const openListener = async (): Promise<pg.Client> => {
+    const client = await dedicated().catch((error: unknown) => {
       listener = undefined;
       throw error;
     });
@@ -112,7 +127,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
     const drop = () => {
       if (dropped) return;
       dropped = true;
-      releaseOnce(client, true);
+      endOnce(client);
       listener = undefined;
       const reopen = () => {
         if (closed || listener) return;
@@ -194,15 +209,16 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
     // NOTIFY commits a transaction of its own; on a dedicated session that does not wait for the WAL
     // flush, so announcing an append does not cost a second durable commit.
     async notify(channel, payload) {
-      notifier ??= pool.connect().then(async (client) => {
+      // Committed without waiting for the WAL flush (set for the session as it connects).
+      notifier ??= dedicated('-c synchronous_commit=off').then((client) => {
         // A dropped session (a server restart) is replaced on the next notify, not fatal to the process.
         const drop = () => {
           if (notifier === pending) notifier = undefined;
-          releaseOnce(client, true);
+          endOnce(client);
         };
         const pending = notifier;
         client.on('error', drop);
-        await client.query('set synchronous_commit = off');
+        client.on('end', drop);
         return client;
       });
       const pending = notifier;
@@ -211,6 +227,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
         await client.query('select pg_notify($1, $2)', [channel, payload]);
       } catch (error) {
         if (notifier === pending) notifier = undefined;
+        pending.then(endOnce, () => {});
         throw error;
       }
     },
@@ -222,7 +239,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
       if (held.has(name)) return null;
       held.add(name);
       try {
-        lockSession ??= pool.connect().then(
+        lockSession ??= dedicated().then(
           (client) => {
             // The session's locks die with it: every holder is told, and the next tryLock opens a new one.
             const lost = new AbortController();
@@ -231,7 +248,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
               lost.abort(new Error('the advisory lock session was lost'));
               held.clear();
               lockSession = undefined;
-              releaseOnce(client, true);
+              endOnce(client);
             };
             client.on('error', drop);
             client.on('end', drop);
@@ -272,9 +289,9 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
       const listening = await listener?.catch(() => undefined);
       listener = undefined;
       listening?.removeAllListeners('end');
-      if (listening) releaseOnce(listening, true);
+      if (listening) endOnce(listening);
       const notifying = await notifier?.catch(() => undefined);
-      if (notifying) releaseOnce(notifying, true);
+      if (notifying) endOnce(notifying);
       notifier = undefined;
       // Unlock before the session goes: a closed socket frees its locks only once the server's backend
       // has noticed, and another process trying the lock just after close() must find it free.
@@ -283,7 +300,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
       if (locks && !locks.lost.signal.aborted) {
         await locks.client.query('select pg_advisory_unlock_all()').catch(() => {});
         locks.client.removeAllListeners('end');
-        releaseOnce(locks.client, true);
+        endOnce(locks.client);
       }
       held.clear();
       await db.destroy();
