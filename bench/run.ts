@@ -21,6 +21,7 @@ const benches = [
   'issuer-pool.bench.ts',
   'authorize.bench.ts',
   'resource-validation.bench.ts',
+  'token-exchange.bench.ts',
 ];
 const only = process.argv.slice(2);
 const selected = benches.filter((file) => only.length === 0 || only.some((word) => file.includes(word)));

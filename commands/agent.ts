@@ -16,9 +16,17 @@ export type AgentCommand =
   /**
    * Suspends an agent (a no-op when it is suspended already); with `revoke_keys`, every key not yet
    * revoked is revoked in the same append (incident response), and so is every client_credentials
-   * anchor made with one of them; with `revoke_anchors`, every anchor not yet revoked is too.
+   * anchor made with one of them; with `revoke_anchors`, every anchor not yet revoked is too; with
+   * `revoke_delegations`, the suspension revokes every delegation to the agent (docs/delegation.md),
+   * even when it is suspended already.
    */
-  | { type: 'suspend_agent'; reason: string; revoke_keys: boolean; revoke_anchors?: boolean }
+  | {
+      type: 'suspend_agent';
+      reason: string;
+      revoke_keys: boolean;
+      revoke_anchors?: boolean;
+      revoke_delegations?: boolean;
+    }
   /** Reactivates a suspended agent (a no-op when it is active). */
   | { type: 'reactivate_agent' }
   /** Deletes the agent for good: every key and anchor not yet revoked is revoked in the same append. */
@@ -238,9 +246,18 @@ export const agentDecider: Decider<AgentCommand, AgentState, AgentEvent> = {
               }))
           : [];
         const suspended =
-          state.status === 'suspended'
+          state.status === 'suspended' && !command.revoke_delegations
             ? []
-            : [{ type: 'agent.suspended' as const, data: { agent_id, reason: command.reason } }];
+            : [
+                {
+                  type: 'agent.suspended' as const,
+                  data: {
+                    agent_id,
+                    reason: command.reason,
+                    ...(command.revoke_delegations ? { revoke_delegations: true } : {}),
+                  },
+                },
+              ];
         const revokedKids = new Set(revoked.map((event) => event.data.kid));
         const anchors = command.revoke_anchors
           ? revokeAnchors(agent_id, state.anchors, 'agent_suspended')

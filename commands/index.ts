@@ -5,6 +5,7 @@ import { apiKeyAggregate } from './api-key.ts';
 import { applicationAggregate } from './application.ts';
 import { approvalAggregate } from './approval.ts';
 import { connectionAggregate } from './connection.ts';
+import { delegationAggregate } from './delegation.ts';
 import { emailAggregate } from './email.ts';
 import { invitationAggregate } from './invitation.ts';
 import { mfaAggregate } from './mfa.ts';
@@ -39,4 +40,5 @@ export const aggregates = [
   agentAggregate,
   approvalAggregate,
   connectionAggregate,
+  delegationAggregate,
 ] as const;

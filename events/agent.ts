@@ -86,8 +86,9 @@ export const agentUpdated = defineEvent({
 export const agentSuspended = defineEvent({
   type: 'agent.suspended',
   version: 1,
-  description: 'An agent was suspended: it gets no token until it is reactivated (its keys stay registered).',
-  schema: z.object({ agent_id: z.string(), reason: z.string() }),
+  description:
+    'An agent was suspended: it gets no token until it is reactivated (its keys stay registered), and every token it holds fails introspection. With `revoke_delegations`, every delegation to it made before is revoked by this event (docs/delegation.md); reactivating brings none back.',
+  schema: z.object({ agent_id: z.string(), reason: z.string(), revoke_delegations: z.boolean().optional() }),
 });
 
 export const agentReactivated = defineEvent({

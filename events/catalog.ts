@@ -7,6 +7,7 @@ import { type ApplicationEvent, applicationEvents } from './application.ts';
 import { type ApprovalEvent, approvalEvents } from './approval.ts';
 import { type ClientMetadataDocumentEvent, clientMetadataDocumentEvents } from './client-metadata-document.ts';
 import { type ConnectionEvent, connectionEvents } from './connection.ts';
+import { type DelegationEvent, delegationEvents } from './delegation.ts';
 import { type EmailEvent, emailEvents } from './email.ts';
 import type { EventDefinition, Upcaster } from './envelope.ts';
 import { type InvitationEvent, invitationEvents } from './invitation.ts';
@@ -127,6 +128,7 @@ const definitions: readonly EventDefinition<SigidEventType>[] = [
   ...approvalEvents,
   ...connectionEvents,
   ...clientMetadataDocumentEvents,
+  ...delegationEvents,
 ];
 
 /** Every event SigID writes. */
@@ -160,7 +162,8 @@ export type SigidEvent =
   | AgentEvent
   | ApprovalEvent
   | ConnectionEvent
-  | ClientMetadataDocumentEvent;
+  | ClientMetadataDocumentEvent
+  | DelegationEvent;
 
 /** Every event type in the catalog. */
 export type SigidEventType = SigidEvent['type'];
@@ -174,6 +177,7 @@ export type {
   ApprovalEvent,
   ClientMetadataDocumentEvent,
   ConnectionEvent,
+  DelegationEvent,
   EmailEvent,
   InvitationEvent,
   MfaEvent,

@@ -29,6 +29,10 @@ export const oauthTokenIssued = defineEvent({
     grant_id: z.string().nullable(),
     /** The scopes a tenant's policies dropped from the token, each with the deciding policy ids (absent when none). */
     policy_denials: z.array(policyDenialSchema).optional(),
+    /** A delegated token's (RFC 8693 token exchange): the delegation it was issued under (absent otherwise). */
+    delegation_id: z.string().optional(),
+    /** A delegated token's actors, current actor first (absent otherwise). */
+    actors: z.array(z.string()).optional(),
   }),
 });
 

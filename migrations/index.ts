@@ -29,6 +29,7 @@ import * as agents from './2026_12_07_0101_agents.ts';
 import * as approvals from './2026_12_07_0201_approvals.ts';
 import * as clientRegistration from './2026_12_07_0301_client_registration.ts';
 import * as agentAnchors from './2026_12_08_0101_agent_anchors.ts';
+import * as delegations from './2026_12_08_0201_delegations.ts';
 
 /** Every migration, in order. Frozen in time: a change to the schema is a new entry, never an edit. */
 export const migrations: Record<string, Migration> = {
@@ -62,4 +63,5 @@ export const migrations: Record<string, Migration> = {
   '2026_12_07_0201_approvals': approvals,
   '2026_12_07_0301_client_registration': clientRegistration,
   '2026_12_08_0101_agent_anchors': agentAnchors,
+  '2026_12_08_0201_delegations': delegations,
 };

@@ -7,6 +7,7 @@ import { apisProjection } from './apis.ts';
 import { applicationsProjection } from './applications.ts';
 import { approvalsProjection } from './approvals.ts';
 import { connectionsProjection } from './connections.ts';
+import { delegationsProjection } from './delegations.ts';
 import { invitationsProjection } from './invitations.ts';
 import { organizationsProjection } from './organizations.ts';
 import { passkeysProjection } from './passkeys.ts';
@@ -39,6 +40,7 @@ export const projections: readonly Projection[] = [
   agentsProjection,
   approvalsProjection,
   connectionsProjection,
+  delegationsProjection,
   secretsReactor,
   sessionsReactor,
 ];

@@ -4,6 +4,7 @@ import type { AccountsModel } from './accounts.ts';
 import type { AgentAnchorsModel } from './agent-anchors.ts';
 import type { AgentChallengesModel } from './agent-challenges.ts';
 import type { AgentKeysModel } from './agent-keys.ts';
+import type { AgentSuspensionsModel } from './agent-suspensions.ts';
 import type { AgentsModel } from './agents.ts';
 import type { ApiGrantsModel } from './api-grants.ts';
 import type { ApiKeysModel } from './api-keys.ts';
@@ -11,6 +12,7 @@ import type { ApisModel } from './apis.ts';
 import type { ApplicationsModel } from './applications.ts';
 import type { ApprovalsModel } from './approvals.ts';
 import type { ConnectionsModel } from './connections.ts';
+import type { DelegationsModel } from './delegations.ts';
 import type { EmailOutboxModel } from './email-outbox.ts';
 import type { IdempotencyKeysModel } from './idempotency-keys.ts';
 import type { InvitationsModel } from './invitations.ts';
@@ -64,7 +66,9 @@ export type ProjectedTables = TenantsModel &
   AgentKeysModel &
   AgentAnchorsModel &
   ApprovalsModel &
-  ConnectionsModel;
+  ConnectionsModel &
+  DelegationsModel &
+  AgentSuspensionsModel;
 
 /** A table a projection may own (and a rebuild may empty). */
 export type ProjectedTableName = keyof ProjectedTables;

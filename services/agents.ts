@@ -149,14 +149,21 @@ export async function updateAgent(sigid: Sigid, row: AgentRow, input: AgentChang
 }
 
 /**
- * Suspends an agent; with `revokeKeys`, every key of it is revoked in the same append, and with
+ * Suspends an agent; with `revokeKeys`, every key of it is revoked in the same append, with
  * `revokeAnchors` every anchor (incident response: one atomic write, so no token can be had with a
- * key or an anchor between the two).
+ * key or an anchor between the two), and with `revokeDelegations` the same append revokes its
+ * delegations (the delegations read model applies it in one transaction, docs/delegation.md). Every
+ * token of the agent fails introspection from then on.
  */
 export async function suspendAgent(
   sigid: Sigid,
   row: AgentRow,
-  options: { reason: string; revokeKeys: boolean; revokeAnchors?: boolean | undefined },
+  options: {
+    reason: string;
+    revokeKeys: boolean;
+    revokeAnchors?: boolean | undefined;
+    revokeDelegations?: boolean | undefined;
+  },
   context: Change,
 ): Promise<Written> {
   const command: AgentCommand = {
@@ -164,6 +171,7 @@ export async function suspendAgent(
     reason: options.reason,
     revoke_keys: options.revokeKeys,
     revoke_anchors: options.revokeAnchors ?? false,
+    ...(options.revokeDelegations ? { revoke_delegations: true } : {}),
   };
   return handleCommand(sigid.log, agentAggregate, row.agent_id, command, context);
 }

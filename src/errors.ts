@@ -36,6 +36,7 @@ export const problemCodes = {
   agent_exists: { status: 409, title: 'Conflict' },
   agent_key_revoked: { status: 409, title: 'Conflict' },
   agent_key_limit: { status: 409, title: 'Conflict' },
+  delegation_exists: { status: 409, title: 'Conflict' },
   anchor_taken: { status: 409, title: 'Conflict' },
   agent_anchor_exists: { status: 409, title: 'Conflict' },
   agent_anchor_revoked: { status: 409, title: 'Conflict' },

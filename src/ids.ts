@@ -33,7 +33,8 @@ export type IdPrefix =
   | 'chl'
   | 'anc'
   | 'apr'
-  | 'con';
+  | 'con'
+  | 'dlg';
 
 /**
  * The operating system's randomness, drawn 4 KiB at a time: `uuid` asks WebCrypto for 16 bytes per

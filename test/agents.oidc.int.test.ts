@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CompactSign, type CryptoKey, createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
+import { CompactSign, type CryptoKey, createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oauth from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { didKeyOf } from './support/multikey.ts';
+import { anchorAgentWithDidKey, registerAgentKey, verifyAgentAnchor } from './support/agent-credentials.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
 
 type Tenant = Awaited<ReturnType<TestSigid['createTenant']>>;
@@ -79,60 +79,11 @@ describe('agent tokens (client_credentials with private_key_jwt)', () => {
     return { id, ...key, anchorId: anchor?.anchorId };
   }
 
-  /** Adds a did:key anchor to the agent; verifies it by challenge-response unless `verify` is false. */
-  async function didKeyAnchor(who: Tenant, agentId: string, verify = true) {
-    const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-    const did = didKeyOf(await exportJWK(publicKey));
-    const added = await t.http
-      .post(`/api/v1/agents/${agentId}/anchors`)
-      .set('Authorization', authz(who))
-      .send({ kind: 'did_key', did })
-      .expect(201);
-    const anchorId = added.body.id as string;
-    if (verify) {
-      await verifyAnchor(who, agentId, anchorId, (nonce) =>
-        new CompactSign(new TextEncoder().encode(nonce)).setProtectedHeader({ alg: 'EdDSA' }).sign(privateKey),
-      );
-    }
-    return { anchorId };
-  }
-
-  async function verifyAnchor(
-    who: Tenant,
-    agentId: string,
-    anchorId: string,
-    sign: (nonce: string) => Promise<string>,
-  ) {
-    const nonce = (
-      await t.http
-        .post(`/api/v1/agents/${agentId}/anchors/${anchorId}/challenges`)
-        .set('Authorization', authz(who))
-        .send({})
-        .expect(201)
-    ).body.nonce as string;
-    const verified = await t.http
-      .post(`/api/v1/agents/${agentId}/anchors/${anchorId}/verify`)
-      .set('Authorization', authz(who))
-      .send({ challenge: nonce, proof: await sign(nonce) });
-    expect(verified.status, JSON.stringify(verified.body)).toBe(200);
-    expect(verified.body.status).toBe('verified');
-  }
-
-  async function registerKey(who: Tenant, agentId: string) {
-    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
-    const nonce = (
-      await t.http.post(`/api/v1/agents/${agentId}/challenges`).set('Authorization', authz(who)).send({}).expect(201)
-    ).body.nonce as string;
-    const proof = await new CompactSign(new TextEncoder().encode(nonce))
-      .setProtectedHeader({ alg: 'ES256' })
-      .sign(privateKey);
-    const registered = await t.http
-      .post(`/api/v1/agents/${agentId}/keys`)
-      .set('Authorization', authz(who))
-      .send({ jwk: await exportJWK(publicKey), challenge: nonce, proof })
-      .expect(201);
-    return { kid: registered.body.kid as string, privateKey };
-  }
+  const registerKey = (who: Tenant, agentId: string) => registerAgentKey(t.http, authz(who), agentId);
+  const didKeyAnchor = (who: Tenant, agentId: string, verify = true) =>
+    anchorAgentWithDidKey(t.http, authz(who), agentId, verify);
+  const verifyAnchor = (who: Tenant, agentId: string, anchorId: string, sign: (nonce: string) => Promise<string>) =>
+    verifyAgentAnchor(t.http, authz(who), agentId, anchorId, sign);
 
   /** The agent's client as openid-client configures it: `private_key_jwt` with the key, through discovery. */
   async function clientOf(who: Tenant, agentId: string, key: { kid: string; privateKey: CryptoKey }) {

@@ -110,6 +110,8 @@ export const suspendAgentBody = z.strictObject({
   reason: lineSchema.max(500).optional(),
   revoke_keys: z.boolean().optional(),
   revoke_anchors: z.boolean().optional(),
+  /** Revokes every delegation to the agent in the same append (docs/delegation.md). */
+  revoke_delegations: z.boolean().optional(),
 });
 
 /** An anchor to add: its kind and what it anchors (checked further by the kind's parser). */
@@ -302,7 +304,12 @@ export function agentsRouter(sigid: Sigid): Router {
     const written = await suspendAgent(
       sigid,
       row,
-      { reason: body.reason ?? '', revokeKeys: body.revoke_keys ?? false, revokeAnchors: body.revoke_anchors ?? false },
+      {
+        reason: body.reason ?? '',
+        revokeKeys: body.revoke_keys ?? false,
+        revokeAnchors: body.revoke_anchors ?? false,
+        revokeDelegations: body.revoke_delegations ?? false,
+      },
       { ...useCaseOf(request, response), ifMatch },
     );
     await consistent(sigid, request, written);

@@ -12,6 +12,7 @@ import { applicationsRouter } from './applications.ts';
 import { auditLogsRouter } from './audit-logs.ts';
 import { requireTenantKey } from './auth.ts';
 import { connectionsRouter } from './connections.ts';
+import { delegationsRouter } from './delegations.ts';
 import { eventsRouter } from './events.ts';
 import { healthRouter } from './health.ts';
 import { idempotency } from './idempotency.ts';
@@ -96,6 +97,7 @@ export function createApp(sigid: Sigid): Express {
   tenantScoped.use('/users', usersRouter(sigid));
   tenantScoped.use('/invitations', invitationsRouter(sigid));
   tenantScoped.use('/agents', agentsRouter(sigid));
+  tenantScoped.use('/delegations', delegationsRouter(sigid));
   tenantScoped.use('/audit-logs', auditLogsRouter(sigid));
   tenantScoped.use('/policies', policiesRouter(sigid));
   tenantScoped.use('/authorize', authorizeRouter(sigid));

@@ -18,6 +18,7 @@ import { createApiBody, setApiGrantBody, updateApiBody } from './apis.ts';
 import { createApplicationBody, rotateClientSecretBody, updateApplicationBody } from './applications.ts';
 import { exportQuery as auditLogsExportQuery, listQuery as auditLogsQuery } from './audit-logs.ts';
 import { createConnectionBody, updateConnectionBody } from './connections.ts';
+import { createDelegationBody, listDelegationsQuery, revokeDelegationBody } from './delegations.ts';
 import { eventsQuery } from './events.ts';
 import { createInvitationBody, listInvitationsQuery, resendInvitationBody } from './invitations.ts';
 import {
@@ -134,6 +135,9 @@ const agentId = z
   .string()
   .meta({ description: 'The agent id, `agt_…`.', ...example('agt_01m8ss33wqeezr2cmg1a7c4d5e') });
 const agentParams = z.object({ id: agentId });
+const delegationParams = z.object({
+  id: z.string().meta({ description: 'The delegation id, `dlg_…`.', ...example('dlg_01m8ss33wqeezr2cmj3c9e6f7g') }),
+});
 const agentKeyParams = z.object({
   id: agentId,
   kid: z.string().meta({
@@ -963,6 +967,62 @@ export const operations: readonly Operation[] = [
     auth: 'tenant',
     params: agentKeyParams,
     answers: [{ status: 204, description: 'Revoked.' }],
+    problems: ['concurrent_modification'],
+  },
+  {
+    method: 'post',
+    path: '/api/v1/delegations',
+    operationId: 'createDelegation',
+    tag: 'delegations',
+    summary: "Record a user's delegation to an agent, after the tenant collected the user's consent",
+    description:
+      "Within the agent's delegation limits (scopes, audiences, `max_lifetime_seconds`, `max_chain_depth`) and, with `parent_delegation_id`, never wider than the parent: any other is 400 naming the field, and nothing is written. The agent then exchanges the user's access token for a delegated one (RFC 8693) at the tenant issuer. See docs/delegation.md.",
+    auth: 'tenant',
+    body: createDelegationBody,
+    answers: [
+      { status: 201, description: 'Created.', schema: responses.delegationResponse, etag: true, location: true },
+    ],
+    problems: ['delegation_exists', 'concurrent_modification'],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/delegations',
+    operationId: 'listDelegations',
+    tag: 'delegations',
+    summary: 'List delegations, by agent, user or status',
+    auth: 'tenant',
+    query: described(listDelegationsQuery, {
+      limit: 'Page size, 1–100 (default 20).',
+      starting_after: 'The `next_cursor` of the page before.',
+      agent_id: 'Only delegations to this agent.',
+      sub: 'Only delegations of this user.',
+      status: '`active` or `revoked`.',
+    }),
+    answers: [{ status: 200, description: 'A page of delegations.', schema: responses.delegationListResponse }],
+  },
+  {
+    method: 'get',
+    path: '/api/v1/delegations/{id}',
+    operationId: 'getDelegation',
+    tag: 'delegations',
+    summary: 'One delegation',
+    auth: 'tenant',
+    params: delegationParams,
+    answers: [{ status: 200, description: 'The delegation.', schema: responses.delegationResponse, etag: true }],
+  },
+  {
+    method: 'post',
+    path: '/api/v1/delegations/{id}/revoke',
+    operationId: 'revokeDelegation',
+    tag: 'delegations',
+    summary: 'Revoke a delegation: its tokens (and those derived from it) fail introspection from the answer on',
+    auth: 'tenant',
+    params: delegationParams,
+    body: revokeDelegationBody,
+    ifMatch: true,
+    answers: [
+      { status: 200, description: 'The delegation, revoked.', schema: responses.delegationResponse, etag: true },
+    ],
     problems: ['concurrent_modification'],
   },
   {
@@ -1979,6 +2039,7 @@ export function openApiDocument(): ReturnType<typeof createDocument> {
       { name: 'roles', description: "A tenant's roles (bundles of its APIs' scopes) and the users holding them." },
       { name: 'policies', description: "A tenant's Cedar policies, SigID's Cedar schema, and decisions on them." },
       { name: 'agents', description: "A tenant's agents (software principals) and their public keys." },
+      { name: 'delegations', description: "Users' delegations to agents, for RFC 8693 token exchange." },
       { name: 'users', description: "A tenant's users: search, profile, block, delete (erasure), sessions." },
       { name: 'invitations', description: 'Invitations to join a tenant, accepted at its hosted pages.' },
       { name: 'audit-logs', description: "A tenant's audit log, read off the event stream." },

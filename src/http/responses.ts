@@ -1319,6 +1319,59 @@ export const agentResponse = z
 
 export const agentListResponse = listResponse('AgentList', agentResponse, agentExample);
 
+const delegationExample = {
+  id: 'dlg_01m8ss33wqeezr2cmj3c9e6f7g',
+  object: 'delegation' as const,
+  agent_id: agentIds.agent,
+  sub: 'sub_01m8w5a7y4ev9tmgwgbm8sfzqa',
+  audience: 'https://billing.example.com/api',
+  scopes: ['invoices:read'],
+  expires_at: at,
+  max_chain_depth: 1,
+  depth: 1,
+  parent_delegation_id: null,
+  consent: { type: 'api' as const, actor: 'key_01m8ss33wqeezr2cmg7c2v4d9f' },
+  status: 'active' as const,
+  revoked_reason: null,
+  revoked_at: null,
+  revision: 0,
+  created_at: at,
+  updated_at: at,
+};
+
+/** A delegation: a user lets an agent act for them on one API, with a few scopes, until a time (docs/delegation.md). */
+export const delegationResponse = z
+  .object({
+    id: z.string().meta({ description: 'The delegation id, `dlg_…`: the `delegation_id` of its tokens.' }),
+    object: z.literal('delegation'),
+    agent_id: z.string(),
+    sub: z.string().meta({ description: "The delegating user's `sub` at this tenant." }),
+    audience: z.string().meta({ description: 'The API identifier its tokens are for (their `aud`).' }),
+    scopes: z.array(z.string()),
+    expires_at: time,
+    max_chain_depth: z.int().min(1),
+    depth: z
+      .int()
+      .min(1)
+      .meta({ description: 'How many actors deep its tokens are (1: the agent acts for the user).' }),
+    parent_delegation_id: z.string().nullable(),
+    consent: z
+      .union([
+        z.object({ type: z.literal('api'), actor: z.string() }),
+        z.object({ type: z.literal('approval'), approval_id: z.string() }),
+      ])
+      .meta({ description: 'Where the consent came from.' }),
+    status: z.enum(['active', 'revoked', 'expired']),
+    revoked_reason: z.string().nullable(),
+    revoked_at: time.nullable(),
+    revision: z.int().min(0),
+    created_at: time,
+    updated_at: time,
+  })
+  .meta({ id: 'Delegation', examples: [delegationExample] });
+
+export const delegationListResponse = listResponse('DelegationList', delegationResponse, delegationExample);
+
 const agentKeyExample = {
   object: 'agent_key' as const,
   kid: agentIds.kid,

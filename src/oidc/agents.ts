@@ -6,6 +6,7 @@ import type { AnchorStanding } from '../agents/anchors/index.ts';
 import { isId } from '../ids.ts';
 import type { Sigid } from '../sigid.ts';
 import type { ResourceServer } from './apis.ts';
+import { TOKEN_EXCHANGE } from './token-exchange.ts';
 
 /**
  * Agents as the tenant issuers' clients (an agent acting as itself, RFC 7523 client authentication).
@@ -61,7 +62,8 @@ export class AgentClients {
           application_type: 'web',
           redirect_uris: [],
           post_logout_redirect_uris: [],
-          grant_types: ['client_credentials'],
+          // Token exchange: acting for a user who delegated to it (src/oidc/token-exchange.ts).
+          grant_types: ['client_credentials', TOKEN_EXCHANGE],
           response_types: [],
           token_endpoint_auth_method: 'private_key_jwt',
           id_token_signed_response_alg: 'ES256',

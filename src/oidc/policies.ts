@@ -42,6 +42,8 @@ export interface TokenRequest {
   now: number;
   /** An agent's verified, unrevoked anchors (its own token); none for anyone else. */
   anchors?: readonly AnchorStanding[] | undefined;
+  /** How many actors deep a delegated token is (RFC 8693 token exchange); 0 when none acts for anyone. */
+  delegationDepth?: number | undefined;
 }
 
 /**
@@ -99,7 +101,7 @@ export function tokenPolicyOutcome(set: CompiledPolicySet, request: TokenRequest
   const context: RequestContext = {
     time: request.now,
     amr: request.amr,
-    delegation_depth: 0,
+    delegation_depth: request.delegationDepth ?? 0,
     ip: request.ip,
     mfa_age_seconds:
       secondFactor && request.authTime !== undefined ? Math.max(0, request.now - request.authTime) : undefined,

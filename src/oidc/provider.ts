@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { JWK } from 'jose';
+import { type JWK, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
 import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ClientMetadataDocumentEvent } from '../../events/client-metadata-document.ts';
@@ -38,6 +38,16 @@ import {
 } from './organizations.ts';
 import { tokenPolicyOutcome } from './policies.ts';
 import { permittedScopes, roleClaims, type SubjectRoles } from './roles.ts';
+import {
+  actorsOf,
+  type DelegationSources,
+  delegatedClaims,
+  exchangeDenials,
+  inactiveReason,
+  issuerKeySet,
+  registerTokenExchange,
+  TOKEN_EXCHANGE,
+} from './token-exchange.ts';
 import type { TokenLog } from './token-log.ts';
 
 /** What a tenant's issuer is built from, besides its storage. */
@@ -82,6 +92,8 @@ export interface IssuerSources {
   ): Promise<void>;
   /** The issuer's outgoing requests (metadata documents, a client's jwks_uri): through the SSRF guard. */
   fetch: typeof fetch;
+  /** Delegations and agents' status, for token exchange and introspection (src/oidc/token-exchange.ts). */
+  delegations: DelegationSources;
 }
 
 /** oidc-provider's own pages, rendered by the hosted pages' templates. */
@@ -469,8 +481,12 @@ export function buildIssuer(options: IssuerOptions): Provider {
         accountId?: string;
         clientId?: string;
         grantId?: string;
+        gty?: string;
         resourceServer?: { identifier(): string };
       };
+      // A delegated token (RFC 8693): the user's sub, the actor chain, the delegation; no roles of the user.
+      const delegated = delegatedClaims.get(token);
+      if (issued.gty === TOKEN_EXCHANGE && delegated) return { subject_type: 'user', ...delegated };
       const organization = issued.grantId ? await boundOrganization(options.db, tenant.id, issued.grantId) : null;
       const claims: Record<string, unknown> = organization ? { ...organizationClaims(organization) } : {};
       // Who `sub` is (docs/agents.md, the token contract): a person, an agent acting as itself, or an application.
@@ -507,8 +523,19 @@ export function buildIssuer(options: IssuerOptions): Provider {
             },
             grantType,
           );
-          const denials = policyDenials.get(ctx);
+          const denials = policyDenials.get(ctx) ?? exchangeDenials.get(ctx);
           if (denials) event.data.policy_denials = denials;
+          const delegated = delegatedClaims.get(issued);
+          if (delegated) {
+            // The agent acts, for the user: the event's actor is the agent; the delegation and chain are named.
+            event.data.delegation_id = delegated.delegation_id;
+            event.data.actors = actorsOf(delegated.act) ?? [];
+            await tokens.record(event, {
+              ...tokenContext(tenant.id, null, event.data.client_id),
+              actor: { type: 'agent', id: event.data.client_id },
+            });
+            return;
+          }
           await tokens.record(event, tokenContext(tenant.id, event.data.sub, event.data.client_id));
         },
       },
@@ -533,6 +560,62 @@ export function buildIssuer(options: IssuerOptions): Provider {
     },
   };
   const provider = new Provider(options.issuer, configuration);
+  const exchange = {
+    tenantId: tenant.id,
+    issuer: options.issuer,
+    jwks: options.jwks,
+    delegations: sources.delegations,
+    userExists: async (sub: string) => (await sources.claims(tenant.id, sub, 'openid')) !== undefined,
+    policies: () => sources.policies(tenant.id),
+    async refused(data: { agentId: string; sub: string; audience: string; scopes: string[]; denials: PolicyDenial[] }) {
+      await tokens.record(
+        {
+          type: 'policy.token.denied',
+          data: {
+            client_id: data.agentId,
+            sub: data.sub,
+            grant_type: TOKEN_EXCHANGE,
+            audience: data.audience,
+            scopes: data.scopes,
+            denials: data.denials,
+          },
+        },
+        { ...tokenContext(tenant.id, null, data.agentId), actor: { type: 'agent', id: data.agentId } },
+      );
+    },
+  };
+  // RFC 8693: an agent acting for a user (src/oidc/token-exchange.ts, docs/delegation.md).
+  registerTokenExchange(provider, exchange);
+  // oidc-provider introspects only the tokens it stores; SigID's JWT access tokens are answered here,
+  // from their signature and from what is in force now: a revoked delegation, a suspended agent or a
+  // user gone makes the token inactive at once (the same check token exchange makes of a subject token).
+  const ownKeys = issuerKeySet(options.jwks);
+  provider.use(async (ctx, next) => {
+    await next();
+    const oidc = (ctx as unknown as IssuerContext).oidc;
+    const body = ctx.body as { error?: string } | undefined;
+    if (oidc?.route !== 'introspection' || body?.error !== 'unsupported_token_type' || !oidc.client) return;
+    const presented = oidc.params?.token;
+    let claims: Record<string, unknown> & { client_id?: unknown } = {};
+    let active = false;
+    try {
+      const verified = await jwtVerify(String(presented), ownKeys, { issuer: options.issuer, typ: 'at+jwt' });
+      claims = verified.payload as typeof claims;
+      active = (await inactiveReason(exchange, verified.payload as typeof claims)) === null;
+      // A public client learns nothing of another client's tokens (oidc-provider's own rule).
+      if (oidc.client.clientAuthMethod === 'none' && claims.client_id !== oidc.client.clientId) active = false;
+    } catch {
+      active = false;
+    }
+    ctx.status = 200;
+    ctx.body = active
+      ? {
+          ...claims,
+          active: true,
+          token_type: (claims.cnf as { jkt?: string } | undefined)?.jkt ? 'DPoP' : 'Bearer',
+        }
+      : { active: false };
+  });
   if (options.cookies.secure) {
     // SigID's public URL is https (TLS ends in front of it): tell koa, so its cookies are Secure and
     provider.proxy = true;

@@ -1,5 +1,9 @@
 import { LRUCache } from 'lru-cache';
 import { PLATFORM_TENANT } from '../../commands/tenant.ts';
+import type { AgentApiScopes, DelegationLimits } from '../../events/agent.ts';
+import { lastSuspension } from '../../read-models/agent-suspensions.ts';
+import { findAgent } from '../../read-models/agents.ts';
+import { type DelegationRow, findDelegation } from '../../read-models/delegations.ts';
 import { findOrganizationMember } from '../../read-models/organization-members.ts';
 import { findOrganization, findOrganizationByName } from '../../read-models/organizations.ts';
 import { findTenant, findTenantBySlug } from '../../read-models/tenants.ts';
@@ -21,6 +25,7 @@ import { CLIENT_CACHE_MS, ClientDirectory } from './clients.ts';
 import type { IssuerTenant } from './issuers.ts';
 import type { IssuerSources } from './provider.ts';
 import { RoleDirectory } from './roles.ts';
+import type { DelegationSources, DelegationView } from './token-exchange.ts';
 
 /** SigID itself, when the issuer makes a tenant's first signing keys. */
 const ISSUER_ACTOR = { type: 'system', id: 'oidc-issuer' } as const;
@@ -93,9 +98,115 @@ export function issuerSources(sigid: Sigid): IssuerSources {
         correlationId,
       });
     },
+    delegations: issuerDelegations(sigid),
     fetch: guardedFetch(sigid.config.clientMetadataAllowlist, {
       ...(sigid.config.webhooks.resolve ? { resolve: sigid.config.webhooks.resolve } : {}),
     }),
+  };
+}
+
+/**
+ * One exchange's reads in one statement: the agent (status, limits, allowed scopes, last
+ * suspension), whether the user is linked and not blocked, the API, and the active unexpired
+ * delegations of the user to the agent for the API derived from the given parent (null: none).
+ */
+const EXCHANGE_STATE = `
+  select
+    (select json_build_object('status', a.status, 'delegation', a.delegation, 'allowed_scopes', a.allowed_scopes,
+                              'suspended_at', s.suspended_at)
+       from agents a left join agent_suspensions s on s.tenant_id = a.tenant_id and s.agent_id = a.agent_id
+      where a.tenant_id = $1 and a.agent_id = $2) as agent,
+    (exists (select 1 from account_links l where l.tenant_id = $1 and l.sub = $3)
+      and not exists (select 1 from users u where u.tenant_id = $1 and u.sub = $3 and u.status <> 'active')) as user_active,
+    (select json_build_object('api_id', p.api_id, 'scopes', p.scopes, 'ttl', p.access_token_ttl_seconds)
+       from apis p where p.tenant_id = $1 and p.identifier = $4) as api,
+    (select coalesce(json_agg(json_build_object('delegation_id', d.delegation_id, 'scopes', d.scopes,
+                     'expires_at', d.expires_at, 'max_chain_depth', d.max_chain_depth, 'depth', d.depth,
+                     'parent_delegation_id', d.parent_delegation_id) order by d.created_at desc), '[]'::json)
+       from delegations d
+      where d.tenant_id = $1 and d.agent_id = $2 and d.sub = $3 and d.audience = $4 and d.status = 'active'
+        and d.expires_at > now() and d.parent_delegation_id is not distinct from $5::text) as candidates`;
+
+/** A delegation row as the issuer reads it. */
+function delegationView(row: DelegationRow): DelegationView {
+  return {
+    delegation_id: row.delegation_id,
+    sub: row.sub,
+    agent_id: row.agent_id,
+    audience: row.audience,
+    scopes: row.scopes,
+    expires_at: row.expires_at,
+    max_chain_depth: row.max_chain_depth,
+    depth: row.depth,
+    parent_delegation_id: row.parent_delegation_id,
+    active: row.status === 'active',
+  };
+}
+
+/** Delegations and agents read afresh on every request, never cached: a revocation or suspension is seen at once. */
+function issuerDelegations(sigid: Sigid): DelegationSources {
+  return {
+    async exchangeState(tenantId, match) {
+      const { rows } = await sigid.db.query<{
+        agent: {
+          status: string;
+          delegation: DelegationLimits;
+          allowed_scopes: AgentApiScopes[];
+          suspended_at: string | null;
+        } | null;
+        user_active: boolean;
+        api: { api_id: string; scopes: Array<{ value: string }>; ttl: number } | null;
+        candidates: Array<
+          Omit<DelegationView, 'expires_at' | 'active' | 'sub' | 'agent_id' | 'audience'> & {
+            expires_at: string;
+          }
+        >;
+      }>(EXCHANGE_STATE, [tenantId, match.agentId, match.sub, match.audience, match.parentId], 'sigid_exchange_state');
+      const row = rows[0];
+      const api = row?.api ?? null;
+      const agent = row?.agent ?? null;
+      return {
+        agent: agent
+          ? {
+              active: agent.status === 'active',
+              limits: agent.delegation,
+              suspendedAt: agent.suspended_at ? new Date(agent.suspended_at) : undefined,
+              allowedScopes: agent.allowed_scopes.find((entry) => entry.api_id === api?.api_id)?.scopes ?? [],
+            }
+          : undefined,
+        userActive: row?.user_active === true,
+        api: api
+          ? {
+              identifier: match.audience,
+              scopes: new Set(api.scopes.map((scope) => scope.value)),
+              accessTokenTtlSeconds: api.ttl,
+            }
+          : undefined,
+        candidates: (row?.candidates ?? []).map((candidate) => ({
+          ...candidate,
+          sub: match.sub,
+          agent_id: match.agentId,
+          audience: match.audience,
+          expires_at: new Date(candidate.expires_at),
+          active: true,
+        })),
+      };
+    },
+    async delegation(tenantId, delegationId) {
+      if (!isId('dlg', delegationId)) return undefined;
+      const row = await findDelegation(sigid.readModels, tenantId, delegationId);
+      return row ? delegationView(row) : undefined;
+    },
+    async agent(tenantId, agentId) {
+      if (!isId('agt', agentId)) return undefined;
+      const row = await findAgent(sigid.readModels, tenantId, agentId);
+      if (!row) return undefined;
+      return {
+        active: row.status === 'active',
+        limits: row.delegation,
+        suspendedAt: await lastSuspension(sigid.readModels, tenantId, agentId),
+      };
+    },
   };
 }
 

@@ -32,6 +32,8 @@ export interface Fixture {
   agentKid: string;
   /** An unverified did:key anchor of the agent. */
   agentAnchorId: string;
+  /** A delegation of `userSub` to the agent (read and revoke rows). */
+  delegationId: string;
   /** A connection id of the organization that names no connection (creating one needs a live IdP). */
   connectionId: string;
   messageId: string;
@@ -405,6 +407,24 @@ export const writeRoutes: Record<string, WriteRoute> = {
     auth: tenantAuth,
   },
   'DELETE /agents/{id}': { method: 'delete', path: (f) => `/api/v1/agents/${f.agentId}`, auth: tenantAuth },
+  'POST /delegations': {
+    method: 'post',
+    path: () => '/api/v1/delegations',
+    auth: tenantAuth,
+    body: (f) => ({
+      agent_id: f.agentId,
+      sub: f.userSub,
+      audience: 'https://fixture.example.com/api',
+      scopes: ['invoices:read'],
+      expires_in: 300,
+    }),
+  },
+  'POST /delegations/{id}/revoke': {
+    method: 'post',
+    path: (f) => `/api/v1/delegations/${f.delegationId}/revoke`,
+    auth: tenantAuth,
+    body: () => ({ reason: 'probe' }),
+  },
   'POST /invitations': {
     method: 'post',
     path: () => '/api/v1/invitations',
@@ -515,6 +535,8 @@ export const readRoutes: ReadRoute[] = [
   { path: (f) => `/api/v1/agents/${f.agentId}`, auth: tenantAuth },
   { path: (f) => `/api/v1/agents/${f.agentId}/keys`, auth: tenantAuth },
   { path: (f) => `/api/v1/agents/${f.agentId}/keys/${f.agentKid}`, auth: tenantAuth },
+  { path: () => '/api/v1/delegations', auth: tenantAuth, known: 'status=active' },
+  { path: (f) => `/api/v1/delegations/${f.delegationId}`, auth: tenantAuth },
   { path: (f) => `/api/v1/agents/${f.agentId}/anchors`, auth: tenantAuth },
   { path: (f) => `/api/v1/agents/${f.agentId}/anchors/${f.agentAnchorId}`, auth: tenantAuth },
   { path: (f) => `/api/v1/agents/${f.agentId}/activity`, auth: tenantAuth, known: 'limit=5' },
@@ -643,6 +665,7 @@ export async function makeFixture(t: TestSigid, name: string): Promise<Fixture> 
       name: 'Fixture agent',
       owner: { type: 'user', id: user.sub },
       allowed_scopes: [{ api_id: api.body.id, scopes: ['invoices:read'] }],
+      delegation: { scopes: ['invoices:read'], audiences: ['https://fixture.example.com/api'] },
     })
     .expect(201);
   const pair = await generateKeyPair('ES256');
@@ -670,6 +693,16 @@ export async function makeFixture(t: TestSigid, name: string): Promise<Fixture> 
     .set('Authorization', `Bearer ${tenant.key}`)
     .send({ kind: 'did_key', did: didKeyOf(anchorJwk) })
     .expect(201);
+  const delegation = await t.http
+    .post('/api/v1/delegations')
+    .set('Authorization', `Bearer ${tenant.key}`)
+    .send({
+      agent_id: agent.body.id,
+      sub: user.sub,
+      audience: 'https://fixture.example.com/api',
+      scopes: ['invoices:read'],
+    })
+    .expect(201);
   await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
   return {
     tenantId: tenant.tenantId,
@@ -688,6 +721,7 @@ export async function makeFixture(t: TestSigid, name: string): Promise<Fixture> 
     agentId: agent.body.id,
     agentKid: agentKey.body.kid ?? agentKey.body.id,
     agentAnchorId: anchor.body.id,
+    delegationId: delegation.body.id,
     connectionId: newId('con'),
     messageId: newId('msg'),
     operator: t.operator,
