@@ -14,7 +14,7 @@ type Tenant = { tenantId: string; slug: string; key: string };
  * and client_credentials anchors added, challenged, verified and revoked; an identity anchored to one
  * agent of the tenant is refused to another; every refusal a clear 4xx that writes nothing; another
  * tenant's key sees 404; suspension with `revoke_anchors` and deletion revoke them in the same append;
- * the agent's activity tells its story in order. (ERC-8004 through the API: agents.anchors.erc8004.int.test.ts.)
+ * the agent's activity tells its story in order. (ERC-8004 through the API: agents.anchors.erc8004.api.int.test.ts.)
  */
 describe('agent anchors API', () => {
   let t: TestSigid;

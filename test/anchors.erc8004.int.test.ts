@@ -1,42 +1,25 @@
-import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createHardhatRuntimeEnvironment } from 'hardhat/hre';
-import solc from 'solc';
-import {
-  type Abi,
-  type Address,
-  createPublicClient,
-  createWalletClient,
-  custom,
-  getAddress,
-  type Hex,
-  type PublicClient,
-  parseAbi,
-  type WalletClient,
-} from 'viem';
+import type { Address, Hex, PublicClient, WalletClient } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anchorChallengeTypedData, verifyErc8004 } from '../src/agents/anchors/index.ts';
 import { parseAllowlist } from '../src/webhooks/ssrf.ts';
+import { dataUri, registrationFile as registrationFileOf, startChain, type TestChain } from './support/evm.ts';
 
 /**
  * ERC-8004 anchors against a real EVM: Hardhat 3's in-process network (EDR), the Identity Registry
- * fixture compiled by solc-js here, read by the verifier through viem. Nothing of the chain is mocked.
+ * fixture compiled by solc-js (test/support/evm.ts), read by the verifier through viem. Nothing of
+ * the chain is mocked.
  */
 
-type Connection = Awaited<
-  ReturnType<Awaited<ReturnType<typeof createHardhatRuntimeEnvironment>>['network']['connect']>
->;
-
-let connection: Connection;
+let evm: TestChain;
 let chain: PublicClient;
 let wallet: WalletClient;
 let chainId: number;
 let owner: Address;
 let otherOwner: Address;
 let registry: Address;
-let rpcServer: Server;
 let rpcUrl: string;
 let fileServer: Server;
 let filePort: number;
@@ -44,56 +27,7 @@ const agentWallet = privateKeyToAccount(generatePrivateKey());
 const stranger = privateKeyToAccount(generatePrivateKey());
 const challenge = 'sigid-anchor-challenge:agt_01J0:anc_01J0:2026-12-03T08:00:00Z:nonce-7f3a';
 
-const registryAbi = parseAbi([
-  'function register(string agentURI) returns (uint256)',
-  'function setAgentWallet(uint256 agentId, address newWallet, uint256 deadline, bytes signature)',
-  'function setAgentURI(uint256 agentId, string newURI)',
-  'function transferFrom(address from, address to, uint256 agentId)',
-]);
-
-function compileRegistry(): { abi: Abi; bytecode: Hex } {
-  const input = {
-    language: 'Solidity',
-    sources: { 'IdentityRegistry.sol': { content: readFileSync('test/fixtures/IdentityRegistry.sol', 'utf8') } },
-    settings: {
-      optimizer: { enabled: true, runs: 200 },
-      outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
-    },
-  };
-  const output = JSON.parse(solc.compile(JSON.stringify(input)));
-  const errors = (output.errors ?? []).filter((error: { severity: string }) => error.severity === 'error');
-  if (errors.length > 0)
-    throw new Error(errors.map((error: { formattedMessage: string }) => error.formattedMessage).join('\n'));
-  const contract = output.contracts['IdentityRegistry.sol'].IdentityRegistry;
-  return { abi: contract.abi, bytecode: `0x${contract.evm.bytecode.object}` };
-}
-
-const dataUri = (json: unknown) =>
-  `data:application/json;base64,${Buffer.from(JSON.stringify(json)).toString('base64')}`;
-const registrationFile = (agentId: number | string, registryAddress = registry, chain = chainId) => ({
-  type: 'https://eips.ethereum.org/EIPS/eip-8004#registration-v1',
-  name: 'Test agent',
-  services: [{ name: 'A2A', endpoint: 'https://agent.example/.well-known/agent-card.json' }],
-  registrations: [{ agentId, agentRegistry: `eip155:${chain}:${registryAddress}` }],
-  supportedTrust: ['reputation'],
-});
-
-async function send(hash: Promise<Hex>): Promise<void> {
-  const receipt = await chain.waitForTransactionReceipt({ hash: await hash });
-  if (receipt.status !== 'success') throw new Error('transaction reverted');
-}
-
-async function register(from: Address, agentUri: string): Promise<bigint> {
-  const { result, request } = await chain.simulateContract({
-    account: from,
-    address: registry,
-    abi: registryAbi,
-    functionName: 'register',
-    args: [agentUri],
-  });
-  await send(wallet.writeContract({ ...request, account: from, chain: null }));
-  return result;
-}
+const registrationFile = (agentId: number | string) => registrationFileOf(agentId, registry, chainId);
 
 const anchorOf = (agentId: bigint | number, registryAddress: Address = registry) => ({
   agentRegistry: `eip155:${chainId}:${registryAddress}`,
@@ -107,18 +41,9 @@ let fetchedAgent: bigint; // owner's agent whose registration file is served ove
 let transferred: bigint; // had agentWallet as wallet, then transferred to otherOwner
 
 beforeAll(async () => {
-  const hre = await createHardhatRuntimeEnvironment({}, {}, process.cwd());
-  connection = await hre.network.connect();
-  const transport = custom(connection.provider, { retryCount: 0 });
-  chain = createPublicClient({ transport, pollingInterval: 20 });
-  wallet = createWalletClient({ transport, pollingInterval: 20 });
-  chainId = await chain.getChainId();
-  [owner, otherOwner] = (await wallet.getAddresses()) as [Address, Address];
-
-  const { abi, bytecode } = compileRegistry();
-  const hash = await wallet.deployContract({ abi, bytecode, account: owner, chain: null });
-  const receipt = await chain.waitForTransactionReceipt({ hash });
-  registry = getAddress(receipt.contractAddress as Address);
+  evm = await startChain();
+  ({ chain, wallet, chainId, registry, rpcUrl } = evm);
+  [owner, otherOwner] = evm.accounts as [Address, Address];
 
   fileServer = createServer((request, response) => {
     if (request.url === '/agent.json') {
@@ -129,78 +54,19 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => fileServer.listen(0, '127.0.0.1', resolve));
   filePort = (fileServer.address() as AddressInfo).port;
 
-  // The chain over HTTP JSON-RPC too, as an operator's RPC endpoint would be.
-  rpcServer = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', async () => {
-      const call = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      let answer: unknown;
-      try {
-        answer = { jsonrpc: '2.0', id: call.id, result: await connection.provider.request(call) };
-      } catch (error) {
-        const { code = -32603, message = 'error', data } = error as { code?: number; message?: string; data?: unknown };
-        answer = { jsonrpc: '2.0', id: call.id, error: { code, message, data } };
-      }
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(
-        JSON.stringify(answer, (_key, value) => (typeof value === 'bigint' ? `0x${value.toString(16)}` : value)),
-      );
-    });
-  });
-  await new Promise<void>((resolve) => rpcServer.listen(0, '127.0.0.1', resolve));
-  rpcUrl = `http://127.0.0.1:${(rpcServer.address() as AddressInfo).port}`;
-
-  agent = await register(owner, dataUri(registrationFile(0)));
+  agent = await evm.register(owner, dataUri(registrationFile(0)));
   expect(agent).toBe(0n);
-  const block = await chain.getBlock();
-  const deadline = block.timestamp + 120n;
-  const setWallet = async (agentId: bigint) => {
-    const signature = await agentWallet.signTypedData({
-      domain: { name: 'ERC8004IdentityRegistry', version: '1', chainId, verifyingContract: registry },
-      types: {
-        AgentWalletSet: [
-          { name: 'agentId', type: 'uint256' },
-          { name: 'newWallet', type: 'address' },
-          { name: 'owner', type: 'address' },
-          { name: 'deadline', type: 'uint256' },
-        ],
-      },
-      primaryType: 'AgentWalletSet',
-      message: { agentId, newWallet: agentWallet.address, owner, deadline },
-    });
-    await send(
-      wallet.writeContract({
-        address: registry,
-        abi: registryAbi,
-        functionName: 'setAgentWallet',
-        args: [agentId, agentWallet.address, deadline, signature],
-        account: owner,
-        chain: null,
-      }),
-    );
-  };
-  await setWallet(agent);
-  otherAgent = await register(otherOwner, dataUri(registrationFile(1)));
-  mismatched = await register(owner, dataUri(registrationFile(0)));
-  fetchedAgent = await register(owner, `http://files.test:${filePort}/agent.json`);
-  transferred = await register(owner, dataUri(registrationFile(4)));
-  await setWallet(transferred);
-  await send(
-    wallet.writeContract({
-      address: registry,
-      abi: registryAbi,
-      functionName: 'transferFrom',
-      args: [owner, otherOwner, transferred],
-      account: owner,
-      chain: null,
-    }),
-  );
+  await evm.setAgentWallet(agent, owner, agentWallet);
+  otherAgent = await evm.register(otherOwner, dataUri(registrationFile(1)));
+  mismatched = await evm.register(owner, dataUri(registrationFile(0)));
+  fetchedAgent = await evm.register(owner, `http://files.test:${filePort}/agent.json`);
+  transferred = await evm.register(owner, dataUri(registrationFile(4)));
+  await evm.setAgentWallet(transferred, owner, agentWallet);
+  await evm.transfer(transferred, owner, otherOwner);
 }, 60_000);
 
 afterAll(async () => {
-  await connection?.close();
-  await new Promise((resolve) => rpcServer?.close(resolve));
+  await evm?.close();
   await new Promise((resolve) => fileServer?.close(resolve));
 });
 
@@ -288,32 +154,14 @@ describe('ERC-8004 anchor: the agent entry is read from the Identity Registry an
       code: 'https_required',
     });
     const rebound = { resolve, allowlist: parseAllowlist('') };
-    await send(
-      wallet.writeContract({
-        address: registry,
-        abi: registryAbi,
-        functionName: 'setAgentURI',
-        args: [fetchedAgent, `https://files.test:${filePort}/agent.json`],
-        account: owner,
-        chain: null,
-      }),
-    );
+    await evm.setAgentUri(fetchedAgent, owner, `https://files.test:${filePort}/agent.json`);
     expect(await verifyErc8004(anchorOf(fetchedAgent), challenge, proof, { rpc: chain, fetch: rebound })).toMatchObject(
       {
         ok: false,
         code: 'forbidden_address',
       },
     );
-    await send(
-      wallet.writeContract({
-        address: registry,
-        abi: registryAbi,
-        functionName: 'setAgentURI',
-        args: [fetchedAgent, 'ipfs://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi'],
-        account: owner,
-        chain: null,
-      }),
-    );
+    await evm.setAgentUri(fetchedAgent, owner, 'ipfs://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi');
     expect(await verifyErc8004(anchorOf(fetchedAgent), challenge, proof, { rpc: chain, fetch: allowed })).toMatchObject(
       {
         ok: false,
