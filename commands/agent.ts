@@ -18,12 +18,14 @@ export type AgentCommand =
    * revoked is revoked in the same append (incident response), and so is every client_credentials
    * anchor made with one of them; with `revoke_anchors`, every anchor not yet revoked is too; with
    * `revoke_delegations`, the suspension revokes every delegation to the agent (docs/delegation.md),
-   * even when it is suspended already.
+   * even when it is suspended already; with `deprecate_keys` (instead of `revoke_keys`), every active
+   * key is deprecated: it signs no new assertion, but signatures made with it still verify.
    */
   | {
       type: 'suspend_agent';
       reason: string;
       revoke_keys: boolean;
+      deprecate_keys?: boolean;
       revoke_anchors?: boolean;
       revoke_delegations?: boolean;
     }
@@ -258,11 +260,17 @@ export const agentDecider: Decider<AgentCommand, AgentState, AgentEvent> = {
                   },
                 },
               ];
+        const deprecated =
+          command.deprecate_keys && !command.revoke_keys
+            ? Object.entries(state.keys)
+                .filter(([, key]) => key.status === 'active')
+                .map(([kid]) => ({ type: 'agent.key.deprecated' as const, data: { agent_id, kid } }))
+            : [];
         const revokedKids = new Set(revoked.map((event) => event.data.kid));
         const anchors = command.revoke_anchors
           ? revokeAnchors(agent_id, state.anchors, 'agent_suspended')
           : revokeAnchors(agent_id, state.anchors, 'key_revoked', madeWith(revokedKids));
-        return [...suspended, ...revoked, ...anchors];
+        return [...suspended, ...revoked, ...deprecated, ...anchors];
       }
       case 'reactivate_agent':
         return state.status === 'active' ? [] : [{ type: 'agent.reactivated', data: { agent_id } }];

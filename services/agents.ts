@@ -151,7 +151,8 @@ export async function updateAgent(sigid: Sigid, row: AgentRow, input: AgentChang
 /**
  * Suspends an agent; with `revokeKeys`, every key of it is revoked in the same append, with
  * `revokeAnchors` every anchor (incident response: one atomic write, so no token can be had with a
- * key or an anchor between the two), and with `revokeDelegations` the same append revokes its
+ * key or an anchor between the two), with `deprecateKeys` every active key deprecated instead of
+ * revoked (it signs nothing new; what it signed still verifies), and with `revokeDelegations` the same append revokes its
  * delegations (the delegations read model applies it in one transaction, docs/delegation.md). Every
  * token of the agent fails introspection from then on.
  */
@@ -161,6 +162,7 @@ export async function suspendAgent(
   options: {
     reason: string;
     revokeKeys: boolean;
+    deprecateKeys?: boolean | undefined;
     revokeAnchors?: boolean | undefined;
     revokeDelegations?: boolean | undefined;
   },
@@ -171,6 +173,7 @@ export async function suspendAgent(
     reason: options.reason,
     revoke_keys: options.revokeKeys,
     revoke_anchors: options.revokeAnchors ?? false,
+    ...(options.deprecateKeys ? { deprecate_keys: true } : {}),
     ...(options.revokeDelegations ? { revoke_delegations: true } : {}),
   };
   return handleCommand(sigid.log, agentAggregate, row.agent_id, command, context);

@@ -84,6 +84,14 @@ describe('agent decider', () => {
     agent([created, registered('k1'), registered('k2'), revoked('k2')])
       .when({ type: 'suspend_agent', reason: 'incident', revoke_keys: true })
       .thenEmits([suspended, revoked('k1')]);
+    // Deprecating instead: only the active keys, in the same append; revoke_keys wins over it.
+    const deprecated = (kid: string) => ({ type: 'agent.key.deprecated' as const, data: { agent_id: 'agt_1', kid } });
+    agent([created, registered('k1'), registered('k2'), deprecated('k2'), registered('k3'), revoked('k3')])
+      .when({ type: 'suspend_agent', reason: 'incident', revoke_keys: false, deprecate_keys: true })
+      .thenEmits([suspended, deprecated('k1')]);
+    agent([created, registered('k1')])
+      .when({ type: 'suspend_agent', reason: 'incident', revoke_keys: true, deprecate_keys: true })
+      .thenEmits([suspended, revoked('k1')]);
     agent([created, suspended])
       .when({ type: 'reactivate_agent' })
       .thenEmits([{ type: 'agent.reactivated', data: { agent_id: 'agt_1' } }]);

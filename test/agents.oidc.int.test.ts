@@ -183,6 +183,41 @@ describe('agent tokens (client_credentials with private_key_jwt)', () => {
     });
   });
 
+  it('suspends with deprecate_keys: reactivated, the old keys sign nothing, a new key does; one append', async () => {
+    const bot = await agent(a, ['invoices:read']);
+    const config = await clientOf(a, bot.id, bot);
+    expect((await token(a, config, 'invoices:read')).sub).toBe(bot.id);
+    // Asking for both is a 400 naming the field, and changes nothing.
+    const both = await t.http
+      .post(`/api/v1/agents/${bot.id}/suspend`)
+      .set('Authorization', authz(a))
+      .send({ revoke_keys: true, deprecate_keys: true });
+    expect(both.status).toBe(400);
+    expect(JSON.stringify(both.body)).toContain('deprecate_keys');
+    expect((await token(a, config, 'invoices:read')).sub).toBe(bot.id);
+    await t.http
+      .post(`/api/v1/agents/${bot.id}/suspend`)
+      .set('Authorization', authz(a))
+      .send({ reason: 'key may have leaked', deprecate_keys: true })
+      .expect(200);
+    const keys = await t.http.get(`/api/v1/agents/${bot.id}/keys`).set('Authorization', authz(a)).expect(200);
+    expect(keys.body.data.map((key: { status: string }) => key.status)).toEqual(['deprecated']);
+    await t.http.post(`/api/v1/agents/${bot.id}/reactivate`).set('Authorization', authz(a)).send({}).expect(200);
+    await expect(
+      oauth.clientCredentialsGrant(config, { scope: 'invoices:read', resource: identifier }),
+    ).rejects.toMatchObject({ error: 'invalid_client' });
+    const fresh = await registerKey(a, bot.id);
+    expect((await token(a, await clientOf(a, bot.id, fresh), 'invoices:read')).sub).toBe(bot.id);
+    // The suspension and the deprecation are one append.
+    const { rows } = await t.sigid.db.query<{ event_type: string; correlation_id: string }>(
+      `select event_type, correlation_id from sigid_events where tenant_id = $1 and stream_name like $2
+        and event_type in ('agent.suspended', 'agent.key.deprecated') order by global_position`,
+      [a.tenantId, `%${bot.id}`],
+    );
+    expect(rows.map((row) => row.event_type)).toEqual(['agent.suspended', 'agent.key.deprecated']);
+    expect(rows[1]?.correlation_id).toBe(rows[0]?.correlation_id);
+  });
+
   it('gives a suspended agent no token until reactivated, and a deleted one none ever', async () => {
     const bot = await agent(a, ['invoices:read']);
     const config = await clientOf(a, bot.id, bot);

@@ -106,13 +106,20 @@ export const updateAgentBody = z
   })
   .refine((body) => Object.keys(body).length > 0, 'Send at least one field to change.');
 
-export const suspendAgentBody = z.strictObject({
-  reason: lineSchema.max(500).optional(),
-  revoke_keys: z.boolean().optional(),
-  revoke_anchors: z.boolean().optional(),
-  /** Revokes every delegation to the agent in the same append (docs/delegation.md). */
-  revoke_delegations: z.boolean().optional(),
-});
+export const suspendAgentBody = z
+  .strictObject({
+    reason: lineSchema.max(500).optional(),
+    revoke_keys: z.boolean().optional(),
+    /** Deprecates every active key instead (it signs no new assertion; its signatures still verify). */
+    deprecate_keys: z.boolean().optional(),
+    revoke_anchors: z.boolean().optional(),
+    /** Revokes every delegation to the agent in the same append (docs/delegation.md). */
+    revoke_delegations: z.boolean().optional(),
+  })
+  .refine((body) => !(body.revoke_keys && body.deprecate_keys), {
+    path: ['deprecate_keys'],
+    message: 'Ask for revoke_keys or deprecate_keys, not both.',
+  });
 
 /** An anchor to add: its kind and what it anchors (checked further by the kind's parser). */
 export const addAgentAnchorBody = z.discriminatedUnion('kind', [
@@ -307,6 +314,7 @@ export function agentsRouter(sigid: Sigid): Router {
       {
         reason: body.reason ?? '',
         revokeKeys: body.revoke_keys ?? false,
+        deprecateKeys: body.deprecate_keys ?? false,
         revokeAnchors: body.revoke_anchors ?? false,
         revokeDelegations: body.revoke_delegations ?? false,
       },
