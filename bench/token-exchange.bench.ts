@@ -15,8 +15,10 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CompactSign, exportJWK, generateKeyPair, importJWK, SignJWT } from 'jose';
 import { PLATFORM_TENANT } from '../commands/tenant.ts';
+import { findAgentAnchor } from '../read-models/agent-anchors.ts';
 import { findAgent } from '../read-models/agents.ts';
 import { linkAccount, signUpWithPassword } from '../services/accounts.ts';
+import { addAgentAnchor, agentAnchorChallenge, verifyAgentAnchor } from '../services/agent-anchors.ts';
 import { agentKeyChallenge, createAgent, registerAgentKey } from '../services/agents.ts';
 import { createApi } from '../services/apis.ts';
 import { useCase } from '../services/context.ts';
@@ -114,6 +116,22 @@ main(async () => {
     { jwk: (await exportJWK(pair.publicKey)) as never, challenge: challenge.nonce, proof },
     context,
   );
+  // An agent gets no token before an anchor is verified: its key, as a client_credentials anchor.
+  const sign = (message: string) =>
+    new CompactSign(new TextEncoder().encode(message)).setProtectedHeader({ alg: 'ES256' }).sign(pair.privateKey);
+  await sigid.projections.waitFor(registered.written.position ?? 0);
+  const added = await addAgentAnchor(sigid, row, { kind: 'client_credentials', kid: registered.kid }, context);
+  await sigid.projections.waitFor(added.written.position ?? 0);
+  const anchor = await findAgentAnchor(sigid.readModels, tenant.tenantId, agent.agentId, added.anchorId);
+  if (!anchor) throw new Error('bench anchor not projected');
+  const anchorChallenge = await agentAnchorChallenge(sigid, row, anchor, context);
+  const anchored = await verifyAgentAnchor(
+    sigid,
+    row,
+    anchor,
+    { challenge: anchorChallenge.nonce, proof: await sign(anchorChallenge.nonce) },
+    context,
+  );
   const delegation = await createDelegation(
     sigid,
     { agent_id: agent.agentId, sub: linked.sub, audience: RESOURCE, scopes: ['read'], expires_in: 3600 },
@@ -131,7 +149,12 @@ main(async () => {
     context,
   );
   await sigid.projections.waitFor(
-    Math.max(registered.written.position ?? 0, delegation.written.position ?? 0, policy.written.position ?? 0),
+    Math.max(
+      registered.written.position ?? 0,
+      anchored.position ?? 0,
+      delegation.written.position ?? 0,
+      policy.written.position ?? 0,
+    ),
   );
   row = await findAgent(sigid.readModels, tenant.tenantId, agent.agentId);
   issuanceMemo.enabled = false;
