@@ -153,6 +153,27 @@ describe('agent tokens (client_credentials with private_key_jwt)', () => {
     await t.http.delete(`/api/v1/policies/${created.body.id}`).set('Authorization', authz(a)).expect(204);
   });
 
+  it('drops a scope for the agents of one organization (principal in its Organization), and only for them', async () => {
+    const bot = await agent(a, scopes);
+    const peer = await agent(a, scopes);
+    const org = (await t.http.get(`/api/v1/agents/${bot.id}`).set('Authorization', authz(a)).expect(200)).body.owner
+      .id as string;
+    const created = await t.http
+      .post('/api/v1/policies')
+      .set('Authorization', authz(a))
+      .send({
+        name: 'No refunds for that team',
+        cedar: `forbid(principal in SigID::Organization::"${org}", action == SigID::Action::"issue_token", resource == SigID::Scope::"payments:refund");`,
+      });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+    const payload = await token(a, await clientOf(a, bot.id, bot));
+    expect(String(payload.scope).split(' ').sort()).toEqual(['invoices:read', 'invoices:write']);
+    // An agent of another organization keeps it.
+    expect(String((await token(a, await clientOf(a, peer.id, peer))).scope).split(' ')).toContain('payments:refund');
+    await t.http.delete(`/api/v1/policies/${created.body.id}`).set('Authorization', authz(a)).expect(204);
+  });
+
   it("refuses a revoked key's assertion right after the revoke answered, and a deprecated key's", async () => {
     const bot = await agent(a, ['invoices:read']);
     const second = await registerKey(a, bot.id);

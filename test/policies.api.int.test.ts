@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PLATFORM_TENANT } from '../commands/tenant.ts';
+import { linkAccount, signUpWithPassword } from '../services/accounts.ts';
 import { useCase } from '../services/context.ts';
 import { createPolicy as createPolicyElsewhere } from '../services/policies.ts';
 import { newId } from '../src/ids.ts';
@@ -511,6 +513,71 @@ describe('policies API', () => {
       expect(listed.body.data.map((row: { id: string }) => row.id)).not.toContain(theirs);
       expect((await authorize(request, decider)).body.decision).toBe('allow');
     });
+  });
+
+  it("decides on the principal's organizations and an agent's attributes: members and the organization's active agents only", async () => {
+    const c = await t.createTenant('Principals');
+    const admin = (path: string, body: Record<string, unknown>) =>
+      t.http.post(path).set('Authorization', auth(c)).send(body);
+    const person = async () => {
+      const made = await signUpWithPassword(
+        t.sigid,
+        { email: `principal.${newId('req')}@example.com`, password: 'correct horse battery' },
+        useCase({ tenantId: PLATFORM_TENANT, actor: { type: 'system', id: 'test' }, correlationId: newId('req') }),
+      );
+      if (made.status !== 'created') throw new Error('sign-up');
+      const linked = await linkAccount(
+        t.sigid,
+        made.accountId,
+        c.tenantId,
+        useCase({ tenantId: PLATFORM_TENANT, actor: { type: 'system', id: 'test' }, correlationId: newId('req') }),
+      );
+      await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+      return linked.sub;
+    };
+    const org = (await admin('/api/v1/organizations', { name: 'finance' }).expect(201)).body.id as string;
+    const member = await person();
+    const outsider = await person();
+    await t.http
+      .put(`/api/v1/organizations/${org}/members/${member}`)
+      .set('Authorization', auth(c))
+      .send({ roles: [] })
+      .expect((answer) => expect([200, 201]).toContain(answer.status));
+    const agent = async (owner: { type: string; id: string }) =>
+      (await admin('/api/v1/agents', { name: 'Reader', owner }).expect(201)).body.id as string;
+    const orgAgent = await agent({ type: 'organization', id: org });
+    const userAgent = await agent({ type: 'user', id: member });
+    await created(
+      c,
+      'finance reads',
+      [
+        `permit(principal in SigID::Organization::"${org}", action == SigID::Action::"read", resource);`,
+        'forbid(principal is SigID::Agent, action == SigID::Action::"read", resource)',
+        '  unless { principal has status && principal.status == "active" && principal has owner_type && principal.owner_type == "organization" };',
+      ].join('\n'),
+    );
+    await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+    const decision = async (type: string, id: string) => {
+      const answer = await authorize(
+        { principal: { type, id }, action: 'read', resource: { type: 'invoice', id: 'inv_1' } },
+        c,
+      );
+      expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+      return answer.body.decision as string;
+    };
+    expect(await decision('User', member)).toBe('allow');
+    expect(await decision('User', outsider)).toBe('deny');
+    expect(await decision('Agent', orgAgent)).toBe('allow');
+    expect(await decision('Agent', userAgent)).toBe('deny');
+    expect(await decision('Agent', newId('agt'))).toBe('deny');
+    // Suspended, the organization's agent is refused by the forbid on its status.
+    await admin(`/api/v1/agents/${orgAgent}/suspend`, {}).expect(200);
+    await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+    expect(await decision('Agent', orgAgent)).toBe('deny');
+    // Removed from the organization, the member is no longer in it.
+    await t.http.delete(`/api/v1/organizations/${org}/members/${member}`).set('Authorization', auth(c)).expect(204);
+    await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+    expect(await decision('User', member)).toBe('deny');
   });
 
   it('sees a policy written by another process within POLICY_CACHE_MS, from the projected read model', async () => {

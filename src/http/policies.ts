@@ -2,6 +2,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { type Response, Router } from 'express';
 import { z } from 'zod';
 import { findPolicy, listPolicies, type PolicyRow } from '../../read-models/policies.ts';
+import { principalFacts } from '../../read-models/principals.ts';
 import {
   createPolicy,
   deletePolicy,
@@ -237,9 +238,13 @@ export function authorizeRouter(sigid: Sigid): Router {
     const body = parseBody(authorizeBody, request);
     const context = body.context ?? {};
     const set = await directory.policySet(tenantOf(response));
+    // A user's organizations, an agent's owner and status: read only when a policy can ask.
+    const facts = set?.readsPrincipal
+      ? await principalFacts(sigid.readModels, tenantOf(response), body.principal)
+      : undefined;
     try {
       const decision = decide(set, {
-        principal: body.principal,
+        principal: facts ? { ...body.principal, ...facts } : body.principal,
         action: body.action,
         resource: body.resource,
         scopeApi: body.resource.api,

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { PolicyDenial } from '../../events/policy.ts';
+import type { PrincipalFacts } from '../../read-models/principals.ts';
 import { type AnchorStanding, anchorPolicyContext } from '../agents/anchors/index.ts';
 import {
   type CompiledPolicySet,
@@ -44,6 +45,14 @@ export interface TokenRequest {
   anchors?: readonly AnchorStanding[] | undefined;
   /** How many actors deep a delegated token is (RFC 8693 token exchange); 0 when none acts for anyone. */
   delegationDepth?: number | undefined;
+  /** The principal's organizations and attributes, when the policies ask about them (`readsPrincipal`). */
+  principalFacts?: PrincipalFacts | undefined;
+}
+
+/** Who a token is for, in Cedar: the person, else the client itself, an agent (`agt_…`) or an application. */
+export function principalOf(sub: string | undefined, clientId: string): { type: string; id: string } {
+  if (sub) return { type: 'User', id: sub };
+  return clientId.startsWith('agt_') ? { type: 'Agent', id: clientId } : { type: 'Application', id: clientId };
 }
 
 /**
@@ -92,11 +101,12 @@ export function tokenPolicyOutcome(set: CompiledPolicySet, request: TokenRequest
     memos.set(set, memo);
   }
   // A client's own token is an agent's (`agt_…`, principal `Agent`) or an application's.
-  const principal: RequestEntity = request.sub
-    ? { type: 'User', id: request.sub }
-    : request.clientId.startsWith('agt_')
-      ? { type: 'Agent', id: request.clientId }
-      : { type: 'Application', id: request.clientId };
+  const principal: RequestEntity = {
+    ...principalOf(request.sub, request.clientId),
+    ...(request.principalFacts
+      ? { organizations: request.principalFacts.organizations, attributes: request.principalFacts.attributes }
+      : {}),
+  };
   const secondFactor = request.amr.some((value) => SECOND_FACTORS.has(value));
   const context: RequestContext = {
     time: request.now,

@@ -4,6 +4,7 @@ import { LRUCache } from 'lru-cache';
 import Provider, { type Configuration, errors, type KoaContextWithOIDC } from 'oidc-provider';
 import type { ClientMetadataDocumentEvent } from '../../events/client-metadata-document.ts';
 import type { PolicyDenial } from '../../events/policy.ts';
+import type { PrincipalFacts } from '../../read-models/principals.ts';
 import type { Database } from '../db/database.ts';
 import { sendProblem } from '../http/problem.ts';
 import type { CompiledPolicySet } from '../policies/cedar.ts';
@@ -36,7 +37,7 @@ import {
   unbindOrganization,
   validateOrganizationParam,
 } from './organizations.ts';
-import { tokenPolicyOutcome } from './policies.ts';
+import { principalOf, tokenPolicyOutcome } from './policies.ts';
 import { permittedScopes, roleClaims, type SubjectRoles } from './roles.ts';
 import {
   actorsOf,
@@ -62,6 +63,8 @@ export interface IssuerSources {
   subjectRoles(tenantId: string, sub: string, organizationId: string | null): Promise<SubjectRoles>;
   /** The tenant's enabled policies, parsed; null when it has none (tokens are then issued as without policies). */
   policies(tenantId: string): CompiledPolicySet | null | Promise<CompiledPolicySet | null>;
+  /** A principal's organizations and attributes, for policies that ask (`CompiledPolicySet.readsPrincipal`). */
+  principalFacts(tenantId: string, principal: { type: string; id: string }): Promise<PrincipalFacts>;
   /** Whether `presented` is the client's secret (or its previous one, during a rotation's overlap). */
   verifyClientSecret(tenantId: string, clientId: string, presented: string): Promise<boolean>;
   /** The private signing keys, in the order oidc-provider must hold them (the signing ones first). */
@@ -216,7 +219,9 @@ export function buildIssuer(options: IssuerOptions): Provider {
     const basis =
       entities.AuthorizationCode ?? entities.RefreshToken ?? entities.BackchannelAuthenticationRequest ?? session;
     const sub = basis?.accountId;
+    const facts = set.readsPrincipal ? await sources.principalFacts(tenant.id, principalOf(sub, clientId)) : undefined;
     const outcome = tokenPolicyOutcome(set, {
+      principalFacts: facts,
       sub,
       clientId,
       audience: server.identifier,
@@ -567,6 +572,7 @@ export function buildIssuer(options: IssuerOptions): Provider {
     delegations: sources.delegations,
     userExists: async (sub: string) => (await sources.claims(tenant.id, sub, 'openid')) !== undefined,
     policies: () => sources.policies(tenant.id),
+    principalFacts: (principal: { type: string; id: string }) => sources.principalFacts(tenant.id, principal),
     async refused(data: { agentId: string; sub: string; audience: string; scopes: string[]; denials: PolicyDenial[] }) {
       await tokens.record(
         {

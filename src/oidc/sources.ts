@@ -6,6 +6,7 @@ import { findAgent } from '../../read-models/agents.ts';
 import { type DelegationRow, findDelegation } from '../../read-models/delegations.ts';
 import { findOrganizationMember } from '../../read-models/organization-members.ts';
 import { findOrganization, findOrganizationByName } from '../../read-models/organizations.ts';
+import { principalFacts } from '../../read-models/principals.ts';
 import { findTenant, findTenantBySlug } from '../../read-models/tenants.ts';
 import { requestApproval, subjectOfHint } from '../../services/approvals.ts';
 import { useCase } from '../../services/context.ts';
@@ -99,6 +100,7 @@ export function issuerSources(sigid: Sigid): IssuerSources {
       });
     },
     delegations: issuerDelegations(sigid),
+    principalFacts: (tenantId, principal) => principalFacts(sigid.readModels, tenantId, principal),
     fetch: guardedFetch(sigid.config.clientMetadataAllowlist, {
       ...(sigid.config.webhooks.resolve ? { resolve: sigid.config.webhooks.resolve } : {}),
     }),

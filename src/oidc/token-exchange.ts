@@ -5,6 +5,7 @@ import { applyDpopBinding } from 'oidc-provider/lib/helpers/grant_common.js';
 import validateDpop from 'oidc-provider/lib/helpers/validate_dpop.js';
 import type { DelegationLimits } from '../../events/agent.ts';
 import type { PolicyDenial } from '../../events/policy.ts';
+import type { PrincipalFacts } from '../../read-models/principals.ts';
 import type { CompiledPolicySet } from '../policies/cedar.ts';
 import { tokenPolicyOutcome } from './policies.ts';
 
@@ -116,6 +117,8 @@ export interface ExchangeDeps {
   delegations: DelegationSources;
   userExists(sub: string): Promise<boolean>;
   policies(): CompiledPolicySet | null | Promise<CompiledPolicySet | null>;
+  /** The principal's organizations and attributes, for policies that ask about them. */
+  principalFacts(principal: { type: string; id: string }): Promise<PrincipalFacts>;
   /** Records a token a policy refused (`policy.token.denied`). */
   refused(data: {
     agentId: string;
@@ -292,6 +295,7 @@ export function registerTokenExchange(provider: Provider, deps: ExchangeDeps): v
     let denials: PolicyDenial[] = [];
     if (policies) {
       const outcome = tokenPolicyOutcome(policies, {
+        principalFacts: policies.readsPrincipal ? await deps.principalFacts({ type: 'Agent', id: agentId }) : undefined,
         sub: undefined,
         clientId: agentId,
         audience: target,

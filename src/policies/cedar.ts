@@ -107,6 +107,11 @@ export interface CompiledPolicySet {
   skipped: readonly string[];
   /** Whether any statement is a forbid whose action scope admits `issue_token`: if none, issuance needs no decision. */
   forbidsTokens: boolean;
+  /**
+   * Whether any statement can ask about the principal beyond its id (`principal in …`, `principal is
+   * … in …`, `principal.attr`, `principal has …`): only then are its organizations and attributes read.
+   */
+  readsPrincipal: boolean;
 }
 
 /** An entity uid as one string: its qualified type and its id. */
@@ -118,13 +123,15 @@ interface StatementScope {
   actions: ReadonlySet<string> | 'all';
   /** The one resource its scope admits (`resource == T::"id"`), as `uidKey`; undefined for any other constraint. */
   resource: string | undefined;
+  /** Whether its scope or conditions ask about the principal's ancestors or attributes. */
+  readsPrincipal: boolean;
 }
 
 /** What a statement's scope admits; null when Cedar cannot say (then: every request). */
 function scopeOf(statement: string): StatementScope | null {
   const json = cedar.policyToJson(statement);
   if (json.type !== 'success') return null;
-  const { effect, action, resource } = json.json;
+  const { effect, action, resource, principal } = json.json;
   const plain = (uid: cedar.EntityUidJson) => ('__entity' in uid ? uid.__entity : uid);
   const only = resource.op === '==' && 'entity' in resource ? plain(resource.entity) : undefined;
   const admitted: StatementScope['actions'] =
@@ -133,7 +140,13 @@ function scopeOf(statement: string): StatementScope | null {
       : 'entities' in action
         ? new Set(action.entities.map((uid) => plain(uid).id))
         : new Set([plain(action.entity).id]);
-  return { effect, actions: admitted, resource: only ? uidKey(only.type, only.id) : undefined };
+  // The scope's `principal in …` (or `is … in …`); in the conditions, any `principal.`, `has` or `in`
+  // (a false positive costs one read per decision, never a wrong one).
+  const scoped = principal.op === 'in' || (principal.op === 'is' && 'in' in principal && principal.in !== undefined);
+  const conditionsAt = statement.search(/\b(when|unless)\b/);
+  const conditions = conditionsAt < 0 ? '' : statement.slice(conditionsAt);
+  const readsPrincipal = scoped || /\bprincipal\s*(\.|\bhas\b|\bin\b)/.test(conditions);
+  return { effect, actions: admitted, resource: only ? uidKey(only.type, only.id) : undefined, readsPrincipal };
 }
 
 /** Where a compiled set's Cedar sets are: one per action, and one per resource a statement names alone. */
@@ -188,6 +201,7 @@ export function compilePolicySet(setId: string, policies: readonly PolicySource[
   const owners = new Map<string, string>();
   const skipped: string[] = [];
   let forbidsTokens = false;
+  let readsPrincipal = false;
   for (const policy of policies) {
     const statements = statementsOf(policy);
     if (!statements) {
@@ -198,6 +212,7 @@ export function compilePolicySet(setId: string, policies: readonly PolicySource[
       const id = `${policy.policy_id}.${index}`;
       owners.set(id, policy.policy_id);
       const scope = scopeOf(statement);
+      readsPrincipal ||= scope?.readsPrincipal !== false;
       for (const action of ACTIONS) {
         if (scope && scope.actions !== 'all' && !scope.actions.has(action)) continue;
         if (action === 'issue_token' && scope?.effect !== 'permit') forbidsTokens = true;
@@ -227,7 +242,7 @@ export function compilePolicySet(setId: string, policies: readonly PolicySource[
   const emptyBase = new Set(
     [...general].filter(([, statements]) => Object.keys(statements).length === 0).map(([action]) => action),
   );
-  const compiled: CompiledPolicySet = { setId, owners, skipped, forbidsTokens };
+  const compiled: CompiledPolicySet = { setId, owners, skipped, forbidsTokens, readsPrincipal };
   slices.set(compiled, { base, named, emptyBase });
   return compiled;
 }
@@ -252,8 +267,10 @@ export interface RequestContext {
 export interface RequestEntity {
   type: string;
   id: string;
-  /** A tenant resource's string attributes (Cedar tags). */
+  /** A tenant resource's string attributes (Cedar tags); a principal's attributes (an agent's `status`, `owner_type`, `owner_id`). */
   attributes?: Readonly<Record<string, string>> | undefined;
+  /** A principal's organizations (ids): it is `in` each (read only when a policy can ask, `readsPrincipal`). */
+  organizations?: readonly string[] | undefined;
 }
 
 export interface AuthorizationRequest {
@@ -315,8 +332,17 @@ function cedarRequest(request: AuthorizationRequest) {
     resourceUid = { type: qualified('Resource'), id: resource.id };
     entities.push({ uid: resourceUid, attrs: { kind: resource.type }, parents: [], tags: { ...resource.attributes } });
   }
+  const principalUid = { type: qualified(request.principal.type), id: request.principal.id };
+  const { organizations, attributes } = request.principal;
+  if (organizations?.length || (attributes && Object.keys(attributes).length > 0)) {
+    entities.push({
+      uid: principalUid,
+      attrs: { ...attributes },
+      parents: (organizations ?? []).map((id) => ({ type: qualified('Organization'), id })),
+    });
+  }
   return {
-    principal: { type: qualified(request.principal.type), id: request.principal.id },
+    principal: principalUid,
     action: { type: qualified('Action'), id: request.action },
     resource: resourceUid,
     context: cedarContext(request.context),

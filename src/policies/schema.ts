@@ -48,8 +48,10 @@ namespace ${CEDAR_NAMESPACE} {
   };
 
   entity Organization;
+  // A user is \`in\` every organization they are a member of.
   entity User in [Organization];
-  entity Agent in [Organization];
+  // An agent is \`in\` the organization that owns it; its status ("active", "suspended") and owner.
+  entity Agent in [Organization] { status?: String, owner_type?: String, owner_id?: String };
   entity Application;
   // An API (resource server), by its identifier (the RFC 8707 resource).
   entity Api;
