@@ -105,6 +105,24 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
     ended.add(client);
     client.end().catch(() => {});
   };
+  /**
+   * A query on one of those sessions, after the ones already sent on it: pg queues a query sent while
+   * another runs, but deprecates it (pg 9 will refuse), and appends notify, workers lock, and
+   * subscribers listen at the same time.
+   */
+  const turns = new WeakMap<pg.Client, Promise<unknown>>();
+  const inTurn = <R extends pg.QueryResultRow>(
+    client: pg.Client,
+    text: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>> => {
+    const next = (turns.get(client) ?? Promise.resolve()).then(() => client.query<R>(text, values));
+    turns.set(
+      client,
+      next.catch(() => {}),
+    );
+    return next;
+  };
   const dedicated = async (options?: string): Promise<pg.Client> => {
     const client = new pg.Client({ connectionString, types, options });
     // Until the caller's own handlers are on, an error of a failed connect must not be uncaught.
@@ -142,7 +160,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
       for (const handler of handlers.get(message.channel) ?? []) handler(message.payload ?? '');
     });
     try {
-      for (const channel of handlers.keys()) await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+      for (const channel of handlers.keys()) await inTurn(client, `listen ${pg.escapeIdentifier(channel)}`);
     } catch (error) {
       drop();
       throw error;
@@ -199,7 +217,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
       if (!set) {
         set = new Set();
         handlers.set(channel, set);
-        await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+        await inTurn(client, `listen ${pg.escapeIdentifier(channel)}`);
       }
       set.add(onNotify);
       return async () => {
@@ -224,7 +242,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
       const pending = notifier;
       try {
         const client = await pending;
-        await client.query('select pg_notify($1, $2)', [channel, payload]);
+        await inTurn(client, 'select pg_notify($1, $2)', [channel, payload]);
       } catch (error) {
         if (notifier === pending) notifier = undefined;
         pending.then(endOnce, () => {});
@@ -261,7 +279,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
         );
         const { client, lost } = await lockSession;
         const key = lockKey(name);
-        const result = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1::bigint) as locked', [
+        const result = await inTurn<{ locked: boolean }>(client, 'select pg_try_advisory_lock($1::bigint) as locked', [
           key,
         ]);
         if (!result.rows[0]?.locked) {
@@ -273,7 +291,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
           if (released) return;
           released = true;
           if (lost.signal.aborted) return;
-          await client.query('select pg_advisory_unlock($1::bigint)', [key]).catch(() => {});
+          await inTurn(client, 'select pg_advisory_unlock($1::bigint)', [key]).catch(() => {});
           held.delete(name);
         }, lost.signal);
       } catch (error) {
@@ -298,7 +316,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
       const locks = await lockSession?.catch(() => undefined);
       lockSession = undefined;
       if (locks && !locks.lost.signal.aborted) {
-        await locks.client.query('select pg_advisory_unlock_all()').catch(() => {});
+        await inTurn(locks.client, 'select pg_advisory_unlock_all()').catch(() => {});
         locks.client.removeAllListeners('end');
         endOnce(locks.client);
       }
