@@ -68,6 +68,7 @@ export async function requestApproval(
       consumed_at: null,
     })
     .execute();
+  failpoint('approval.request:after-link');
   const context = useCase({
     tenantId,
     actor: { type: 'application', id: facts.clientId },
@@ -92,6 +93,7 @@ export async function requestApproval(
     },
     context,
   );
+  failpoint('approval.request:after-event');
   const account = await accountOfSub(sigid, tenantId, facts.sub);
   const to = account ? await accountEmail(sigid, account.account_id) : null;
   const tenant = await findTenant(sigid.readModels, tenantId);

@@ -23,7 +23,9 @@ describe.runIf(postgresReachable)('approvals killed between the decision and the
   const masterKey = randomBytes(32).toString('base64');
   let h: HostedSigid;
   let tenant: Awaited<ReturnType<HostedSigid['t']['createTenant']>>;
+  let app: { clientId: string; secret: string };
   let rp: oauth.Configuration;
+  const password = 'a password to keep';
   const email = `crash.${Date.now()}@example.test`;
   let sub = '';
   const seen = new Set<string>();
@@ -31,13 +33,11 @@ describe.runIf(postgresReachable)('approvals killed between the decision and the
   beforeAll(async () => {
     h = await startHostedSigid({ backend: 'postgres', config: { masterKey } });
     tenant = await h.t.createTenant('Crashing');
-    rp = await h.relyingParty(
-      tenant.slug,
-      await h.webApp(tenant.key, { grant_types: ['authorization_code', 'refresh_token', CIBA] }),
-    );
+    app = await h.webApp(tenant.key, { grant_types: ['authorization_code', 'refresh_token', CIBA] });
+    rp = await h.relyingParty(tenant.slug, app);
     const made = await signUpWithPassword(
       h.t.sigid,
-      { email, password: 'a password to keep' },
+      { email, password },
       useCase({ tenantId: PLATFORM_TENANT, ...system }),
     );
     if (made.status !== 'created') throw new Error('sign-up');
@@ -73,7 +73,7 @@ describe.runIf(postgresReachable)('approvals killed between the decision and the
       const link = await h.linkSentTo(email, '/approvals/');
       if (!seen.has(link)) {
         seen.add(link);
-        return { started, approvalId: new URL(link).pathname.split('/').pop() as string };
+        return { started, link, approvalId: new URL(link).pathname.split('/').pop() as string };
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -84,6 +84,36 @@ describe.runIf(postgresReachable)('approvals killed between the decision and the
     (await h.events(tenant.tenantId, ['approval.granted', 'approval.denied', 'approval.delivered']))
       .filter((event) => event.data.approval_id === approvalId)
       .map((event) => event.event_type);
+
+  /** Every event of an approval's stream, oldest first. */
+  const historyOf = async (approvalId: string) =>
+    (
+      await h.events(tenant.tenantId, [
+        'approval.requested',
+        'approval.granted',
+        'approval.denied',
+        'approval.delivered',
+      ])
+    )
+      .filter((event) => event.data.approval_id === approvalId)
+      .map((event) => event.event_type);
+
+  /** How many approval e-mails were queued (`email.queued`) with a link to this approval's page. */
+  const emailsFor = async (approvalId: string) =>
+    (await h.events(tenant.tenantId, ['email.queued'])).filter(
+      (event) =>
+        event.data.template === 'approval-request' &&
+        String((event.data.link as { url?: string } | null)?.url).endsWith(`/approvals/${approvalId}`),
+    ).length;
+
+  /** The approvals' links in the issuer's storage (one per request, written first): id, `auth_req_id`, expiry. */
+  const approvalLinks = async () =>
+    (
+      await h.t.sigid.db.query<{ id: string; payload: { authReqId: string }; expires_at: Date }>(
+        `select id, payload, expires_at from oidc_payloads where tenant_id = $1 and model = 'CibaApproval'`,
+        [tenant.tenantId],
+      )
+    ).rows;
 
   const poll = (started: oauth.BackchannelAuthenticationResponse) =>
     oauth.pollBackchannelAuthenticationGrant(rp, { ...started, interval: 0.2 }, undefined, {
@@ -133,4 +163,55 @@ describe.runIf(postgresReachable)('approvals killed between the decision and the
     expect(await eventsOf(approvalId)).toEqual(['approval.granted', 'approval.delivered']);
     expect((await poll(started)).claims()?.sub).toBe(sub);
   });
+  /**
+   * Asking is three durable steps: the link to the issuer's request, `approval.requested`, the
+   * person's e-mail, all before the client's answer carries its `auth_req_id`. A process killed
+   * between them leaves a request nobody can act on: the client never learned its id and asks again,
+   * the person was never told; it expires as asked.
+   */
+  for (const [failpoint, recorded] of [
+    ['approval.request:after-link', []],
+    ['approval.request:after-event', ['approval.requested']],
+  ] as const) {
+    it(`leaves nothing to act on when asking died at ${failpoint}; the client's retry is e-mailed once`, async () => {
+      const before = new Set((await approvalLinks()).map((link) => link.id));
+      const exit = await child({
+        SIGID_FAILPOINTS: failpoint,
+        APPROVAL_TENANT: tenant.tenantId,
+        APPROVAL_SUB: sub,
+        APPROVAL_CLIENT: app.clientId,
+        APPROVAL_EXPIRES_IN: '3',
+      });
+      expect(exit).toBe('SIGKILL');
+      const orphans = (await approvalLinks()).filter((link) => !before.has(link.id));
+      expect(orphans).toHaveLength(1);
+      const orphan = orphans[0] as (typeof orphans)[number];
+      expect(await historyOf(orphan.id)).toEqual(recorded);
+
+      // The client asks again at once: the person is e-mailed once, approves, and the poll gets tokens.
+      const retry = await ask();
+      expect(await emailsFor(retry.approvalId)).toBe(1);
+      const browser = h.browser();
+      await browser.request(retry.link);
+      if (browser.page.$('#password').length > 0) await browser.submit('#email', { email, password });
+      expect(browser.page.$('h1').text()).toBe('Acme Notes asks for your approval');
+      await browser.submit('button[value=approve]', {}, { name: 'decision', value: 'approve' });
+      expect(browser.page.$('h1').text()).toBe('You approved the request');
+      expect((await poll(retry.started)).claims()?.sub).toBe(sub);
+
+      // Past its expiry the orphan was never e-mailed, its page offers nothing, its request gives no token.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, orphan.expires_at.getTime() - Date.now() + 250)));
+      expect(await emailsFor(orphan.id)).toBe(0);
+      await browser.request(`${h.base}/t/${tenant.slug}/approvals/${orphan.id}`);
+      expect([browser.page.status, browser.page.$('h1').text()]).toEqual(
+        recorded.length > 0 ? [410, 'This request has expired'] : [404, 'This request was not found'],
+      );
+      const refused = await oauth.genericGrantRequest(rp, CIBA, { auth_req_id: orphan.payload.authReqId }).then(
+        () => 'tokens',
+        (error: unknown) => (error as { error?: string }).error,
+      );
+      expect(refused).toBe('invalid_grant');
+      expect(await historyOf(orphan.id)).toEqual(recorded);
+    });
+  }
 });
