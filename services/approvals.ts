@@ -46,7 +46,9 @@ export async function subjectOfHint(sigid: Sigid, tenantId: string, hint: string
 /**
  * Records a client's CIBA request (`approval.requested`) and e-mails the person a signed link to the
  * approval page, valid until the request expires. The link from the approval to the issuer's request
- * is kept in the issuer's storage, as long as the request lives.
+ * is kept in the issuer's storage, as long as the request lives. All before the client's answer: a
+ * crash before the e-mail leaves a request whose `auth_req_id` the client never got (it asks again)
+ * and the person never saw; it only expires.
  */
 export async function requestApproval(
   sigid: Sigid,

@@ -210,7 +210,8 @@ describe.runIf(postgresReachable)('approvals killed between the decision and the
         () => 'tokens',
         (error: unknown) => (error as { error?: string }).error,
       );
-      expect(refused).toBe('invalid_grant');
+      // Expired by its payload, or gone from storage a moment later (its row kept to the next second).
+      expect(['expired_token', 'invalid_grant']).toContain(refused);
       expect(await historyOf(orphan.id)).toEqual(recorded);
     });
   }

@@ -18,16 +18,12 @@ const clientId = process.env.APPROVAL_CLIENT;
 if (clientId) {
   const tenant = await findTenant(sigid.readModels, tenantId);
   const provider = tenant ? (await sigid.issuers.get(tenant.slug))?.provider : undefined;
-  const client = provider ? await provider.Client.find(clientId) : undefined;
-  if (!provider || !client) throw new Error('no issuer or client');
-  const expiresIn = Number(process.env.APPROVAL_EXPIRES_IN ?? '600');
-  const request = new provider.BackchannelAuthenticationRequest({
-    accountId: sub,
-    client,
-    scope: 'openid',
-    params: { scope: 'openid', login_hint: sub },
-    expiresIn,
-  });
+  if (!provider || !(await provider.Client.find(clientId))) throw new Error('no issuer or client');
+  const exp = Math.floor(Date.now() / 1000) + Number(process.env.APPROVAL_EXPIRES_IN ?? '600');
+  const request = new provider.BackchannelAuthenticationRequest({ accountId: sub, clientId });
+  request.scope = 'openid';
+  request.params = { scope: 'openid', login_hint: sub };
+  request.exp = exp;
   await request.save();
   await requestApproval(sigid, tenantId, {
     authReqId: String(request.jti),
@@ -39,7 +35,7 @@ if (clientId) {
     bindingMessage: null,
     acrValues: [],
     deliveryMode: 'poll',
-    expiresAt: new Date(Date.now() + expiresIn * 1000),
+    expiresAt: new Date(exp * 1000),
   });
 } else {
   const context = { tenantId, actor: { type: 'user', id: sub } as const, correlationId: 'approval-child' };
