@@ -33,7 +33,9 @@ describe.runIf(postgresReachable)('SSO connection creates killed between their s
   let sigid: Sigid;
   let idp: Awaited<ReturnType<typeof startCustomerIdp>>;
 
-  const settle = async () => sigid.projections.waitFor(await sigid.store.headPosition());
+  // Every projection at the store's head (a loaded CI machine can take longer than waitFor's default 10 s).
+  const settle = async () =>
+    expect(await sigid.projections.waitFor(await sigid.store.headPosition(), 60_000)).toBe(true);
   const system = (tenantId: string) => ({
     tenantId,
     actor: { type: 'system', id: 'test' } as const,
@@ -136,8 +138,17 @@ describe.runIf(postgresReachable)('SSO connection creates killed between their s
   async function oneWorkingConnection(tenantId: string, organizationId: string) {
     const events = await created(tenantId);
     expect(events).toHaveLength(1);
+    // The read model follows the event (settle's gap-free head may stop short of an append just made).
+    await expect
+      .poll(
+        async () =>
+          (await listConnections(sigid.readModels, tenantId, organizationId, { limit: 10 })).map(
+            (row) => row.connection_id,
+          ),
+        { timeout: 10_000 },
+      )
+      .toEqual([events[0]?.connection_id]);
     const listed = await listConnections(sigid.readModels, tenantId, organizationId, { limit: 10 });
-    expect(listed.map((row) => row.connection_id)).toEqual([events[0]?.connection_id]);
     const oidc = listed[0]?.oidc as ConnectionOidc;
     expect(oidc.client_secret_id).toBe(events[0]?.oidc.client_secret_id);
     const secret = await sigid.secrets.get(tenantId, 'connection-secret', oidc.client_secret_id);
