@@ -9,6 +9,7 @@ import { seededRandom } from '../src/random.ts';
 import { createSigid, type Sigid } from '../src/sigid.ts';
 import { runChild } from './support/crash-child.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
+import { settled } from './support/settled.ts';
 
 /**
  * Sign-up is three durable steps (the e-mail's reservation, the sealed password hash, the account's
@@ -64,7 +65,7 @@ describe.runIf(postgresReachable)('sign-up killed between its steps', () => {
       );
       expect(retried.status).toBe('created');
       if (retried.status !== 'created') return;
-      await sigid.projections.waitFor(await sigid.store.headPosition());
+      await settled(sigid);
       expect(await checkPasswordSignIn(sigid, email, password)).toBe(retried.accountId);
       const { rows } = await sigid.db.query<{ event_type: string; count: number }>(
         `select event_type, count(*)::int as count from sigid_events

@@ -14,6 +14,7 @@ import { createSigid, type Sigid } from '../src/sigid.ts';
 import { runChild } from './support/crash-child.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
 import { didKeyOf } from './support/multikey.ts';
+import { settled } from './support/settled.ts';
 
 /**
  * An anchor's two writes, each two durable steps, killed between them (SIGKILL at a failpoint):
@@ -42,7 +43,7 @@ describe.runIf(postgresReachable)('agent anchors killed between their steps', { 
 
   const child = (env: Record<string, string>) =>
     runChild('agent-anchor-child.ts', { DATABASE_URL: database.url, SIGID_MASTER_KEY: masterKey, ...env });
-  const settle = async () => sigid.projections.waitFor(await sigid.store.headPosition());
+  const settle = async () => settled(sigid);
   const count = async (tenantId: string, type: string) =>
     (
       await sigid.db.query<{ count: number }>(

@@ -12,6 +12,7 @@ import { newId } from '../src/ids.ts';
 import { createSigid, type Sigid } from '../src/sigid.ts';
 import { runChild } from './support/crash-child.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
+import { settled } from './support/settled.ts';
 
 /**
  * Registering an agent key is two durable steps: the challenge is used (one conditional UPDATE), then
@@ -43,7 +44,7 @@ describe.runIf(postgresReachable)('agent key registration killed between its ste
       ...env,
     });
 
-  const settle = async () => sigid.projections.waitFor(await sigid.store.headPosition());
+  const settle = async () => settled(sigid);
 
   it('leaves no key and a used challenge; the replay is refused, a new challenge registers the key once', async () => {
     const tenantId = newId('ten');

@@ -4,6 +4,7 @@ import { CompactSign, type CryptoKey, createRemoteJWKSet, jwtVerify } from 'jose
 import * as oauth from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { anchorAgentWithDidKey, registerAgentKey, verifyAgentAnchor } from './support/agent-credentials.ts';
+import { settled } from './support/settled.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
 
 type Tenant = Awaited<ReturnType<TestSigid['createTenant']>>;
@@ -166,7 +167,7 @@ describe('agent tokens (client_credentials with private_key_jwt)', () => {
         cedar: `forbid(principal in SigID::Organization::"${org}", action == SigID::Action::"issue_token", resource == SigID::Scope::"payments:refund");`,
       });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
-    await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+    await settled(t.sigid);
     const payload = await token(a, await clientOf(a, bot.id, bot));
     expect(String(payload.scope).split(' ').sort()).toEqual(['invoices:read', 'invoices:write']);
     // An agent of another organization keeps it.

@@ -9,6 +9,7 @@ import { handleCommand } from '../src/command-handler.ts';
 import { runChild } from './support/crash-child.ts';
 import { postgresReachable } from './support/databases.ts';
 import { type HostedSigid, startHostedSigid } from './support/hosted-flow.ts';
+import { settled } from './support/settled.ts';
 
 const CIBA = 'urn:openid:params:grant-type:ciba';
 const system = { actor: { type: 'system', id: 'ciba-crash' } as const, correlationId: 'ciba-crash' };
@@ -51,7 +52,7 @@ describe.runIf(postgresReachable)('approvals killed between the decision and the
     sub = (
       await linkAccount(h.t.sigid, made.accountId, tenant.tenantId, useCase({ tenantId: tenant.tenantId, ...system }))
     ).sub;
-    await h.t.sigid.projections.waitFor(await h.t.sigid.store.headPosition());
+    await settled(h.t.sigid);
   });
   afterAll(async () => {
     await h?.close();
@@ -133,7 +134,7 @@ describe.runIf(postgresReachable)('approvals killed between the decision and the
       expect(await eventsOf(approvalId)).toEqual(['approval.granted']);
       const tokens = await poll(started);
       expect(tokens.claims()?.sub).toBe(sub);
-      await h.t.sigid.projections.waitFor(await h.t.sigid.store.headPosition());
+      await settled(h.t.sigid);
       expect(await eventsOf(approvalId)).toEqual(['approval.granted', 'approval.delivered']);
     });
   }

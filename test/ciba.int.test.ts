@@ -10,6 +10,7 @@ import { confirmTotpEnrollment, currentTotp, startTotpEnrollment } from '../serv
 import { handleCommand } from '../src/command-handler.ts';
 import { loadWebhookConfig } from '../src/webhooks/config.ts';
 import { type HostedSigid, insecure, startHostedSigid } from './support/hosted-flow.ts';
+import { settled } from './support/settled.ts';
 
 const CIBA = 'urn:openid:params:grant-type:ciba';
 const password = 'correct horse battery staple';
@@ -58,7 +59,7 @@ describe('human approval through CIBA', () => {
     return { accountId: made.accountId, sub };
   }
 
-  const settle = async () => h.t.sigid.projections.waitFor(await h.t.sigid.store.headPosition());
+  const settle = async () => settled(h.t.sigid);
 
   beforeAll(async () => {
     receiver = createServer((request: IncomingMessage, response) => {

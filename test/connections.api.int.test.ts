@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadWebhookConfig } from '../src/webhooks/config.ts';
 import { IDP_CLIENT_ID, IDP_CLIENT_SECRET, startCustomerIdp } from './support/customer-idp.ts';
+import { settled } from './support/settled.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
 
 const problem = /^application\/problem\+json/;
@@ -174,7 +175,7 @@ describe('SSO connections API', () => {
       'connection.enabled',
       'connection.deleted',
     ]);
-    await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+    await settled(t.sigid);
     const { rows: left } = await t.sigid.db.query(
       `select id from sealed_secrets where tenant_id = $1 and kind = 'connection-secret' and owner_id = $2`,
       [tenant.tenantId, id],

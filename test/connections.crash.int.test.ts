@@ -16,6 +16,7 @@ import { relyingParty } from '../src/sso/oidc-connection.ts';
 import { runChild } from './support/crash-child.ts';
 import { IDP_CLIENT_ID, IDP_CLIENT_SECRET, startCustomerIdp } from './support/customer-idp.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
+import { settled } from './support/settled.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:1/callback';
 
@@ -33,9 +34,7 @@ describe.runIf(postgresReachable)('SSO connection creates killed between their s
   let sigid: Sigid;
   let idp: Awaited<ReturnType<typeof startCustomerIdp>>;
 
-  // Every projection at the store's head (a loaded CI machine can take longer than waitFor's default 10 s).
-  const settle = async () =>
-    expect(await sigid.projections.waitFor(await sigid.store.headPosition(), 60_000)).toBe(true);
+  const settle = () => settled(sigid);
   const system = (tenantId: string) => ({
     tenantId,
     actor: { type: 'system', id: 'test' } as const,

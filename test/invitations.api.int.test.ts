@@ -4,6 +4,7 @@ import { PLATFORM_TENANT } from '../commands/tenant.ts';
 import { signUpWithPassword } from '../services/accounts.ts';
 import { useCase } from '../services/context.ts';
 import { type HostedSigid, startHostedSigid } from './support/hosted-flow.ts';
+import { settled } from './support/settled.ts';
 
 const problem = /^application\/problem\+json/;
 const password = 'an invited passphrase';
@@ -129,7 +130,7 @@ describe('invitations', () => {
       useCase({ tenantId: PLATFORM_TENANT, actor: { type: 'system', id: 'test' }, correlationId: 'test' }),
     );
     expect(made.status).toBe('created');
-    await h.t.sigid.projections.waitFor(await h.t.sigid.store.headPosition());
+    await settled(h.t.sigid);
     const created = await invite({ email });
     const link = await h.linkSentTo(email, '/invitation');
     const wrong = await accept(link, 'not the password');
@@ -235,7 +236,7 @@ describe('invitations', () => {
     const theirRole = await role(`Theirs ${randomBytes(2).toString('hex')}`, b);
     const theirOrg = await organization(`theirs-${randomBytes(2).toString('hex')}`, b);
     const ours = await role(`Ours ${randomBytes(2).toString('hex')}`);
-    await h.t.sigid.projections.waitFor(await h.t.sigid.store.headPosition());
+    await settled(h.t.sigid);
     const events = await eventCount();
     const unknown = await invite({
       email: address('x'),

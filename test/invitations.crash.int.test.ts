@@ -20,6 +20,7 @@ import { signLink } from '../src/email/links.ts';
 import { createSigid, type Sigid } from '../src/sigid.ts';
 import { runChild } from './support/crash-child.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
+import { settled } from './support/settled.ts';
 
 const password = 'an invited passphrase';
 
@@ -54,7 +55,7 @@ describe.runIf(postgresReachable)('invitations killed while being accepted', { t
     await database?.drop();
   });
 
-  const settle = async () => sigid.projections.waitFor(await sigid.store.headPosition());
+  const settle = async () => settled(sigid);
 
   const child = (env: Record<string, string>) =>
     runChild('invitation-child.ts', {

@@ -13,6 +13,7 @@ import { linkAccount, signUpWithPassword } from '../services/accounts.ts';
 import { useCase } from '../services/context.ts';
 import { handleCommand } from '../src/command-handler.ts';
 import { authorizationUrl, type HostedSigid, insecure, startHostedSigid } from './support/hosted-flow.ts';
+import { settled } from './support/settled.ts';
 
 type Tenant = Awaited<ReturnType<HostedSigid['t']['createTenant']>>;
 
@@ -217,7 +218,7 @@ describe('the example MCP server', () => {
         data,
       ),
     );
-    await h.t.sigid.projections.waitFor(await h.t.sigid.store.headPosition());
+    await settled(h.t.sigid);
   });
   afterAll(async () => {
     await new Promise((resolve) => mcp?.close(resolve));

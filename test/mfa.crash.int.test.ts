@@ -17,6 +17,7 @@ import { seededRandom } from '../src/random.ts';
 import { createSigid, type Sigid } from '../src/sigid.ts';
 import { runChild } from './support/crash-child.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
+import { settled } from './support/settled.ts';
 
 const BASE = Math.floor(Date.now() / 30_000) * 30_000 + 15_000;
 const at = (steps: number) => new Date(BASE + steps * 30_000);
@@ -112,7 +113,7 @@ describe.runIf(postgresReachable)('second factors killed between their steps', (
       );
       expect(retried?.recoveryCodes).toHaveLength(10);
       expect(await mfaEvents(accountId)).toEqual(['mfa.totp_enrolled', 'mfa.recovery_codes_issued']);
-      await sigid.projections.waitFor(await sigid.store.headPosition());
+      await settled(sigid);
       expect((await mfaMethodsOf(sigid, accountId)).recovery_codes_remaining).toBe(10);
       expect(await verifyTotp(sigid, accountId, codeAt(secret, at(1)), context(), at(1))).toBe(true);
       expect(await useRecoveryCode(sigid, accountId, retried?.recoveryCodes[9] as string, context())).toBe(true);
@@ -154,7 +155,7 @@ describe.runIf(postgresReachable)('second factors killed between their steps', (
     expect(exited).toBe('SIGKILL');
     expect(await useRecoveryCode(sigid, accountId, code, context())).toBe(false);
     expect(await useRecoveryCode(sigid, accountId, recoveryCodes[4] as string, context())).toBe(true);
-    await sigid.projections.waitFor(await sigid.store.headPosition());
+    await settled(sigid);
     expect((await mfaMethodsOf(sigid, accountId)).recovery_codes_remaining).toBe(8);
   });
 

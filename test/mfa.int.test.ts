@@ -13,6 +13,7 @@ import {
   useRecoveryCode,
   verifyTotp,
 } from '../services/mfa.ts';
+import { settled as allSettled } from './support/settled.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
 
 const person = { type: 'system', id: 'test' } as const;
@@ -27,7 +28,7 @@ describe('TOTP and recovery codes', () => {
   let counter = 0;
   const settled = (written: Written) =>
     written.position === null ? Promise.resolve(true) : t.sigid.projections.waitFor(written.position);
-  const settleAll = async () => t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+  const settleAll = async () => allSettled(t.sigid);
 
   beforeAll(async () => {
     t = await startSigid();

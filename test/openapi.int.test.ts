@@ -10,6 +10,7 @@ import { openApiDocument, openApiText, operations } from '../src/http/openapi.ts
 import { newId } from '../src/ids.ts';
 import { loadWebhookConfig } from '../src/webhooks/config.ts';
 import { servedRoutes } from './support/served-routes.ts';
+import { settled } from './support/settled.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
 
 type Json = Record<string, unknown>;
@@ -355,9 +356,9 @@ describe('OpenAPI document', () => {
         useCase({ tenantId: PLATFORM_TENANT, ...system }),
       );
       if (account.status !== 'created') throw new Error('sign-up');
-      await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+      await settled(t.sigid);
       const { sub } = await linkAccount(t.sigid, account.accountId, tenantId, useCase({ tenantId, ...system }));
-      await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+      await settled(t.sigid);
       conforms('/api/v1/users', 'get', await http.get('/api/v1/users').query({ email: 'documented.' }).set(tenant));
       conforms('/api/v1/users/{sub}', 'get', await http.get(`/api/v1/users/${sub}`).set(tenant));
       conforms(

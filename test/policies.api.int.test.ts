@@ -5,6 +5,7 @@ import { useCase } from '../services/context.ts';
 import { createPolicy as createPolicyElsewhere } from '../services/policies.ts';
 import { newId } from '../src/ids.ts';
 import { POLICY_CACHE_MS } from '../src/policies/directory.ts';
+import { settled } from './support/settled.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
 
 const problem = /^application\/problem\+json/;
@@ -532,7 +533,7 @@ describe('policies API', () => {
         c.tenantId,
         useCase({ tenantId: PLATFORM_TENANT, actor: { type: 'system', id: 'test' }, correlationId: newId('req') }),
       );
-      await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+      await settled(t.sigid);
       return linked.sub;
     };
     const org = (await admin('/api/v1/organizations', { name: 'finance' }).expect(201)).body.id as string;
@@ -556,7 +557,7 @@ describe('policies API', () => {
         '  unless { principal has status && principal.status == "active" && principal has owner_type && principal.owner_type == "organization" };',
       ].join('\n'),
     );
-    await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+    await settled(t.sigid);
     const decision = async (type: string, id: string) => {
       const answer = await authorize(
         { principal: { type, id }, action: 'read', resource: { type: 'invoice', id: 'inv_1' } },
@@ -572,11 +573,11 @@ describe('policies API', () => {
     expect(await decision('Agent', newId('agt'))).toBe('deny');
     // Suspended, the organization's agent is refused by the forbid on its status.
     await admin(`/api/v1/agents/${orgAgent}/suspend`, {}).expect(200);
-    await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+    await settled(t.sigid);
     expect(await decision('Agent', orgAgent)).toBe('deny');
     // Removed from the organization, the member is no longer in it.
     await t.http.delete(`/api/v1/organizations/${org}/members/${member}`).set('Authorization', auth(c)).expect(204);
-    await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+    await settled(t.sigid);
     expect(await decision('User', member)).toBe('deny');
   });
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_JSON_DEPTH } from '../src/http/input-guard.ts';
 import { loadWebhookConfig } from '../src/webhooks/config.ts';
 import { type Fixture, makeFixture, readRoutes, type WriteRoute, writeRoutes } from './support/routes.ts';
+import { settled } from './support/settled.ts';
 import { startSigid, type TestSigid } from './support/sigid.ts';
 
 const problem = /^application\/problem\+json/;
@@ -105,7 +106,7 @@ describe('a refused request writes nothing anywhere', () => {
 
   it('answers 400 to every bad request on every write route, with and without Idempotency-Key, and nothing changes', async () => {
     // Every projection has read the fixture's events (and saved its checkpoint) before the count.
-    await t.sigid.projections.waitFor(await t.sigid.store.headPosition());
+    await settled(t.sigid);
     const before = await footprint();
     const tenantBefore = await t.http.get(`/api/v1/tenants/${f.tenantId}`).set('Authorization', t.operator);
     const endpointBefore = await t.http

@@ -17,6 +17,7 @@ import { newId } from '../src/ids.ts';
 import { createSigid, type Sigid } from '../src/sigid.ts';
 import { runChild } from './support/crash-child.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
+import { settled } from './support/settled.ts';
 
 /**
  * An SSO sign-in's durable steps (the identity's reservation, the account, the tenant user, the
@@ -56,7 +57,7 @@ describe.runIf(postgresReachable)('SSO sign-ins killed between their steps', { t
     },
   });
 
-  const settle = async () => sigid.projections.waitFor(await sigid.store.headPosition());
+  const settle = async () => settled(sigid);
 
   beforeAll(async () => {
     database = await createPostgresDatabase();

@@ -8,6 +8,7 @@ import { useCase } from '../services/context.ts';
 import { handleCommand } from '../src/command-handler.ts';
 import { newId } from '../src/ids.ts';
 import { authorizationUrl, type HostedSigid, startHostedSigid } from './support/hosted-flow.ts';
+import { settled } from './support/settled.ts';
 
 const problem = /^application\/problem\+json/;
 const password = 'correct horse battery staple';
@@ -39,7 +40,7 @@ describe('users API', () => {
     await h?.close();
   });
 
-  const settle = async () => h.t.sigid.projections.waitFor(await h.t.sigid.store.headPosition());
+  const settle = async () => settled(h.t.sigid);
 
   /** A SigID account with a verified address (made through the services, as sign-up and its link would). */
   async function person(label: string) {

@@ -12,6 +12,7 @@ import { newId } from '../src/ids.ts';
 import { createSigid, type Sigid } from '../src/sigid.ts';
 import { runChild } from './support/crash-child.ts';
 import { createPostgresDatabase, postgresReachable } from './support/databases.ts';
+import { settled } from './support/settled.ts';
 
 /**
  * A tenant's user is made after its account's link (two appends), and deleted in three steps (the
@@ -43,7 +44,7 @@ describe.runIf(postgresReachable)('tenant users killed between their steps', { t
       ...env,
     });
 
-  const settle = async () => sigid.projections.waitFor(await sigid.store.headPosition());
+  const settle = async () => settled(sigid);
 
   async function account() {
     const email = `crash-${randomBytes(4).toString('hex')}@example.com`;
