@@ -181,6 +181,24 @@ describe.each(backends)('audit export rendered in SQL ($name)', ({ name: backend
       streamName(tenantId, 'seeded_1'),
       tenantId,
     ]);
+    // Times PostgreSQL writes in every form: no fraction, one digit, six digits (truncated to milliseconds).
+    for (const [index, at] of [
+      '2026-12-01 12:00:00+00',
+      '2026-12-01 12:00:00.5+00',
+      '2026-12-01 12:00:00.120000+00',
+      '2026-12-01 12:00:00.999999+00',
+    ].entries()) {
+      await t.sigid.db.query(
+        `insert into sigid_events (event_id, stream_name, stream_revision, tenant_id, event_type, event_version, data,
+                                   actor_type, actor_id, correlation_id, recorded_at)
+         values ($1, $2, 0, $3, 'sample.recorded', 3, $4::jsonb, 'system', 'sql', 'timed', $5::timestamptz)`,
+        [randomUUID(), streamName(tenantId, `timed_${index}`), tenantId, JSON.stringify(sample(40 + index)), at],
+      );
+      await t.sigid.db.query(`insert into sigid_streams (stream_name, tenant_id, revision) values ($1, $2, 0)`, [
+        streamName(tenantId, `timed_${index}`),
+        tenantId,
+      ]);
+    }
     // Older versions, upcast in Node.
     const { kind: _kind, fixed: _fixed, ...v1 } = sample(30);
     await appendRaw('ten_x', 'sample.recorded', 1, v1);
@@ -226,11 +244,11 @@ describe.each(backends)('audit export rendered in SQL ($name)', ({ name: backend
       .map((line) => JSON.parse(line));
     expect(sqlResult.records).toBe(lines.length);
     expect(nodeResult.records).toBe(lines.length);
-    // In SQL: 12 samples + the last one, and tenant.created, api_key.created and the erasure (the
-    // real catalog's types); in Node: 4 with numbers JS writes its own way, the one seeded with
-    // `165.0`, 3 old versions, 2 with personal data and the loose one.
-    expect(sqlResult.renderedInSql).toBe(16);
-    expect(sqlResult.records).toBe(27);
+    // In SQL: 12 samples + the last one, the 4 hand-timed ones, and tenant.created, api_key.created
+    // and the erasure (the real catalog's types); in Node: 4 with numbers JS writes its own way, the
+    // one seeded with `165.0`, 3 old versions, 2 with personal data and the loose one.
+    expect(sqlResult.renderedInSql).toBe(20);
+    expect(sqlResult.records).toBe(31);
     expect(lines.every((line) => line.tenant_id === tenantId)).toBe(true);
     expect(lines.map((line) => line.position)).toEqual([...lines.map((line) => line.position)].sort((a, b) => a - b));
     // The erased subject reads as null; the other one, and the upcast old record, read in full.

@@ -68,8 +68,8 @@ export const ROW = '\u001e';
 export const NO_CAUSATION = '\u001d';
 
 /**
- * A `sigid_events` row as the export needs it, in one text: its id, position, time (ISO 8601 with
- * milliseconds, UTC), type, actor type, actor id, stream name, correlation id and causation id
+ * A `sigid_events` row as the export needs it, in one text: its id, position, time (UTC, as
+ * PostgreSQL writes a timestamp), type, actor type, actor id, stream name, correlation id and causation id
  * (`NO_CAUSATION` for none) as they are, and its data already written as JSON; separated by `FIELD`.
  * Node writes the record around them (`auditLineOf`), which costs it less than PostgreSQL; PostgreSQL
  * renders only the data. Null (the row is left to Node) when the data must be rendered in Node, or
@@ -83,7 +83,7 @@ export function sqlAuditFields(catalog: EventCatalog): string {
   const sep = `E'\\x${FIELD.charCodeAt(0).toString(16)}'`;
   return `(case when ${separators.join(' and ')} then
     event_id::text || ${sep} || global_position::text || ${sep}
-    || to_char(recorded_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || ${sep}
+    || (recorded_at at time zone 'UTC')::text || ${sep}
     || event_type || ${sep} || actor_type || ${sep} || actor_id || ${sep} || stream_name || ${sep}
     || correlation_id || ${sep} || coalesce(causation_id, E'\\x${NO_CAUSATION.charCodeAt(0).toString(16)}') || ${sep}
     || ${sqlAuditData(catalog).expression} end)`;
@@ -100,7 +100,35 @@ export function auditLineOf(fields: string, tenantJson: string): string {
   ) as [string, string, string, string, string, string, string, string, string, string];
   const targetId = streamTarget(stream);
   const causation = causationId === NO_CAUSATION ? 'null' : JSON.stringify(causationId);
-  return `{"id":"${id}","object":"audit_log_entry","position":${position},"time":"${time}","action":${JSON.stringify(type)},"actor":{"type":${JSON.stringify(actorType)},"id":${JSON.stringify(actorId)}},"target":{"type":${JSON.stringify(targetType(targetId))},"id":${JSON.stringify(targetId)}},"tenant_id":${tenantJson},"correlation_id":${JSON.stringify(correlationId)},"causation_id":${causation},"data":${data}}`;
+  return `{"id":"${id}","object":"audit_log_entry","position":${position},"time":"${isoTime(time)}","action":${jsonOf(type)},"actor":{"type":${jsonOf(actorType)},"id":${JSON.stringify(actorId)}},"target":{"type":${jsonOf(targetType(targetId))},"id":${JSON.stringify(targetId)}},"tenant_id":${tenantJson},"correlation_id":${JSON.stringify(correlationId)},"causation_id":${causation},"data":${data}}`;
+}
+
+/**
+ * A UTC timestamp as PostgreSQL writes it in ISO DateStyle (`2026-12-03 14:04:38.123456`, the
+ * fraction without trailing zeros, or none) as the record's time: ISO 8601 with milliseconds,
+ * truncated as a JavaScript `Date` read from it is (`2026-12-03T14:04:38.123Z`). PostgreSQL's own
+ * `to_char` costs it twice the text form, and the export is bound by PostgreSQL's CPU.
+ */
+function isoTime(text: string): string {
+  // ISO DateStyle is what node-postgres reads timestamps in too; anything else is refused, not guessed.
+  if (text.length < 19 || text.charCodeAt(10) !== 32 || text.charCodeAt(4) !== 45) {
+    throw new Error(`the database writes timestamps in another DateStyle than ISO: ${text}`);
+  }
+  const fraction = text.length > 20 ? text.slice(20, 23).padEnd(3, '0') : '000';
+  return `${text.slice(0, 10)}T${text.slice(11, 19)}.${fraction}Z`;
+}
+
+/** JSON strings of the few values an export repeats on every line (event, actor and target types). */
+const repeated = new Map<string, string>();
+
+/** `JSON.stringify(value)` for such a value, written once per process (at most 1,000 kept). */
+function jsonOf(value: string): string {
+  let json = repeated.get(value);
+  if (json === undefined) {
+    json = JSON.stringify(value);
+    if (repeated.size < 1000) repeated.set(value, json);
+  }
+  return json;
 }
 
 /**
@@ -121,8 +149,13 @@ const scalar: Compiled = { render: (path) => `(${path})::text`, check: () => und
  */
 const number: Compiled = {
   render: (path) => `(${path})::text`,
+  // jsonb writes a number's numeric as plain digits (never an exponent), a fraction with its point; a
+  // string's text is quoted, and `null`, `true` or an object are not digits. So digits and a sign are
+  // an integer, below 2^53 when 15 characters at most (the usual case, decided on the text alone);
+  // a longer one is compared as a numeric.
   check: (path) =>
-    `(case when jsonb_typeof(${path}) = 'number' then scale((${path})::numeric) = 0 and abs((${path})::numeric) <= 9007199254740991 else false end)`,
+    `(case when (${path})::text ~ '[^0-9-]' then false when length((${path})::text) <= 15 then true
+       else length((${path})::text) <= 17 and abs((${path})::numeric) <= 9007199254740991 end)`,
 };
 
 function compile(schema: z.ZodType, names: { alias: number }): Compiled | undefined {
