@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { PrivateKeyJwtProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CompactSign, type CryptoKey, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { CompactSign, type CryptoKey, exportJWK, type JWK } from 'jose';
 import * as oauth from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { accountAggregate } from '../commands/account.ts';
@@ -12,6 +12,7 @@ import { createExampleServer, type ExampleData, exampleData } from '../examples/
 import { linkAccount, signUpWithPassword } from '../services/accounts.ts';
 import { useCase } from '../services/context.ts';
 import { handleCommand } from '../src/command-handler.ts';
+import { registerAgentKey, verifyAgentAnchor } from './support/agent-credentials.ts';
 import { authorizationUrl, type HostedSigid, insecure, startHostedSigid } from './support/hosted-flow.ts';
 import { settled } from './support/settled.ts';
 
@@ -77,28 +78,13 @@ describe('the example MCP server', () => {
       ],
     });
     const id = created.id as string;
-    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
-    const challenge = await post(who, `/api/v1/agents/${id}/challenges`, {});
-    const nonce = challenge.nonce as string;
-    const proof = await new CompactSign(new TextEncoder().encode(nonce))
-      .setProtectedHeader({ alg: 'ES256' })
-      .sign(privateKey);
-    const key = await post(who, `/api/v1/agents/${id}/keys`, {
-      jwk: await exportJWK(publicKey),
-      challenge: nonce,
-      proof,
-    });
+    const authorization = `Bearer ${who.key}`;
+    const { kid, privateKey } = await registerAgentKey(h.t.http, authorization, id);
     // A token needs a verified anchor: the key itself, as a client_credentials anchor, proven by a challenge.
-    const anchor = await post(who, `/api/v1/agents/${id}/anchors`, { kind: 'client_credentials', kid: key.kid });
-    const anchorNonce = (await post(who, `/api/v1/agents/${id}/anchors/${anchor.id}/challenges`, {})).nonce as string;
-    const anchorProof = await new CompactSign(new TextEncoder().encode(anchorNonce))
-      .setProtectedHeader({ alg: 'ES256' })
-      .sign(privateKey);
-    const verified = await h.t.http
-      .post(`/api/v1/agents/${id}/anchors/${anchor.id}/verify`)
-      .set('Authorization', `Bearer ${who.key}`)
-      .send({ challenge: anchorNonce, proof: anchorProof });
-    if (verified.status !== 200) throw new Error(`anchor: ${verified.status} ${JSON.stringify(verified.body)}`);
+    const anchor = await post(who, `/api/v1/agents/${id}/anchors`, { kind: 'client_credentials', kid });
+    await verifyAgentAnchor(h.t.http, authorization, id, anchor.id as string, (nonce) =>
+      new CompactSign(new TextEncoder().encode(nonce)).setProtectedHeader({ alg: 'ES256' }).sign(privateKey),
+    );
     agents.set(who.tenantId, { id, jwk: await exportJWK(privateKey), privateKey });
   }
 

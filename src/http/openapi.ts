@@ -92,17 +92,13 @@ const tenantParams = z.object({
 const apiKeyParams = z.object({
   id: z.string().meta({ description: 'The key id, `key_…`.', ...example('key_01m8ss33wqeezr2ckpxsdbsp05') }),
 });
-const applicationParams = z.object({
-  id: z.string().meta({ description: 'The application id, `app_…`.', ...example('app_01m8ss33wqeezr2cmaq9j1f4yv') }),
-});
+const applicationId = z
+  .string()
+  .meta({ description: 'The application id, `app_…`.', ...example('app_01m8ss33wqeezr2cmaq9j1f4yv') });
+const applicationParams = z.object({ id: applicationId });
 const apiId = z.string().meta({ description: 'The API id, `api_…`.', ...example('api_01m8ss33wqeezr2cmbv1xw2c6d') });
 const apiParams = z.object({ id: apiId });
-const apiGrantParams = z.object({
-  id: apiId,
-  application_id: z
-    .string()
-    .meta({ description: 'The application id, `app_…`.', ...example('app_01m8ss33wqeezr2cmaq9j1f4yv') }),
-});
+const apiGrantParams = z.object({ id: apiId, application_id: applicationId });
 const organizationId = z
   .string()
   .meta({ description: 'The organization id, `org_…`.', ...example('org_01m8ss33wqeezr2cmd4rk8hq2e') });

@@ -126,6 +126,23 @@ export function organizationsRouter(sigid: Sigid): Router {
     return row;
   }
 
+  /** A member or a domain of the organization as the read model has it now; gone (or never) is a 404. */
+  async function loadMember(response: Response, organization: OrganizationRow, sub: string) {
+    const row = await findOrganizationMember(sigid.readModels, tenantOf(response), organization.organization_id, sub);
+    if (!row) throw new NotFoundError('The member');
+    return row;
+  }
+  async function loadDomain(response: Response, organization: OrganizationRow, domain: string) {
+    const row = await findOrganizationDomain(
+      sigid.readModels,
+      tenantOf(response),
+      organization.organization_id,
+      domain,
+    );
+    if (!row) throw new NotFoundError('The domain');
+    return row;
+  }
+
   async function respondWithOrganization(response: Response, organizationId: string, status = 200) {
     const row = await loadOrganization(response, organizationId);
     response
@@ -205,14 +222,8 @@ export function organizationsRouter(sigid: Sigid): Router {
     const sub = subOf(request.params.sub, 'The user');
     const written = await setOrganizationMember(sigid, organization, sub, body.roles, useCaseOf(request, response));
     await consistent(sigid, request, written);
-    const member = await findOrganizationMember(
-      sigid.readModels,
-      tenantOf(response),
-      organization.organization_id,
-      sub,
-    );
     // Gone already: the organization was deleted since.
-    if (!member) throw new NotFoundError('The member');
+    const member = await loadMember(response, organization, sub);
     response.status(200).json(memberJson(member));
   });
 
@@ -220,13 +231,7 @@ export function organizationsRouter(sigid: Sigid): Router {
     parseQuery(noQuery, request);
     const organization = await loadOrganization(response, request.params.id);
     const sub = subOf(request.params.sub);
-    const member = await findOrganizationMember(
-      sigid.readModels,
-      tenantOf(response),
-      organization.organization_id,
-      sub,
-    );
-    if (!member) throw new NotFoundError('The member');
+    const member = await loadMember(response, organization, sub);
     response.json(memberJson(member));
   });
 
@@ -244,13 +249,7 @@ export function organizationsRouter(sigid: Sigid): Router {
     const domain = domainOf(body.domain);
     const written = await addOrganizationDomain(sigid, organization, domain, useCaseOf(request, response));
     await consistent(sigid, request, written);
-    const row = await findOrganizationDomain(
-      sigid.readModels,
-      tenantOf(response),
-      organization.organization_id,
-      domain,
-    );
-    if (!row) throw new NotFoundError('The domain');
+    const row = await loadDomain(response, organization, domain);
     response.location(`/api/v1/organizations/${organization.organization_id}/domains/${domain}`);
     response.status(written.position === null ? 200 : 201).json(domainJson(row));
   });
@@ -269,13 +268,7 @@ export function organizationsRouter(sigid: Sigid): Router {
     parseQuery(noQuery, request);
     const organization = await loadOrganization(response, request.params.id);
     const domain = domainOf(request.params.domain);
-    const row = await findOrganizationDomain(
-      sigid.readModels,
-      tenantOf(response),
-      organization.organization_id,
-      domain,
-    );
-    if (!row) throw new NotFoundError('The domain');
+    const row = await loadDomain(response, organization, domain);
     response.json(domainJson(row));
   });
 
@@ -285,13 +278,7 @@ export function organizationsRouter(sigid: Sigid): Router {
     const domain = domainOf(request.params.domain);
     const written = await verifyOrganizationDomain(sigid, organization, domain, useCaseOf(request, response));
     await consistent(sigid, request, written);
-    const row = await findOrganizationDomain(
-      sigid.readModels,
-      tenantOf(response),
-      organization.organization_id,
-      domain,
-    );
-    if (!row) throw new NotFoundError('The domain');
+    const row = await loadDomain(response, organization, domain);
     response.json(domainJson(row));
   });
 
