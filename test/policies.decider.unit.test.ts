@@ -124,6 +124,26 @@ describe('Cedar at issuance', () => {
     expect(tokenPolicyOutcome(freshMfa, { ...person, amr: ['pwd'], authTime: request.now }).scopes).toEqual(['b']);
   });
 
+  it("reads the principal's organizations and attributes only for policies that can ask about them", () => {
+    const reads = (cedar: string) => compilePolicySet('unit:principal', [{ policy_id: 'pol_p', cedar }]).readsPrincipal;
+    for (const cedar of [
+      'permit(principal in SigID::Organization::"org_1", action, resource);',
+      'permit(principal is SigID::Agent in SigID::Organization::"org_1", action, resource);',
+      'forbid(principal, action, resource) unless { principal has status && principal.status == "active" };',
+      'forbid(principal, action, resource) when { principal in SigID::Organization::"org_1" };',
+      'forbid(principal, action, resource) when { principal is SigID::Agent in SigID::Organization::"org_1" };',
+    ]) {
+      expect(reads(cedar), cedar).toBe(true);
+    }
+    for (const cedar of [
+      'permit(principal, action, resource);',
+      'forbid(principal == SigID::Agent::"agt_1", action, resource) when { context.delegation_depth > 1 };',
+      'permit(principal is SigID::User, action, resource is SigID::Resource) when { resource.kind == "invoice" };',
+    ]) {
+      expect(reads(cedar), cedar).toBe(false);
+    }
+  });
+
   it('decides nothing at issuance when no forbid can apply to issue_token', () => {
     const forReads = compilePolicySet('unit:reads', [
       { policy_id: 'pol_r', cedar: 'forbid(principal, action == SigID::Action::"read", resource);' },

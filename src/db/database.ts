@@ -89,11 +89,6 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
   let closed = false;
 
   /**
-   * The session LISTENing for every channel of this process. When it drops (a server restart), a new
-   * one is opened and listens again, retried every half second: until then waiters poll, as they do
-   * for appends by other processes.
-   */
-  /**
    * The LISTEN, NOTIFY and advisory-lock sessions are connections of their own, outside the pool: held
    * for the life of the process, taken from the pool they would leave `max - 3` for queries (none with
    * a small pool, and the next query would wait forever). Each is ended once, however many of its
@@ -125,7 +120,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
   };
   const dedicated = async (options?: string): Promise<pg.Client> => {
     const client = new pg.Client({ connectionString, types, options });
-    // Until the caller's own handlers are on, an error of a failed connect must not be uncaught.
+    // An error no handler of the caller's sees (a failed connect, one before its handlers are on) is not uncaught.
     client.on('error', () => {});
     try {
       await client.connect();
@@ -136,6 +131,11 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
     return client;
   };
 
+  /**
+   * The session LISTENing for every channel of this process. When it drops (a server restart), a new
+   * one is opened and listens again, retried every half second: until then waiters poll, as they do
+   * for appends by other processes.
+   */
   const openListener = async (): Promise<pg.Client> => {
     const client = await dedicated().catch((error: unknown) => {
       listener = undefined;

@@ -140,12 +140,12 @@ function scopeOf(statement: string): StatementScope | null {
       : 'entities' in action
         ? new Set(action.entities.map((uid) => plain(uid).id))
         : new Set([plain(action.entity).id]);
-  // The scope's `principal in …` (or `is … in …`); in the conditions, any `principal.`, `has` or `in`
-  // (a false positive costs one read per decision, never a wrong one).
+  // The scope's `principal in …` (or `is … in …`); in the conditions, any `principal.`, `has`, `in` or
+  // `is` (`is … in …`): a false positive costs one read per decision, never a wrong one.
   const scoped = principal.op === 'in' || (principal.op === 'is' && 'in' in principal && principal.in !== undefined);
   const conditionsAt = statement.search(/\b(when|unless)\b/);
   const conditions = conditionsAt < 0 ? '' : statement.slice(conditionsAt);
-  const readsPrincipal = scoped || /\bprincipal\s*(\.|\bhas\b|\bin\b)/.test(conditions);
+  const readsPrincipal = scoped || /\bprincipal\s*(\.|\bhas\b|\bin\b|\bis\b)/.test(conditions);
   return { effect, actions: admitted, resource: only ? uidKey(only.type, only.id) : undefined, readsPrincipal };
 }
 
