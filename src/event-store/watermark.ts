@@ -12,6 +12,26 @@ import type { Queryable } from '../db/database.ts';
  * those transactions have ended, and whatever is still missing never will appear: the hole is skipped.
  * Nothing is timed, nothing guessed.
  */
+/** Positions one step of a refresh walks at most (a longer run is followed in the next step). */
+const RUN_STEP = 50_000;
+
+/**
+ * The boundary's query, from the last boundary `$1`: the snapshot's xmin and xmax, the first position
+ * after the boundary, and the end of the gap-free run that starts there. The run is found by walking
+ * the primary key from its first position, at most RUN_STEP positions (a longer run is followed in the
+ * next step): an anti-join on "no next position" is planned as a hash of the whole table, whose cost
+ * grows with every event ever appended (test/event-store.watermark.int.test.ts).
+ */
+export const WATERMARK_QUERY = `with snap as (select pg_current_snapshot() as s),
+      first as (select min(global_position) as p from sigid_events where global_position > $1),
+      run as (select global_position as p, lead(global_position) over (order by global_position) as next
+              from (select global_position from sigid_events where global_position >= (select p from first)
+                    order by global_position limit ${RUN_STEP}) as walked)
+ select pg_snapshot_xmin(snap.s)::text as xmin, pg_snapshot_xmax(snap.s)::text as xmax,
+        first.p as first,
+        (select min(run.p) from run where run.next is distinct from run.p + 1) as run_end
+ from snap, first`;
+
 export class Watermark {
   readonly #db: Queryable;
   #safe = 0;
@@ -42,19 +62,7 @@ export class Watermark {
         xmax: string;
         first: number | null;
         run_end: number | null;
-      }>(
-        `with snap as (select pg_current_snapshot() as s),
-              first as (select min(global_position) as p from sigid_events where global_position > $1)
-         select pg_snapshot_xmin(snap.s)::text as xmin, pg_snapshot_xmax(snap.s)::text as xmax,
-                first.p as first,
-                (select min(g.global_position) from sigid_events g
-                  where g.global_position >= first.p
-                    and not exists (select 1 from sigid_events n where n.global_position = g.global_position + 1)
-                ) as run_end
-         from snap, first`,
-        [this.#safe],
-        'sigid_watermark',
-      );
+      }>(WATERMARK_QUERY, [this.#safe], 'sigid_watermark');
       const row = rows[0];
       if (!row || row.first === null || row.run_end === null) {
         this.#hole = undefined;
