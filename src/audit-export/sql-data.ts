@@ -37,12 +37,10 @@ export function sqlAuditData(catalog: EventCatalog): SqlAuditData {
   return data;
 }
 
-/** The SQL for the `data` of one event type, or undefined when it must be rendered in Node. */
-function sqlEventData(definition: EventDefinition): { render: string; check: string | undefined } | undefined {
+/** The SQL for the `data` of one event type (null for a row it cannot write exactly), or undefined when Node must render every row. */
+function sqlEventData(definition: EventDefinition): string | undefined {
   if ((definition.personal?.fields.length ?? 0) > 0) return undefined;
-  const compiled = compile(definition.schema, { alias: 0 });
-  if (!compiled) return undefined;
-  return { render: compiled.render('data'), check: compiled.check('data') };
+  return compile(definition.schema, { alias: 0 })?.render('data');
 }
 
 function compileCatalog(catalog: EventCatalog): SqlAuditData {
@@ -55,8 +53,7 @@ function compileCatalog(catalog: EventCatalog): SqlAuditData {
     const data = sqlEventData(definition);
     if (!data) continue;
     types.push(type);
-    const when = [`event_version = ${definition.version}`, ...(data.check ? [data.check] : [])].join(' and ');
-    branches.push(`when ${literal(type)} then (case when ${when} then ${data.render} end)`);
+    branches.push(`when ${literal(type)} then (case when event_version = ${definition.version} then ${data} end)`);
   }
   return { expression: types.length === 0 ? 'null::text' : `(case event_type ${branches.join(' ')} end)`, types };
 }
@@ -132,30 +129,30 @@ function jsonOf(value: string): string {
 }
 
 /**
- * How one schema is written: `render(p)` gives the JSON text of the jsonb value at `p`; `check(p)`
- * is what the value must satisfy for that text to be exact (undefined: nothing to check).
+ * How one schema is written: `render(p)` gives the JSON text of the jsonb value at `p`, or SQL null
+ * when that text would not be exact (a number JSON would write otherwise, a required key missing, an
+ * array or object of the wrong kind). The null runs up through every `||` to the row's text, and
+ * the row goes to Node: checking and writing are one expression, so PostgreSQL reads each field once.
  */
 interface Compiled {
   render(path: string): string;
-  check(path: string): string | undefined;
 }
 
-const scalar: Compiled = { render: (path) => `(${path})::text`, check: () => undefined };
+const scalar: Compiled = { render: (path) => `(${path})::text` };
 
 /**
- * A number is rendered only when it is a safe integer stored without a fraction (`5`, not `5.0`):
- * PostgreSQL and JavaScript then write the same digits. Any other number (a fraction,
- * an exponent form, digits no double keeps) leaves the row to Node.
+ * A number is written only when it is a safe integer stored without a fraction (`5`, not `5.0`):
+ * PostgreSQL and JavaScript then write the same digits. Any other number (a fraction, digits no
+ * double keeps) leaves the row to Node.
  */
 const number: Compiled = {
-  render: (path) => `(${path})::text`,
   // jsonb writes a number's numeric as plain digits (never an exponent), a fraction with its point; a
   // string's text is quoted, and `null`, `true` or an object are not digits. So digits and a sign are
   // an integer, below 2^53 when 15 characters at most (the usual case, decided on the text alone);
   // a longer one is compared as a numeric.
-  check: (path) =>
-    `(case when (${path})::text ~ '[^0-9-]' then false when length((${path})::text) <= 15 then true
-       else length((${path})::text) <= 17 and abs((${path})::numeric) <= 9007199254740991 end)`,
+  render: (path) =>
+    `(case when (${path})::text ~ '[^0-9-]' then null when length((${path})::text) <= 15 then (${path})::text
+       when length((${path})::text) <= 17 and abs((${path})::numeric) <= 9007199254740991 then (${path})::text end)`,
 };
 
 function compile(schema: z.ZodType, names: { alias: number }): Compiled | undefined {
@@ -183,16 +180,10 @@ function compile(schema: z.ZodType, names: { alias: number }): Compiled | undefi
     case 'nullable': {
       const inner = def.innerType && compile(def.innerType, names);
       if (!inner) return undefined;
+      // A string's or a boolean's text is already `null` for JSON null.
+      if (inner === scalar) return scalar;
       return {
-        // A scalar's text is already `null` for JSON null.
-        render: (path) =>
-          inner === scalar || inner === number
-            ? inner.render(path)
-            : `(case when jsonb_typeof(${path}) = 'null' then 'null' else ${inner.render(path)} end)`,
-        check: (path) => {
-          const check = inner.check(path);
-          return check && `(jsonb_typeof(${path}) = 'null' or ${check})`;
-        },
+        render: (path) => `(case when jsonb_typeof(${path}) = 'null' then 'null' else ${inner.render(path)} end)`,
       };
     }
     case 'object':
@@ -202,16 +193,12 @@ function compile(schema: z.ZodType, names: { alias: number }): Compiled | undefi
       if (!element) return undefined;
       const alias = `a${++names.alias}`;
       return {
+        // string_agg skips nulls: an element that cannot be written (count(r) < count(*)) nulls the array.
         render: (path) =>
-          `('[' || coalesce((select string_agg(${element.render(`${alias}.e`)}, ',' order by ${alias}.o)
-             from jsonb_array_elements(${path}) with ordinality as ${alias}(e, o)), '') || ']')`,
-        check: (path) => {
-          const check = element.check(`${alias}.e`);
-          const each = check
-            ? ` and not exists (select 1 from jsonb_array_elements(${path}) as ${alias}(e) where not ${check})`
-            : '';
-          return `(case when jsonb_typeof(${path}) = 'array' then true${each} else false end)`;
-        },
+          `(case when jsonb_typeof(${path}) = 'array' then (select case when count(*) = count(${alias}.r)
+             then '[' || coalesce(string_agg(${alias}.r, ',' order by ${alias}.o), '') || ']' end
+             from (select ${element.render(`${alias}e.e`)} as r, ${alias}e.o
+                   from jsonb_array_elements(${path}) with ordinality as ${alias}e(e, o)) as ${alias}) end)`,
       };
     }
     default:
@@ -236,26 +223,24 @@ function compileObject(
   }
   return {
     render(path) {
-      if (fields.length === 0) return `'{}'`;
-      const parts = fields.map((field) => {
+      if (fields.length === 0) return `(case when jsonb_typeof(${path}) = 'object' then '{}' end)`;
+      // Each field is written with a leading comma (a required first one without): a required one
+      // missing is null, and so is the object; an optional one missing is nothing; one present is
+      // written, or null.
+      const leadingRequired = !(fields[0] as (typeof fields)[number]).optional;
+      const parts = fields.map((field, index) => {
         const at = `(${path}) -> ${literal(field.key)}`;
-        const part = `${literal(`${JSON.stringify(field.key)}:`)} || ${field.value.render(at)}`;
-        return field.optional ? `(case when ${at} is not null then ${part} end)` : `(${part})`;
+        const comma = index === 0 && leadingRequired ? '' : ',';
+        const part = `${literal(`${comma}${JSON.stringify(field.key)}:`)} || ${field.value.render(at)}`;
+        return field.optional ? `(case when ${at} is null then '' else ${part} end)` : `(${part})`;
       });
-      // concat_ws skips absent optional fields (null), commas and all.
-      return `('{' || concat_ws(',', ${parts.join(', ')}) || '}')`;
-    },
-    check(path) {
-      const required = fields.filter((field) => !field.optional).map((field) => field.key);
-      // Required keys present (so no field is silently left out); an object, unless it is corrupt.
-      const checks: string[] = [];
-      if (required.length > 0) checks.push(`(${path}) ?& ${literal(`{${required.map(arrayItem).join(',')}}`)}::text[]`);
-      for (const field of fields) {
-        const at = `(${path}) -> ${literal(field.key)}`;
-        const check = field.value.check(at);
-        if (check) checks.push(field.optional ? `(${at} is null or ${check})` : check);
-      }
-      return checks.length === 0 ? undefined : `(${checks.join(' and ')})`;
+      // Optional fields first: whatever they wrote starts with a comma, cut here.
+      const body = leadingRequired ? parts.join(' || ') : `substr(${parts.join(' || ')}, 2)`;
+      const whole = `('{' || ${body} || '}')`;
+      // An object with no required field must still be an object (a missing key of a string is null too).
+      return fields.some((field) => !field.optional)
+        ? whole
+        : `(case when jsonb_typeof(${path}) = 'object' then ${whole} end)`;
     },
   };
 }
@@ -263,9 +248,4 @@ function compileObject(
 /** A SQL string literal. */
 function literal(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
-}
-
-/** An element of a text[] literal, quoted. */
-function arrayItem(text: string): string {
-  return `"${text.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
