@@ -206,7 +206,9 @@ export async function acceptInvitation(
   } else {
     const made = await signUpWithPassword(sigid, { email, password }, context);
     accountId = made.status === 'created' ? made.accountId : null;
-    if (made.status === 'created') await sigid.projections.waitFor(made.written.position ?? 0, 5000);
+    if (made.status === 'created') {
+      await sigid.projections.waitFor(made.written.position ?? 0, 5000, { types: made.written.types });
+    }
   }
   if (!accountId) return { ok: false, reason: 'invalid_credentials' };
   const account = await findAccount(sigid.readModels, accountId);
@@ -218,7 +220,7 @@ export async function acceptInvitation(
       { type: 'verify_email' },
       { ...context, tenantId: PLATFORM_TENANT },
     );
-    if (verified.position !== null) await sigid.projections.waitFor(verified.position, 5000);
+    if (verified.position !== null) await sigid.projections.waitFor(verified.position, 5000, { types: verified.types });
   }
   const { sub } = await linkAccount(sigid, accountId, context.tenantId, context);
   if (await userBlocked(sigid, context.tenantId, sub)) return { ok: false, reason: 'user_blocked' };
@@ -238,7 +240,7 @@ export async function acceptInvitation(
     correlationId: context.correlationId,
   });
   // Read your writes: the person's first token, right after this page, carries what was granted.
-  if (granted.position !== null) await sigid.projections.waitFor(granted.position, 5000);
+  if (granted.position !== null) await sigid.projections.waitFor(granted.position, 5000, { types: granted.types });
   return { ok: true, sub };
 }
 

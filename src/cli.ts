@@ -53,10 +53,16 @@ function printTable(rows: readonly Record<string, unknown>[], columns: readonly 
 }
 
 /** Runs a write's use case as the CLI operator, then waits until the read models show it. */
-async function asOperator<T extends { position: number | null }>(sigid: Sigid, write: () => Promise<T>): Promise<T> {
+async function asOperator<T extends { position: number | null; types?: readonly string[] }>(
+  sigid: Sigid,
+  write: () => Promise<T>,
+): Promise<T> {
   sigid.projections.start(); // for read-your-writes; this short-lived process delivers no webhooks
   const written = await write();
-  if (written.position !== null) await sigid.projections.waitFor(written.position);
+  // By the types written: a server holding the projections wakes those at once, the others sleep on.
+  if (written.position !== null) {
+    await sigid.projections.waitFor(written.position, 10_000, written.types ? { types: written.types } : {});
+  }
   return written;
 }
 

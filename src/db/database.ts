@@ -134,9 +134,10 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
   /**
    * The session LISTENing for every channel of this process. When it drops (a server restart), a new
    * one is opened and listens again, retried every half second: until then waiters poll, as they do
-   * for appends by other processes.
+   * for appends by other processes. Once it listens again, every handler is called with an empty
+   * payload: anything may have been missed meanwhile, so whoever waits looks.
    */
-  const openListener = async (): Promise<pg.Client> => {
+  const openListener = async (reopened = false): Promise<pg.Client> => {
     const client = await dedicated().catch((error: unknown) => {
       listener = undefined;
       throw error;
@@ -149,7 +150,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
       listener = undefined;
       const reopen = () => {
         if (closed || listener) return;
-        listener = openListener();
+        listener = openListener(true);
         listener.catch(() => setTimeout(reopen, 500).unref());
       };
       if (!closed) setTimeout(reopen, 100).unref();
@@ -165,6 +166,7 @@ export function connectPostgres(connectionString: string, options: { max?: numbe
       drop();
       throw error;
     }
+    if (reopened) for (const channelHandlers of handlers.values()) for (const handler of channelHandlers) handler('');
     return client;
   };
 
