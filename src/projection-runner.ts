@@ -13,8 +13,6 @@ import { runWorkerLoop } from './worker-loop.ts';
 /** Events per page: a page handler writes up to this many rows per statement. */
 const BATCH_SIZE = 1000;
 const MAX_ATTEMPTS = 3;
-/** An idle projection's longest sleep between looks, in polls (`pollMs` each). */
-const IDLE_POLLS = 8;
 
 export interface ProjectionStatus {
   name: string;
@@ -179,9 +177,6 @@ export class ProjectionRunner {
           await this.#ensureVersion(projection);
           let position = await this.#checkpoint(projection);
           let next: Promise<PageRead> | undefined;
-          // Its sleep when idle: pollMs after events of its own, doubled by every look that finds
-          // none, up to IDLE_POLLS polls. Each look is a read or three, for every projection.
-          let idleMs = this.#pollMs;
           while (!signal.aborted) {
             const step = await this.#step(projection, position, next);
             next = step.next;
@@ -190,23 +185,19 @@ export class ProjectionRunner {
             // Events of its own were handled: look for more at once. Only the checkpoint moved
             // (other types were appended): that was all there was, so wait like an idle loop
             // rather than chase a head that other writes keep moving.
-            if (moved && step.handled) {
-              idleMs = this.#pollMs;
-              continue;
-            }
-            // Woken only by appends of its own types, by a nudge, or after idleMs (to move its
+            if (moved && step.handled) continue;
+            // Woken only by appends of its own types, by a nudge, or after pollMs (to move its
             // checkpoint on): appends of other types cost it nothing.
             const woken = new AbortController();
             const wake = () => woken.abort();
             signal.addEventListener('abort', wake, { once: true });
             this.#nudge.once('nudge', wake);
             try {
-              await this.#log.store.waitForAppend(idleMs, woken.signal, projection.eventTypes);
+              await this.#log.store.waitForAppend(this.#pollMs, woken.signal, projection.eventTypes);
             } finally {
               signal.removeEventListener('abort', wake);
               this.#nudge.off('nudge', wake);
             }
-            idleMs = Math.min(idleMs * 2, this.#pollMs * IDLE_POLLS);
             // Idle: look again, so a rebuild started elsewhere (its checkpoint reset) is seen.
             position = await this.#checkpoint(projection);
           }

@@ -188,31 +188,6 @@ describe.each(backends)('projection runner ($name)', (backend: Backend) => {
     }
   });
 
-  it('looks less and less often while idle, and still applies an event of its own at once', async () => {
-    const runner = new ProjectionRunner(db, log, [countingProjection(5)], { pollMs: 100 });
-    const reads = { count: 0 };
-    const readAll = store.readAll.bind(store);
-    store.readAll = (options) => {
-      if (options?.types?.includes('tenant.renamed')) reads.count++;
-      return readAll(options);
-    };
-    runner.start();
-    try {
-      await runner.waitFor(await rename(`${tenantId}-idle`, ['i1']), 15_000);
-      reads.count = 0;
-      // 2.4 s with nothing appended: 24 looks at one per poll; doubling up to 8 polls, about six.
-      await new Promise((resolve) => setTimeout(resolve, 2400));
-      expect(reads.count).toBeGreaterThan(0);
-      expect(reads.count).toBeLessThanOrEqual(10);
-      // Its own type wakes it, whatever it was sleeping for (up to 800 ms by now).
-      const position = await rename(`${tenantId}-idle`, ['i2']);
-      expect(await runner.waitFor(position, 400, { types: ['tenant.renamed'] })).toBe(true);
-    } finally {
-      store.readAll = readAll;
-      await runner.stop();
-    }
-  });
-
   // Two processes on one embedded database cannot happen (the data-dir lock), so this is PostgreSQL's.
   if (backend.name === 'postgres')
     it('runs each projection in one process at a time; another takes over when it stops', async () => {
