@@ -1,17 +1,5 @@
 import type { Queryable } from '../db/database.ts';
 
-/**
- * The highest global position below which no event can still appear: the gap-free read boundary.
- *
- * `global_position` comes from a sequence, so a transaction can hold position 10 while position 11
- * commits first; a reader that moved its checkpoint to 11 would skip 10 for good. Readers therefore
- * stop at the first hole. A hole is either still in flight or dead (rolled back, or a sequence value
- * burnt by a failed insert). Every append takes its transaction id before its position (the stream
- * row is written first), so whoever holds a position in the hole had a transaction id below the
- * snapshot's `xmax` when the hole was seen. Once a later snapshot's `xmin` passes that `xmax`, all
- * those transactions have ended, and whatever is still missing never will appear: the hole is skipped.
- * Nothing is timed, nothing guessed.
- */
 /** Positions one step of a refresh walks at most (a longer run is followed in the next step). */
 const RUN_STEP = 50_000;
 
@@ -32,6 +20,18 @@ export const WATERMARK_QUERY = `with snap as (select pg_current_snapshot() as s)
         (select min(run.p) from run where run.next is distinct from run.p + 1) as run_end
  from snap, first`;
 
+/**
+ * The highest global position below which no event can still appear: the gap-free read boundary.
+ *
+ * `global_position` comes from a sequence, so a transaction can hold position 10 while position 11
+ * commits first; a reader that moved its checkpoint to 11 would skip 10 for good. Readers therefore
+ * stop at the first hole. A hole is either still in flight or dead (rolled back, or a sequence value
+ * burnt by a failed insert). Every append takes its transaction id before its position (the stream
+ * row is written first), so whoever holds a position in the hole had a transaction id below the
+ * snapshot's `xmax` when the hole was seen. Once a later snapshot's `xmin` passes that `xmax`, all
+ * those transactions have ended, and whatever is still missing never will appear: the hole is skipped.
+ * Nothing is timed, nothing guessed.
+ */
 export class Watermark {
   readonly #db: Queryable;
   #safe = 0;

@@ -56,8 +56,8 @@ export class TokenLog {
         // (and an event arriving meanwhile joins it rather than starting an append of its own).
         const early = this.#intervalMs - (performance.now() - started);
         if (early > 0) await sleep(early);
-        if (!this.#waiting.get(tenantId)?.length) return;
-        const batch = this.#waiting.get(tenantId) ?? [];
+        const batch = this.#waiting.get(tenantId);
+        if (!batch?.length) return;
         this.#waiting.delete(tenantId);
         started = performance.now();
         try {
